@@ -1,0 +1,186 @@
+// blockdev::Pool — where volumes live: what one StorageClass points at.
+//
+// A Pool provisions volumes (one per virtual disk), keeps their snapshots, clones them where the
+// backend can do it natively (offload), opens them as Devices for the data path, and attaches
+// them on a node. The CSI layer talks only to this interface; it never includes a backend
+// header. Host-assisted copies (when a backend cannot clone) are done by clone/ with the copy
+// engine, using create_volume(pending=true) ... complete_volume().
+//
+// Thread-safety: every method may be called concurrently. Operations on different objects run
+// in parallel; the pool serialises what it must internally (metadata updates), while the CSI
+// layer is the one that rejects concurrent operations on the same object with ABORTED.
+//
+// Persistence: everything returned by a successful call survives a restart of the process.
+// A crash mid-call never leaves a half-made volume or snapshot visible under its final name
+// and never duplicates one on retry (names are unique within a pool).
+//
+// Errors (absl codes): NOT_FOUND unknown id, ALREADY_EXISTS name taken, INVALID_ARGUMENT bad
+// parameters, OUT_OF_RANGE size beyond the pool's limit or a shrink, RESOURCE_EXHAUSTED no space,
+// FAILED_PRECONDITION wrong state (e.g. delete a volume that is attached or pending),
+// UNIMPLEMENTED an optional ability the pool does not have (see Capabilities), UNAVAILABLE
+// backend unreachable.
+#pragma once
+
+#include <cstdint>
+#include <map>
+#include <memory>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "blockdev/device.h"
+#include "blockdev/extent.h"
+#include "common/status.h"
+
+namespace vdisk::blockdev {
+
+enum class VolumeMode { kBlock, kFilesystem };
+
+// The CSI access modes (same meaning as csi.v1.VolumeCapability.AccessMode.Mode).
+enum class AccessMode {
+  kSingleNodeWriter,        // RWO
+  kSingleNodeReaderOnly,
+  kMultiNodeReaderOnly,     // ROX
+  kMultiNodeSingleWriter,
+  kMultiNodeMultiWriter,    // RWX
+  kSingleNodeSingleWriter,  // RWOP
+  kSingleNodeMultiWriter,
+};
+
+using Params = std::map<std::string, std::string>;
+
+struct Capabilities {
+  // Volume modes and, per mode, access modes the pool can serve.
+  std::vector<VolumeMode> modes;
+  std::vector<AccessMode> block_access_modes;
+  std::vector<AccessMode> filesystem_access_modes;
+  // Sizes are rounded up to a multiple of this (bytes).
+  uint64_t size_granularity = 1 << 20;
+  uint64_t max_volume_bytes = 0;  // 0 = no limit beyond capacity
+  // Offloads the pool does itself; where false, clone/ falls back to a host copy.
+  bool snapshots = false;               // create_snapshot works
+  bool clone_from_snapshot = false;     // create_volume with source.kind == kSnapshot
+  bool clone_from_volume = false;       // create_volume with source.kind == kVolume
+  bool changed_extents = false;         // changed_extents() works
+  bool online_expand = true;
+  // Node-local pools put their volumes on one node: CSI reports accessible_topology.
+  bool node_local = false;
+  // Cheap and O(1) clones/snapshots (reflink, RBD clone) rather than copies.
+  bool fast_clone = false;
+};
+
+struct VolumeSource {
+  enum class Kind { kNone, kSnapshot, kVolume };
+  Kind kind = Kind::kNone;
+  std::string id;  // pool-local snapshot or volume id
+  bool operator==(const VolumeSource&) const = default;
+};
+
+struct VolumeRequest {
+  std::string name;        // unique within the pool (the CSI name)
+  uint64_t size_bytes = 0;  // already rounded to size_granularity by the caller
+  VolumeMode mode = VolumeMode::kBlock;
+  std::vector<AccessMode> access_modes;
+  Params params;           // StorageClass parameters (validated by the pool)
+  VolumeSource source;
+  // Create the volume as "pending": allocated and writable through open_volume(), but not
+  // ready and not returned as a finished volume until complete_volume(). Used for host copies.
+  bool pending = false;
+};
+
+struct Volume {
+  std::string id;  // pool-local, stable, [A-Za-z0-9._-] only
+  std::string name;
+  uint64_t size_bytes = 0;
+  VolumeMode mode = VolumeMode::kBlock;
+  std::vector<AccessMode> access_modes;
+  Params params;
+  VolumeSource source;
+  bool pending = false;
+  int64_t created_unix_ns = 0;
+  // Published to CSI as volume_context.
+  Params context;
+  // Health: empty when fine, else a message (e.g. "thin: pool cannot hold the full size").
+  std::string condition;
+};
+
+struct Snapshot {
+  std::string id;  // pool-local, [A-Za-z0-9._-] only
+  std::string name;
+  std::string source_volume_id;
+  uint64_t size_bytes = 0;  // size of the source at snapshot time
+  int64_t created_unix_ns = 0;
+  bool ready = true;
+};
+
+struct Capacity {
+  uint64_t available_bytes = 0;
+  uint64_t total_bytes = 0;
+  uint64_t max_volume_bytes = 0;
+};
+
+// What a node sees after attach(): a block device or a directory holding disk.img.
+struct Attachment {
+  std::string path;
+  bool is_block_device = false;
+};
+
+class Pool {
+ public:
+  virtual ~Pool() = default;
+
+  virtual std::string name() const = 0;  // the configured pool name
+  virtual std::string kind() const = 0;  // "local", "rbd", ...
+  virtual Capabilities capabilities() const = 0;
+  // Validates StorageClass parameters without creating anything (INVALID_ARGUMENT).
+  virtual Status validate_params(const Params& params) const = 0;
+  virtual StatusOr<Capacity> capacity(const Params& params) = 0;
+
+  // --- volumes ---
+  virtual StatusOr<Volume> create_volume(const VolumeRequest& req) = 0;
+  // Marks a pending volume ready (after a host copy into it). Idempotent.
+  virtual Status complete_volume(const std::string& id) = 0;
+  // Idempotent: OK if the id is unknown. Removes pending volumes too.
+  virtual Status delete_volume(const std::string& id) = 0;
+  virtual StatusOr<Volume> get_volume(const std::string& id) = 0;
+  // nullopt if no volume has this name (a pending one is returned, with pending=true).
+  virtual StatusOr<std::optional<Volume>> find_volume_by_name(const std::string& name) = 0;
+  // All volumes, ordered by id (stable for paging). Includes pending ones.
+  virtual StatusOr<std::vector<Volume>> list_volumes() = 0;
+  // Grows the volume to new_size_bytes (rounded by the caller); OUT_OF_RANGE on shrink.
+  // Returns the new size. Idempotent when already at least that big.
+  virtual StatusOr<uint64_t> expand_volume(const std::string& id, uint64_t new_size_bytes) = 0;
+
+  // --- snapshots (UNIMPLEMENTED when !capabilities().snapshots) ---
+  virtual StatusOr<Snapshot> create_snapshot(const std::string& volume_id,
+                                             const std::string& name) = 0;
+  virtual Status delete_snapshot(const std::string& id) = 0;  // idempotent
+  virtual StatusOr<Snapshot> get_snapshot(const std::string& id) = 0;
+  virtual StatusOr<std::optional<Snapshot>> find_snapshot_by_name(const std::string& name) = 0;
+  virtual StatusOr<std::vector<Snapshot>> list_snapshots() = 0;  // ordered by id
+
+  // --- data path ---
+  virtual StatusOr<std::unique_ptr<Device>> open_volume(const std::string& id, bool read_only) = 0;
+  virtual StatusOr<std::unique_ptr<Device>> open_snapshot(const std::string& id) = 0;
+  // Extents that differ between snapshot `base_id` and snapshot `id` of the same volume
+  // (base_id empty: extents allocated in `id`). UNIMPLEMENTED when !changed_extents; callers
+  // then fall back to reading and hashing.
+  virtual StatusOr<ExtentList> changed_extents(const std::string& base_id,
+                                               const std::string& id) = 0;
+
+  // --- node side ---
+  // Makes the volume usable on this node: Block mode gives a block device path, Filesystem
+  // mode a directory containing disk.img. Idempotent for the same (id, read_only).
+  // `secrets` are the CSI node-stage secrets (never logged).
+  virtual StatusOr<Attachment> attach(const std::string& id, bool read_only,
+                                      const Params& secrets) = 0;
+  // Undoes attach(). Idempotent.
+  virtual Status detach(const std::string& id, const Attachment& attachment) = 0;
+  // After expand_volume(): makes an attached volume show its new size on this node.
+  virtual Status node_expand(const std::string& id, const Attachment& attachment) = 0;
+};
+
+std::string_view ToString(VolumeMode mode);
+std::string_view ToString(AccessMode mode);
+
+}  // namespace vdisk::blockdev

@@ -1,0 +1,136 @@
+#include "blockdev/registry.h"
+
+#include <openssl/sha.h>
+
+#include "absl/strings/str_cat.h"
+#include "absl/strings/str_split.h"
+
+namespace vdisk::blockdev {
+
+namespace {
+std::mutex& KindsMu() {
+  static std::mutex mu;
+  return mu;
+}
+std::map<std::string, PoolFactory>& Kinds() {
+  static std::map<std::string, PoolFactory> kinds;
+  return kinds;
+}
+
+std::string SecretsKey(const Params& secrets) {
+  std::string flat;
+  for (const auto& [k, v] : secrets) absl::StrAppend(&flat, k, "\0", v, "\0");
+  unsigned char md[SHA256_DIGEST_LENGTH];
+  SHA256(reinterpret_cast<const unsigned char*>(flat.data()), flat.size(), md);
+  return std::string(reinterpret_cast<char*>(md), sizeof md);
+}
+}  // namespace
+
+void RegisterPoolKind(const std::string& kind, PoolFactory factory) {
+  std::lock_guard lock(KindsMu());
+  Kinds()[kind] = std::move(factory);
+}
+
+std::vector<std::string> RegisteredPoolKinds() {
+  std::lock_guard lock(KindsMu());
+  std::vector<std::string> out;
+  for (const auto& [k, f] : Kinds()) out.push_back(k);
+  return out;
+}
+
+StatusOr<PoolConfig> ParsePoolFlag(std::string_view flag_sv) {
+  const std::string flag(flag_sv);
+  PoolConfig cfg;
+  if (flag.find('=') == std::string::npos || flag.find(':') < flag.find('=')) {
+    auto colon = flag.find(':');
+    if (colon == std::string::npos || colon == 0 || colon + 1 == flag.size())
+      return absl::InvalidArgumentError(
+          absl::StrCat("--pool wants <kind>:<spec> or name=..,kind=..: got '", flag, "'"));
+    cfg.kind = std::string(flag.substr(0, colon));
+    cfg.name = cfg.kind;
+    std::string spec(flag.substr(colon + 1));
+    if (cfg.kind == "local") {
+      cfg.options["root"] = spec;
+    } else {
+      cfg.options["spec"] = spec;
+    }
+    return cfg;
+  }
+  for (auto item : absl::StrSplit(flag, ',', absl::SkipEmpty())) {
+    std::pair<std::string, std::string> kv = absl::StrSplit(item, absl::MaxSplits('=', 1));
+    if (kv.first.empty() || item.find('=') == std::string::npos)
+      return absl::InvalidArgumentError(absl::StrCat("--pool: bad item '", item, "'"));
+    if (kv.first == "name") cfg.name = kv.second;
+    else if (kv.first == "kind") cfg.kind = kv.second;
+    else cfg.options[kv.first] = kv.second;
+  }
+  if (cfg.kind.empty()) return absl::InvalidArgumentError("--pool: kind= is required");
+  if (cfg.name.empty()) cfg.name = cfg.kind;
+  return cfg;
+}
+
+Status PoolSet::Add(PoolConfig config) {
+  {
+    std::lock_guard lock(KindsMu());
+    if (!Kinds().contains(config.kind))
+      return absl::InvalidArgumentError(absl::StrCat("unknown pool kind '", config.kind, "'"));
+  }
+  if (config.name.empty() ||
+      config.name.find_first_not_of("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789-_") !=
+          std::string::npos)
+    return absl::InvalidArgumentError(
+        absl::StrCat("pool name '", config.name, "' must be non-empty [A-Za-z0-9_-]"));
+  std::lock_guard lock(mu_);
+  for (const auto& c : configs_)
+    if (c.name == config.name)
+      return absl::InvalidArgumentError(absl::StrCat("duplicate pool name '", config.name, "'"));
+  configs_.push_back(std::move(config));
+  return Status();
+}
+
+std::string PoolSet::default_pool() const {
+  std::lock_guard lock(mu_);
+  return configs_.empty() ? std::string() : configs_.front().name;
+}
+
+std::vector<std::string> PoolSet::names() const {
+  std::lock_guard lock(mu_);
+  std::vector<std::string> out;
+  for (const auto& c : configs_) out.push_back(c.name);
+  return out;
+}
+
+bool PoolSet::contains(const std::string& name) const { return config(name) != nullptr; }
+
+const PoolConfig* PoolSet::config(const std::string& name) const {
+  std::lock_guard lock(mu_);
+  for (const auto& c : configs_)
+    if (c.name == name) return &c;
+  return nullptr;
+}
+
+StatusOr<std::shared_ptr<Pool>> PoolSet::Get(const std::string& name, const Params& secrets) {
+  PoolConfig cfg;
+  std::string key = absl::StrCat(name, std::string("\0", 1), SecretsKey(secrets));
+  {
+    std::lock_guard lock(mu_);
+    auto it = cache_.find(key);
+    if (it != cache_.end()) return it->second;
+    const PoolConfig* found = nullptr;
+    for (const auto& c : configs_)
+      if (c.name == name) found = &c;
+    if (!found) return absl::NotFoundError(absl::StrCat("no pool named '", name, "'"));
+    cfg = *found;
+  }
+  PoolFactory factory;
+  {
+    std::lock_guard lock(KindsMu());
+    factory = Kinds().at(cfg.kind);
+  }
+  ASSIGN_OR_RETURN(std::shared_ptr<Pool> pool, factory(cfg, secrets));
+  std::lock_guard lock(mu_);
+  auto [it, inserted] = cache_.emplace(key, pool);
+  return it->second;
+}
+
+}  // namespace vdisk::blockdev

@@ -1,0 +1,8 @@
+#include "cli/commands.h"
+
+namespace vdisk::cli {
+
+// Filled in by the owner of this command family.
+void AddVolumeCommands(CLI::App& app) {}
+
+}  // namespace vdisk::cli
