@@ -1,14 +1,17 @@
 // The one place that knows which backends are compiled in: one registration line per backend.
+#include <mutex>
+
 #include "blockdev/registry.h"
 
 namespace vdisk::blockdev {
 
-// Each backend folder provides <kind>::RegisterPoolKind() (see blockdev/<kind>/register.h).
+// Each backend folder provides <kind>::Register() in blockdev/<kind>/register.h, which registers
+// its pool kind and/or device URI scheme.
 
-void RegisterBuiltinPoolKinds() {
+void RegisterBuiltinBackends() {
   static std::once_flag once;
   std::call_once(once, [] {
-    // Backends add their line here, e.g.:  local::Register();
+    // One line per backend, e.g.:  uring::Register();  local::Register();  rbd::Register();
   });
 }
 

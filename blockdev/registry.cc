@@ -17,6 +17,11 @@ std::map<std::string, PoolFactory>& Kinds() {
   return kinds;
 }
 
+std::map<std::string, DeviceOpener>& Schemes() {
+  static std::map<std::string, DeviceOpener> schemes;
+  return schemes;
+}
+
 std::string SecretsKey(const Params& secrets) {
   std::string flat;
   for (const auto& [k, v] : secrets) absl::StrAppend(&flat, k, "\0", v, "\0");
@@ -36,6 +41,32 @@ std::vector<std::string> RegisteredPoolKinds() {
   std::vector<std::string> out;
   for (const auto& [k, f] : Kinds()) out.push_back(k);
   return out;
+}
+
+void RegisterDeviceScheme(const std::string& scheme, DeviceOpener opener) {
+  std::lock_guard lock(KindsMu());
+  Schemes()[scheme] = std::move(opener);
+}
+
+StatusOr<std::unique_ptr<Device>> OpenDeviceUri(const std::string& uri, bool read_only) {
+  std::string scheme = "file";
+  std::string rest = uri;
+  auto colon = uri.find(':');
+  auto slash = uri.find('/');
+  if (colon != std::string::npos && colon > 0 && (slash == std::string::npos || colon < slash)) {
+    scheme = uri.substr(0, colon);
+    rest = uri.substr(colon + 1);
+    if (rest.starts_with("//")) rest = rest.substr(2);
+  }
+  DeviceOpener opener;
+  {
+    std::lock_guard lock(KindsMu());
+    auto it = Schemes().find(scheme);
+    if (it == Schemes().end())
+      return absl::InvalidArgumentError(absl::StrCat("unknown device scheme '", scheme, "' in '", uri, "'"));
+    opener = it->second;
+  }
+  return opener(rest, read_only);
 }
 
 StatusOr<PoolConfig> ParsePoolFlag(std::string_view flag_sv) {

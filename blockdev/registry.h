@@ -1,7 +1,8 @@
-// Pool kinds and configured pools.
+// Pool kinds, device URI schemes, and configured pools.
 //
-// Each backend folder (blockdev/<kind>/) registers a factory for its kind in
-// RegisterBuiltinPoolKinds() (blockdev/backends.cc, one line per backend). The driver and the
+// Each backend folder (blockdev/<kind>/) has a Register() that registers a factory for its pool
+// kind and an opener for its device URI scheme; RegisterBuiltinBackends() (blockdev/backends.cc)
+// calls them, one line per backend. The driver and the
 // CLI build a PoolSet from configuration; the CSI layer asks it for a Pool by name and never
 // names a backend type. Thread-safe.
 #pragma once
@@ -33,8 +34,18 @@ using PoolFactory =
 
 void RegisterPoolKind(const std::string& kind, PoolFactory factory);
 std::vector<std::string> RegisteredPoolKinds();
-// Registers every backend compiled into vdisk. Idempotent.
-void RegisterBuiltinPoolKinds();
+
+// Opens a Device from the part of a URI after "<scheme>:" (e.g. for "rbd:pool/image?conf=/x"
+// the opener gets "pool/image?conf=/x").
+using DeviceOpener =
+    std::function<StatusOr<std::unique_ptr<Device>>(const std::string& rest, bool read_only)>;
+void RegisterDeviceScheme(const std::string& scheme, DeviceOpener opener);
+// Opens "<scheme>:<rest>"; a URI without a registered scheme (e.g. "/dev/loop3", "./disk.img")
+// is opened with the "file" scheme. INVALID_ARGUMENT for an unknown scheme.
+StatusOr<std::unique_ptr<Device>> OpenDeviceUri(const std::string& uri, bool read_only);
+
+// Registers every backend compiled into vdisk (pool kinds and device schemes). Idempotent.
+void RegisterBuiltinBackends();
 
 // Parses a --pool flag: "<kind>:<path-or-spec>" (e.g. "local:/var/lib/vdisk", name defaults to
 // the kind) or "name=<n>,kind=<k>,<key>=<value>,...". INVALID_ARGUMENT on bad syntax.
