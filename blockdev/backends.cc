@@ -2,6 +2,7 @@
 #include <mutex>
 
 #include "blockdev/registry.h"
+#include "blockdev/uring/register.h"
 
 namespace vdisk::blockdev {
 
@@ -12,6 +13,7 @@ void RegisterBuiltinBackends() {
   static std::once_flag once;
   std::call_once(once, [] {
     // One line per backend, e.g.:  uring::Register();  local::Register();  rbd::Register();
+    uring::Register();
   });
 }
 

@@ -59,6 +59,11 @@ class IoQueue {
   // An fd that becomes readable when poll() would make progress (for epoll loops); -1 if the
   // engine has none and must be polled.
   virtual int completion_fd() const { return -1; }
+  // Optional: registers caller-owned memory regions with the engine (io_uring fixed buffers), so
+  // a read or write whose single buffer lies inside one of them skips per-I/O page pinning. The
+  // memory must stay valid until the queue is destroyed. Call with nothing in flight, at most
+  // once per queue. Default: OK and no effect (the engine has no such notion).
+  virtual Status register_buffers(const struct iovec* regions, int count) { return Status(); }
 
   // Conveniences over readv/writev for one contiguous buffer.
   void read(uint64_t offset, std::span<std::byte> buf, IoCallback done);
