@@ -140,17 +140,16 @@ run() {
   local fio_flag=
   [[ ${GUEST_FIO:-0} == 1 ]] && fio_flag=--fio
   build "$dir" "${GUEST_FIO:-0}"
-  local tmp
-  tmp=$(mktemp -d /tmp/vdisk-guest.XXXXXX)
-  make_initrd "$dir" "$script" "$tmp/initrd" $fio_flag
+  run_tmp=$(mktemp -d /tmp/vdisk-guest.XXXXXX)
+  make_initrd "$dir" "$script" "$run_tmp/initrd" $fio_flag
   qpid=
-  trap '[[ -n ${qpid:-} ]] && kill $qpid 2>/dev/null; wait; rm -rf "${tmp:-/nonexistent}"' EXIT
+  trap '[[ -n ${qpid:-} ]] && kill $qpid 2>/dev/null; wait; [[ -n ${run_tmp:-} ]] && rm -rf "$run_tmp"' EXIT
   trap 'exit 143' TERM INT
   qemu-system-x86_64 -accel tcg -nodefaults -display none -no-reboot \
     -m "${GUEST_MEM:-256M}" -smp "${GUEST_CPUS:-1}" \
     -object memory-backend-memfd,id=mem0,size="${GUEST_MEM:-256M}",share=on \
     -machine q35,memory-backend=mem0 \
-    -kernel "$dir/vmlinuz" -initrd "$tmp/initrd" \
+    -kernel "$dir/vmlinuz" -initrd "$run_tmp/initrd" \
     -append "console=ttyS0 panic=-1 quiet loglevel=3 ${GUEST_APPEND:-}" \
     -serial stdio -monitor none \
     -chardev socket,id=c0,path="$sock" \

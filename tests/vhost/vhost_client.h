@@ -1,0 +1,236 @@
+// A minimal vhost-user front end for tests: connects to an export's socket, negotiates, shares
+// a memfd as guest memory, sets up split virtqueues and submits hand-made virtio-blk requests
+// (including deliberately hostile ones). Plays the role QEMU + the guest driver play.
+#pragma once
+
+#include <sys/eventfd.h>
+#include <sys/socket.h>
+#include <sys/un.h>
+#include <poll.h>
+#include <unistd.h>
+
+#include <cstdint>
+#include <cstring>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "blockdev/vhost/message.h"
+#include "blockdev/vhost/protocol.h"
+#include "blockdev/vhost/test_guest.h"
+#include "common/status.h"
+
+namespace vdisk::blockdev::vhost::testing {
+
+class VhostClient {
+ public:
+  static constexpr uint16_t kRingSize = 64;
+  // Guest RAM layout: rings at 1 MiB steps from 0, buffers from kDataBase.
+  static constexpr uint64_t kDataBase = 16 << 20;
+
+  explicit VhostClient(uint64_t ram_bytes = 64 << 20) : ram_(ram_bytes) {}
+  ~VhostClient() { Close(); }
+
+  Status Connect(const std::string& path) {
+    sock_.reset(::socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0));
+    sockaddr_un addr{};
+    addr.sun_family = AF_UNIX;
+    std::strncpy(addr.sun_path, path.c_str(), sizeof(addr.sun_path) - 1);
+    if (::connect(sock_.get(), reinterpret_cast<sockaddr*>(&addr), sizeof(addr)) != 0) {
+      return LastErrnoStatus("connect " + path);
+    }
+    return Status();
+  }
+  void Close() {
+    sock_.reset();
+    backend_peer_.reset();
+  }
+  int sock() const { return sock_.get(); }
+  FakeGuestRam& ram() { return ram_; }
+
+  StatusOr<uint64_t> GetU64(Request r) {
+    RETURN_IF_ERROR(SendMessage(sock(), static_cast<uint32_t>(r), kVersion, {}));
+    Message m;
+    RETURN_IF_ERROR(RecvMessage(sock(), &m));
+    uint64_t v = 0;
+    if (m.header.request != static_cast<uint32_t>(r) || !(m.header.flags & kFlagReply) || !m.Get(&v)) {
+      return absl::InternalError("bad reply");
+    }
+    return v;
+  }
+  // Sends with NEED_REPLY and returns the ack value (0 = success).
+  template <typename T>
+  StatusOr<uint64_t> SetAck(Request r, const T& payload, std::vector<int> fds = {}) {
+    RETURN_IF_ERROR(Send(r, payload, fds, kFlagNeedReply));
+    Message m;
+    RETURN_IF_ERROR(RecvMessage(sock(), &m));
+    uint64_t v = 0;
+    if (m.header.request != static_cast<uint32_t>(r) || !m.Get(&v)) {
+      return absl::InternalError("bad ack");
+    }
+    return v;
+  }
+  template <typename T>
+  Status Send(Request r, const T& payload, std::vector<int> fds = {}, uint32_t flags = 0) {
+    return SendMessage(sock(), static_cast<uint32_t>(r), kVersion | flags,
+                       std::span<const uint8_t>(reinterpret_cast<const uint8_t*>(&payload), sizeof(T)),
+                       fds);
+  }
+
+  // Full set-up as QEMU does it: features, memory table, `queues` rings started.
+  Status Setup(unsigned queues, bool event_idx = false, bool backend_channel = false) {
+    ASSIGN_OR_RETURN(features_, GetU64(Request::kGetFeatures));
+    uint64_t want = features_;
+    if (!event_idx) want &= ~(uint64_t{1} << kFRingEventIdx);
+    RETURN_IF_ERROR(Send(Request::kSetFeatures, want));
+    acked_ = want;
+    ASSIGN_OR_RETURN(uint64_t pf, GetU64(Request::kGetProtocolFeatures));
+    RETURN_IF_ERROR(Send(Request::kSetProtocolFeatures, pf));
+    RETURN_IF_ERROR(SendMessage(sock(), static_cast<uint32_t>(Request::kSetOwner), kVersion, {}));
+    if (backend_channel) {
+      int sv[2];
+      if (::socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sv) != 0) return LastErrnoStatus("socketpair");
+      backend_peer_.reset(sv[0]);
+      uint64_t zero = 0;
+      Status s = Send(Request::kSetBackendReqFd, zero, {sv[1]});
+      ::close(sv[1]);
+      RETURN_IF_ERROR(s);
+    }
+    MemTable t{};
+    t.nregions = 1;
+    t.regions[0] = ram_.region();
+    ASSIGN_OR_RETURN(uint64_t ack, SetAck(Request::kSetMemTable, t, {ram_.fd()}));
+    if (ack != 0) return absl::InternalError("SET_MEM_TABLE refused");
+    for (unsigned q = 0; q < queues; q++) RETURN_IF_ERROR(StartRing(q));
+    return Status();
+  }
+
+  Status StartRing(unsigned q, uint16_t base = 0) {
+    while (rings_.size() <= q) rings_.push_back(nullptr);
+    rings_[q] = std::make_unique<Ring>(&ram_, uint64_t{q} << 20, kRingSize);
+    Ring& r = *rings_[q];
+    RETURN_IF_ERROR(Send(Request::kSetVringNum, VringState{q, kRingSize}));
+    RETURN_IF_ERROR(Send(Request::kSetVringBase, VringState{q, base}));
+    VringAddr a{q, 0, ram_.va_of(r.ring.desc_gpa()), ram_.va_of(r.ring.used_gpa()),
+                ram_.va_of(r.ring.avail_gpa()), 0};
+    RETURN_IF_ERROR(Send(Request::kSetVringAddr, a));
+    r.call.reset(::eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK));
+    r.kick.reset(::eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK));
+    RETURN_IF_ERROR(Send(Request::kSetVringCall, uint64_t{q}, {r.call.get()}));
+    RETURN_IF_ERROR(Send(Request::kSetVringKick, uint64_t{q}, {r.kick.get()}));
+    ASSIGN_OR_RETURN(uint64_t ack, SetAck(Request::kSetVringEnable, VringState{q, 1}));
+    return ack == 0 ? Status() : absl::InternalError("SET_VRING_ENABLE refused");
+  }
+
+  StatusOr<uint16_t> GetVringBase(unsigned q) {
+    RETURN_IF_ERROR(Send(Request::kGetVringBase, VringState{q, 0}));
+    Message m;
+    RETURN_IF_ERROR(RecvMessage(sock(), &m));
+    VringState st{};
+    if (!m.Get(&st)) return absl::InternalError("bad GET_VRING_BASE reply");
+    return static_cast<uint16_t>(st.num);
+  }
+
+  StatusOr<std::vector<uint8_t>> GetConfig(uint32_t offset, uint32_t size) {
+    ConfigPayload p{};
+    p.offset = offset;
+    p.size = size;
+    RETURN_IF_ERROR(SendMessage(sock(), static_cast<uint32_t>(Request::kGetConfig), kVersion,
+                                std::span<const uint8_t>(reinterpret_cast<uint8_t*>(&p), kConfigHeaderSize + size)));
+    Message m;
+    RETURN_IF_ERROR(RecvMessage(sock(), &m));
+    if (m.header.size < kConfigHeaderSize) return absl::InternalError("short GET_CONFIG reply");
+    std::memcpy(&p, m.payload, std::min<size_t>(m.header.size, sizeof(p)));
+    return std::vector<uint8_t>(p.region, p.region + (m.header.size - kConfigHeaderSize));
+  }
+
+  // The back-end request channel's next message type (waits up to timeout_ms), or -1.
+  int NextBackendRequest(int timeout_ms) {
+    pollfd p{backend_peer_.get(), POLLIN, 0};
+    if (::poll(&p, 1, timeout_ms) != 1) return -1;
+    Message m;
+    if (!RecvMessage(backend_peer_.get(), &m).ok()) return -1;
+    return static_cast<int>(m.header.request);
+  }
+
+  // ---- requests ----
+  struct Ring {
+    Ring(FakeGuestRam* ram, uint64_t base, uint16_t num) : ring(ram, base, num) {}
+    DriverRing ring;
+    UniqueFd kick, call;
+    uint16_t next_desc = 0;
+    uint16_t seen_used = 0;
+  };
+  Ring& ring(unsigned q) { return *rings_[q]; }
+
+  // Lays a chain of (gpa, len, writable) buffers into free descriptors; returns the head.
+  uint16_t Chain(unsigned q, const std::vector<std::tuple<uint64_t, uint32_t, bool>>& bufs) {
+    Ring& r = ring(q);
+    uint16_t head = r.next_desc;
+    for (size_t i = 0; i < bufs.size(); i++) {
+      uint16_t idx = static_cast<uint16_t>((head + i) % kRingSize);
+      uint16_t next = static_cast<uint16_t>((idx + 1) % kRingSize);
+      auto [gpa, len, w] = bufs[i];
+      uint16_t flags = (w ? kDescFWrite : 0) | (i + 1 < bufs.size() ? kDescFNext : 0);
+      r.ring.SetDesc(idx, gpa, len, flags, next);
+    }
+    r.next_desc = static_cast<uint16_t>((head + bufs.size()) % kRingSize);
+    return head;
+  }
+  void Post(unsigned q, uint16_t head) { ring(q).ring.Post(head); }
+  void Kick(unsigned q) {
+    uint64_t one = 1;
+    (void)!::write(ring(q).kick.get(), &one, sizeof(one));
+  }
+  // Waits until `count` more used entries appeared (up to timeout); returns them.
+  std::vector<VringUsedElem> WaitUsed(unsigned q, unsigned count, int timeout_ms = 5000) {
+    Ring& r = ring(q);
+    std::vector<VringUsedElem> out;
+    for (int waited = 0; waited <= timeout_ms;) {
+      while (static_cast<uint16_t>(r.ring.used_idx() - r.seen_used) > 0 && out.size() < count) {
+        out.push_back(r.ring.used(r.seen_used));
+        r.seen_used++;
+      }
+      if (out.size() >= count) break;
+      pollfd p{r.call.get(), POLLIN, 0};
+      ::poll(&p, 1, 20);
+      uint64_t v;
+      (void)!::read(r.call.get(), &v, sizeof(v));
+      waited += 20;
+    }
+    return out;
+  }
+
+  // A whole virtio-blk request at buffers from `scratch` (gpa): header, data, status.
+  struct BlkReq {
+    uint64_t hdr_gpa, data_gpa, status_gpa;
+  };
+  BlkReq Layout(uint64_t scratch, uint32_t data_len) {
+    return BlkReq{scratch, scratch + 4096, scratch + 4096 + ((data_len + 4095) / 4096) * 4096};
+  }
+  uint16_t Submit(unsigned q, uint32_t type, uint64_t sector, uint64_t scratch, uint32_t data_len,
+                  bool data_writable) {
+    BlkReq l = Layout(scratch, data_len);
+    BlkOutHeader h{type, 0, sector};
+    std::memcpy(ram_.at(l.hdr_gpa), &h, sizeof(h));
+    ram_.at(l.status_gpa)[0] = 0xff;
+    std::vector<std::tuple<uint64_t, uint32_t, bool>> bufs = {{l.hdr_gpa, 16, false}};
+    if (data_len > 0) bufs.push_back({l.data_gpa, data_len, data_writable});
+    bufs.push_back({l.status_gpa, 1, true});
+    uint16_t head = Chain(q, bufs);
+    Post(q, head);
+    return head;
+  }
+  uint8_t StatusByte(uint64_t scratch, uint32_t data_len) { return ram_.at(Layout(scratch, data_len).status_gpa)[0]; }
+
+  uint64_t acked_features() const { return acked_; }
+
+ private:
+  FakeGuestRam ram_;
+  UniqueFd sock_;
+  UniqueFd backend_peer_;
+  uint64_t features_ = 0, acked_ = 0;
+  std::vector<std::unique_ptr<Ring>> rings_;
+};
+
+}  // namespace vdisk::blockdev::vhost::testing
