@@ -56,8 +56,14 @@ void Slice(const std::vector<iovec>& iov, size_t skip, size_t len, std::vector<i
 
 }  // namespace
 
-BlkProcessor::BlkProcessor(BlkTarget* target, SplitVirtqueue* vq, IoQueue* io, ChainLimits limits)
-    : target_(target), vq_(vq), io_(io), limits_(limits), requests_(vq->num()) {}
+BlkProcessor::BlkProcessor(BlkTarget* target, unsigned queue_index, SplitVirtqueue* vq,
+                           IoQueue* io, ChainLimits limits)
+    : target_(target),
+      queue_index_(queue_index),
+      vq_(vq),
+      io_(io),
+      limits_(limits),
+      requests_(vq->num()) {}
 
 Status BlkProcessor::Process() {
   for (;;) {
@@ -79,6 +85,8 @@ Status BlkProcessor::StartOne(uint16_t head) {
   r.busy = true;
   in_flight_++;
   target_->stats.requests.fetch_add(1, std::memory_order_relaxed);
+  target_->stats.queue_requests[queue_index_ % kMaxExportQueues].fetch_add(
+      1, std::memory_order_relaxed);
   r.status = nullptr;
   r.written = 0;
   r.data.clear();

@@ -23,7 +23,8 @@ namespace vdisk::blockdev::vhost {
 
 class BlkProcessor {
  public:
-  BlkProcessor(BlkTarget* target, SplitVirtqueue* vq, IoQueue* io, ChainLimits limits);
+  BlkProcessor(BlkTarget* target, unsigned queue_index, SplitVirtqueue* vq, IoQueue* io,
+               ChainLimits limits);
 
   // Starts every available request and submits them. FAILED_PRECONDITION on a corrupt ring.
   Status Process();
@@ -52,6 +53,7 @@ class BlkProcessor {
   bool NeedsBounce(const Request& r) const;
 
   BlkTarget* target_;
+  unsigned queue_index_;
   SplitVirtqueue* vq_;
   IoQueue* io_;
   ChainLimits limits_;

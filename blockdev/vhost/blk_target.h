@@ -11,6 +11,8 @@
 
 namespace vdisk::blockdev::vhost {
 
+constexpr unsigned kMaxExportQueues = 64;
+
 struct BlkStats {
   std::atomic<uint64_t> requests{0};
   std::atomic<uint64_t> read_bytes{0};
@@ -19,6 +21,7 @@ struct BlkStats {
   std::atomic<uint64_t> unsupported{0};     // requests completed with UNSUPP
   std::atomic<uint64_t> bad_requests{0};    // malformed / hostile descriptor chains
   std::atomic<uint64_t> bounced{0};         // requests copied through an aligned buffer
+  std::atomic<uint64_t> queue_requests[kMaxExportQueues] = {};  // per virtqueue
 };
 
 struct BlkTarget {

@@ -64,7 +64,7 @@ Status ExportImpl::Init() {
     return absl::InvalidArgumentError(absl::StrCat("vhost export: socket path longer than ",
                                                    sizeof(addr.sun_path) - 1, " bytes"));
   }
-  if (o.num_queues == 0 || o.num_queues > 64) {
+  if (o.num_queues == 0 || o.num_queues > kMaxExportQueues) {
     return absl::InvalidArgumentError(
         absl::StrCat("vhost export: num_queues must be 1..64, not ", o.num_queues));
   }
@@ -233,6 +233,9 @@ ExportStats ExportImpl::stats() const {
   s.bad_requests = b.bad_requests.load();
   s.bounced = b.bounced.load();
   s.capacity_bytes = target_.capacity_bytes.load();
+  for (unsigned i = 0; i < options_.num_queues; i++) {
+    s.queue_requests.push_back(b.queue_requests[i].load());
+  }
   std::lock_guard<std::mutex> lock(session_mu_);
   s.connections = connections_;
   s.connected = session_ != nullptr;

@@ -18,6 +18,7 @@
 #include <cstdint>
 #include <memory>
 #include <string>
+#include <vector>
 
 #include "blockdev/device.h"
 #include "common/status.h"
@@ -49,6 +50,7 @@ struct ExportStats {
   uint64_t bounced = 0;        // requests copied through an aligned bounce buffer
   uint64_t broken_queues = 0;  // virtqueues abandoned because the driver corrupted the ring
   uint64_t capacity_bytes = 0;
+  std::vector<uint64_t> queue_requests;  // requests per virtqueue (num_queues entries)
 };
 
 class Export {

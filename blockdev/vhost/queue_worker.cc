@@ -48,7 +48,8 @@ struct QueueWorker::Loop {
 
   Status OpenIo() {
     ASSIGN_OR_RETURN(io, w->params_.target->device.load()->open_queue(vq.num()));
-    proc = std::make_unique<BlkProcessor>(w->params_.target, &vq, io.get(), w->params_.limits);
+    proc = std::make_unique<BlkProcessor>(w->params_.target, w->params_.index, &vq, io.get(),
+                                          w->params_.limits);
     completion_fd = io->completion_fd();
     if (completion_fd >= 0) RETURN_IF_ERROR(EpollAdd(ep.get(), completion_fd, kCompletionTag));
     return Status();

@@ -57,7 +57,7 @@ build() {
   local pkg kver stamp
   pkg=$(kernel_package)
   kver=${pkg#linux-image-}
-  stamp="$pkg format=$GUEST_FORMAT $(sha256sum "$src/init" "$src/vdtool.c" | sha256sum | cut -c1-16)"
+  stamp="$pkg format=$GUEST_FORMAT $(cat "$src/init" "$src/vdtool.c" | sha256sum | cut -c1-16)"
   if [[ ! -f $dir/stamp || $(cat "$dir/stamp") != "$stamp" ]]; then
     echo "guest.sh: building guest ($pkg) in $dir" >&2
     rm -rf "$dir/work" "$dir/vmlinuz" "$dir/initrd.cpio.gz" "$dir/initrd-fio.cpio.gz" "$dir/stamp"
