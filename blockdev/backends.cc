@@ -1,6 +1,7 @@
 // The one place that knows which backends are compiled in: one registration line per backend.
 #include <mutex>
 
+#include "blockdev/local/register.h"
 #include "blockdev/registry.h"
 #include "blockdev/uring/register.h"
 
@@ -14,6 +15,7 @@ void RegisterBuiltinBackends() {
   std::call_once(once, [] {
     // One line per backend, e.g.:  uring::Register();  local::Register();  rbd::Register();
     uring::Register();
+    local::Register();
   });
 }
 

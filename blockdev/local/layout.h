@@ -1,0 +1,72 @@
+// Where the local pool keeps things under its root directory, and the ids it hands out.
+//
+//   <root>/.vdisk-pool              marker: {"format":1}; created on first open
+//   <root>/.lock                    flock()ed around every metadata change (threads and processes)
+//   <root>/volumes/<id>/disk.img    a volume: thin raw image; the directory is what a Filesystem
+//                                   mode volume bind-mounts, so nothing else lives in it
+//   <root>/snapshots/<id>/disk.img  a snapshot: read-only raw image (reflink or sparse copy)
+//   <root>/meta/volumes/<id>.json   committed volume record (writing it is the commit point)
+//   <root>/meta/snapshots/<id>.json committed snapshot record
+//   <root>/staging/                 objects being built (<v|s>-<id>.intent + <v|s>-<id>/) and
+//                                   objects being removed (d-<id>-<rand>); swept when stale
+//
+// Ids are "<name prefix>-<12 hex>" restricted to [A-Za-z0-9._-]: readable for an operator, never
+// a path component with meaning ("." / ".."), at most 64 bytes. Pure functions; thread-safe.
+#pragma once
+
+#include <string>
+
+#include "common/status.h"
+
+namespace vdisk::blockdev::local {
+
+inline constexpr int kLayoutFormat = 1;
+inline constexpr size_t kMaxIdBytes = 64;
+inline constexpr size_t kMaxNameBytes = 1024;
+inline constexpr const char* kDiskImage = "disk.img";
+
+// INVALID_ARGUMENT unless `id` is non-empty, at most kMaxIdBytes of [A-Za-z0-9._-], and not
+// "." or "..". Every id from outside is checked with this before it touches a path.
+Status ValidateId(const std::string& id);
+
+// INVALID_ARGUMENT for an empty name, one longer than kMaxNameBytes, or one containing NUL or a
+// control character. Names are never used as paths.
+Status ValidateName(const std::string& name);
+
+// A fresh id for an object called `name`: a sanitized prefix of the name plus 48 random bits.
+std::string NewId(const std::string& name);
+
+class Layout {
+ public:
+  explicit Layout(std::string root) : root_(std::move(root)) {}
+
+  const std::string& root() const { return root_; }
+  std::string marker() const { return root_ + "/.vdisk-pool"; }
+  std::string lock_file() const { return root_ + "/.lock"; }
+  std::string volumes_dir() const { return root_ + "/volumes"; }
+  std::string snapshots_dir() const { return root_ + "/snapshots"; }
+  std::string volume_meta_dir() const { return root_ + "/meta/volumes"; }
+  std::string snapshot_meta_dir() const { return root_ + "/meta/snapshots"; }
+  std::string staging_dir() const { return root_ + "/staging"; }
+
+  // These take ids already checked by ValidateId (they assert nothing themselves).
+  std::string volume_dir(const std::string& id) const { return volumes_dir() + "/" + id; }
+  std::string volume_image(const std::string& id) const {
+    return volume_dir(id) + "/" + kDiskImage;
+  }
+  std::string snapshot_dir(const std::string& id) const { return snapshots_dir() + "/" + id; }
+  std::string snapshot_image(const std::string& id) const {
+    return snapshot_dir(id) + "/" + kDiskImage;
+  }
+  std::string volume_meta(const std::string& id) const {
+    return volume_meta_dir() + "/" + id + ".json";
+  }
+  std::string snapshot_meta(const std::string& id) const {
+    return snapshot_meta_dir() + "/" + id + ".json";
+  }
+
+ private:
+  std::string root_;
+};
+
+}  // namespace vdisk::blockdev::local

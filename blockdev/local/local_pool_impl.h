@@ -1,0 +1,85 @@
+// Internal: the LocalPool class behind OpenLocalPool(). Split over local_pool.cc (open, sweep,
+// volumes), local_snapshots.cc (snapshots, change maps) and local_node.cc (attach/detach).
+#pragma once
+
+#include <memory>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "blockdev/local/file_lock.h"
+#include "blockdev/local/image_file.h"
+#include "blockdev/local/layout.h"
+#include "blockdev/local/local_pool.h"
+#include "blockdev/local/metadata.h"
+#include "blockdev/local/staged_build.h"
+#include "blockdev/pool.h"
+
+namespace vdisk::blockdev::local {
+
+class LocalPool final : public Pool {
+ public:
+  LocalPool(LocalPoolOptions options, std::string root, bool reflink);
+
+  // Creates the layout if needed and sweeps stale leftovers (under the pool lock).
+  Status Init();
+
+  std::string name() const override { return options_.name; }
+  std::string kind() const override { return "local"; }
+  Capabilities capabilities() const override;
+  Status validate_params(const Params& params) const override;
+  StatusOr<Capacity> capacity(const Params& params) override;
+
+  StatusOr<Volume> create_volume(const VolumeRequest& req) override;
+  Status complete_volume(const std::string& id) override;
+  Status delete_volume(const std::string& id) override;
+  StatusOr<Volume> get_volume(const std::string& id) override;
+  StatusOr<std::optional<Volume>> find_volume_by_name(const std::string& name) override;
+  StatusOr<std::vector<Volume>> list_volumes() override;
+  StatusOr<uint64_t> expand_volume(const std::string& id, uint64_t new_size_bytes) override;
+
+  StatusOr<Snapshot> create_snapshot(const std::string& volume_id,
+                                     const std::string& name) override;
+  Status delete_snapshot(const std::string& id) override;
+  StatusOr<Snapshot> get_snapshot(const std::string& id) override;
+  StatusOr<std::optional<Snapshot>> find_snapshot_by_name(const std::string& name) override;
+  StatusOr<std::vector<Snapshot>> list_snapshots() override;
+
+  StatusOr<std::unique_ptr<Device>> open_volume(const std::string& id, bool read_only) override;
+  StatusOr<std::unique_ptr<Device>> open_snapshot(const std::string& id) override;
+  StatusOr<ExtentList> changed_extents(const std::string& base_id, const std::string& id) override;
+
+  StatusOr<Attachment> attach(const std::string& id, bool read_only,
+                              const Params& secrets) override;
+  Status detach(const std::string& id, const Attachment& attachment) override;
+  Status node_expand(const std::string& id, const Attachment& attachment) override;
+
+ private:
+  StatusOr<FileLock> LockPool() const { return FileLock::Acquire(layout_.lock_file()); }
+  // Under the pool lock: ABORTED if a live build of kind `kind` ('v' or 's') uses `name`;
+  // removes stale builds it meets.
+  Status CheckNoLiveBuild(char kind, const std::string& name) const;
+  // Under the pool lock: a fresh id not used by any record, data directory or build.
+  std::string FreshId(char kind, const std::string& name) const;
+  // Moves a finished build to its final directory and writes its record (the commit point).
+  Status CommitVolume(StagedBuild& build, const Volume& v) const;
+  Status CommitSnapshot(StagedBuild& build, const Snapshot& s) const;
+  // Moves `dir` aside into staging and removes it (after its record is gone).
+  void RemoveData(const std::string& dir, const std::string& id) const;
+
+  Status Sweep() const;
+  Volume Decorate(Volume v, const std::optional<FsSpace>& space) const;
+  StatusOr<std::optional<Volume>> FindVolumeByNameLocked(const std::string& name) const;
+  StatusOr<std::optional<Snapshot>> FindSnapshotByNameLocked(const std::string& name) const;
+  // Sparse copy of one image file into a new one (the snapshot path without reflink).
+  Status CopyImage(const std::string& src, const std::string& dst, uint64_t size) const;
+
+  LocalPoolOptions options_;
+  Layout layout_;
+  MetaStore meta_;
+  bool reflink_;
+};
+
+uint64_t RoundUpToGranularity(uint64_t bytes);
+
+}  // namespace vdisk::blockdev::local

@@ -1,0 +1,53 @@
+// Persistent records of the local pool: one JSON file per volume and per snapshot.
+//
+// A record is written with fs::WriteFileAtomic (temp file, fsync, rename, fsync dir), so a reader
+// sees the old record or the new one, never a torn one; writing a volume's record is the commit
+// point of its creation. Readers need no lock; writers hold the pool lock (see pool_lock.h).
+// Encode/Decode are pure; Read/Write/List touch only files under the Layout. Thread-safe.
+#pragma once
+
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "blockdev/local/layout.h"
+#include "blockdev/pool.h"
+#include "common/status.h"
+
+namespace vdisk::blockdev::local {
+
+// JSON text <-> records. Decode: INVALID_ARGUMENT (naming the problem) for malformed input,
+// including an id that fails ValidateId or an unknown format version.
+std::string EncodeVolume(const Volume& v);
+StatusOr<Volume> DecodeVolume(const std::string& json);
+std::string EncodeSnapshot(const Snapshot& s);
+StatusOr<Snapshot> DecodeSnapshot(const std::string& json);
+
+// Mode and access-mode names as stored ("block", "SINGLE_NODE_WRITER", ...).
+StatusOr<VolumeMode> ParseVolumeMode(const std::string& s);
+StatusOr<AccessMode> ParseAccessMode(const std::string& s);
+
+class MetaStore {
+ public:
+  explicit MetaStore(const Layout& layout) : layout_(layout) {}
+
+  // NOT_FOUND when no record exists (ids must already be validated).
+  StatusOr<Volume> ReadVolume(const std::string& id) const;
+  StatusOr<Snapshot> ReadSnapshot(const std::string& id) const;
+  // Every readable record, ordered by id. A record that cannot be decoded is skipped and logged
+  // (it never aborts a listing: one bad file must not hide the rest of the pool).
+  StatusOr<std::vector<Volume>> ListVolumes() const;
+  StatusOr<std::vector<Snapshot>> ListSnapshots() const;
+
+  // Callers hold the pool lock.
+  Status WriteVolume(const Volume& v) const;
+  Status WriteSnapshot(const Snapshot& s) const;
+  // OK if already gone. Durable (fsyncs the directory) on return.
+  Status RemoveVolume(const std::string& id) const;
+  Status RemoveSnapshot(const std::string& id) const;
+
+ private:
+  const Layout& layout_;
+};
+
+}  // namespace vdisk::blockdev::local

@@ -1,0 +1,65 @@
+// Clone strategies: a new volume whose content comes from a snapshot or another volume (the CSI
+// CreateVolume with a content source; also `vdisk clone`).
+//
+// CreateVolumeFromSource() picks, in this order (or as CloneOptions::strategy forces):
+//   offload   pool.create_volume(req) when capabilities say the pool clones that kind of source
+//             itself (reflink, RBD clone): O(1) or backend-side;
+//   snapshot  source is a volume, the pool cannot clone volumes but can snapshot and clone
+//             snapshots: a temporary snapshot "<name>@vdisk-clone" is taken, cloned, deleted;
+//   host copy create_volume(pending=true) -> CopyDevice (sparse, zero-detecting, resumable with
+//             a checkpoint) -> complete_volume().
+// Retry-safe: a repeat with the same name returns the finished volume, or resumes a pending one
+// left by an interrupted host copy (from its checkpoint when options.checkpoint_dir is set,
+// from the start otherwise). A host copy that fails deletes the pending volume (nothing
+// half-made stays behind); a cancelled one keeps it for resumption and returns CANCELLED.
+// The new volume may be larger than the source (the tail reads as zeroes), never smaller
+// (OUT_OF_RANGE). req.size_bytes == 0 means "the source's size".
+//
+// Errors: INVALID_ARGUMENT (no source, bad request), NOT_FOUND (source), FAILED_PRECONDITION
+// (source not ready / pending, forced strategy the pool cannot do), ALREADY_EXISTS (the name is
+// a different volume: other source, or not a clone), OUT_OF_RANGE, plus the pool's and the copy
+// engine's errors. Thread-safe as the Pool is; one call per target name at a time (the CSI layer
+// serialises by name).
+#pragma once
+
+#include <atomic>
+#include <functional>
+#include <string>
+
+#include "blockdev/copy.h"
+#include "blockdev/pool.h"
+#include "common/status.h"
+
+namespace vdisk::clone {
+
+enum class Strategy { kAuto, kOffload, kSnapshot, kHostCopy };
+std::string_view ToString(Strategy s);
+
+struct CloneOptions {
+  Strategy strategy = Strategy::kAuto;
+  // Allow the host copy at all (kAuto falls back to it only when true).
+  bool allow_host_copy = true;
+  // Host copy tuning.
+  unsigned queue_depth = 32;
+  uint32_t chunk_bytes = 1 << 20;
+  // Directory for copy checkpoints ("<pool>-<volume id>.ckpt"); empty = no resume (a retry
+  // restarts the copy from the beginning, which is still correct).
+  std::string checkpoint_dir;
+  std::function<void(const blockdev::CopyProgress&)> progress;
+  const std::atomic<bool>* cancel = nullptr;
+};
+
+// What happened, for logs, the CLI and tests.
+struct CloneReport {
+  Strategy strategy = Strategy::kAuto;  // the strategy actually used
+  bool resumed = false;                 // continued an interrupted host copy
+  bool already_done = false;            // the volume existed and was complete
+  blockdev::CopyResult copy;            // host copy only
+};
+
+StatusOr<blockdev::Volume> CreateVolumeFromSource(blockdev::Pool& pool,
+                                                  const blockdev::VolumeRequest& req,
+                                                  const CloneOptions& options = {},
+                                                  CloneReport* report = nullptr);
+
+}  // namespace vdisk::clone

@@ -1,0 +1,65 @@
+#include "tests/pool/xfs_env.h"
+
+#include <gtest/gtest.h>
+#include <stdlib.h>
+#include <unistd.h>
+
+#include <cstdlib>
+#include <mutex>
+
+#include "absl/strings/str_cat.h"
+#include "common/fs.h"
+
+namespace vdisk::pooltest {
+
+namespace {
+std::mutex mu;
+std::string mounted;  // mount point once up
+std::string base;     // /tmp/vdisk-xfs-<pid>
+
+std::string Script() {
+  const char* src = std::getenv("VDISK_SOURCE_DIR");
+  return absl::StrCat(src ? src : VDISK_SOURCE_DIR_DEFAULT, "/tests/env/xfs.sh");
+}
+
+void Unmount() {
+  std::lock_guard lock(mu);
+  if (mounted.empty()) return;
+  std::string cmd = absl::StrCat(Script(), " down ", mounted, " >/dev/null");
+  if (std::system(cmd.c_str()) != 0) fprintf(stderr, "xfs_env: '%s' failed\n", cmd.c_str());
+  fs::RemoveAll(base).IgnoreError();
+  mounted.clear();
+}
+
+class XfsEnvironment : public ::testing::Environment {
+ public:
+  void TearDown() override { Unmount(); }
+};
+
+[[maybe_unused]] ::testing::Environment* const kEnv =
+    ::testing::AddGlobalTestEnvironment(new XfsEnvironment);
+}  // namespace
+
+StatusOr<std::string> SharedXfsMount() {
+  std::lock_guard lock(mu);
+  if (!mounted.empty()) return mounted;
+  base = absl::StrCat("/tmp/vdisk-xfs-", ::getpid());
+  std::string mnt = base + "/mnt";
+  std::string cmd = absl::StrCat(Script(), " up ", base, "/xfs.img ", mnt, " 4G 2>&1");
+  int rc = std::system(cmd.c_str());
+  if (rc != 0)
+    return absl::FailedPreconditionError(
+        absl::StrCat("'", cmd, "' failed (rc ", rc, "): a reflink XFS could not be mounted"));
+  mounted = mnt;
+  std::atexit([] { Unmount(); });
+  return mounted;
+}
+
+StatusOr<std::string> MakeTempDir(const std::string& parent, const std::string& prefix) {
+  RETURN_IF_ERROR(fs::MakeDirs(parent));
+  std::string tmpl = absl::StrCat(parent, "/", prefix, "XXXXXX");
+  if (!::mkdtemp(tmpl.data())) return LastErrnoStatus(absl::StrCat("mkdtemp ", tmpl));
+  return tmpl;
+}
+
+}  // namespace vdisk::pooltest
