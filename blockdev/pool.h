@@ -85,6 +85,8 @@ struct VolumeRequest {
   VolumeSource source;
   // Create the volume as "pending": allocated and writable through open_volume(), but not
   // ready and not returned as a finished volume until complete_volume(). Used for host copies.
+  // With a source, a pending create only checks and records the source (Volume.source); the
+  // data is the caller's to copy.
   bool pending = false;
 };
 
@@ -147,8 +149,9 @@ class Pool {
   virtual StatusOr<std::optional<Volume>> find_volume_by_name(const std::string& name) = 0;
   // All volumes, ordered by id (stable for paging). Includes pending ones.
   virtual StatusOr<std::vector<Volume>> list_volumes() = 0;
-  // Grows the volume to new_size_bytes (rounded by the caller); OUT_OF_RANGE on shrink.
-  // Returns the new size. Idempotent when already at least that big.
+  // Grows the volume to new_size_bytes (rounded by the caller); OUT_OF_RANGE on shrink, i.e.
+  // when new_size_bytes is below the current size. Returns the new size. Idempotent: asking for
+  // the current size again returns it.
   virtual StatusOr<uint64_t> expand_volume(const std::string& id, uint64_t new_size_bytes) = 0;
 
   // --- snapshots (UNIMPLEMENTED when !capabilities().snapshots) ---

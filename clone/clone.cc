@@ -65,12 +65,14 @@ std::string CheckpointPath(const Pool& pool, const CloneOptions& o, const std::s
 }
 
 // Copies the source into the pending volume `dst` and completes it.
-StatusOr<Volume> HostCopyInto(Pool& pool, const Volume& dst, const VolumeSource& src,
-                              const CloneOptions& o, bool resuming, CloneReport* report) {
+StatusOr<Volume> HostCopyInto(Pool& pool, Pool& src_pool, const Volume& dst,
+                              const VolumeSource& src, const CloneOptions& o, bool resuming,
+                              CloneReport* report) {
   const std::string ckpt = CheckpointPath(pool, o, dst.id);
   blockdev::CopyResult result;
   {
-    auto from = IsSnapshotSource(src) ? pool.open_snapshot(src.id) : pool.open_volume(src.id, true);
+    auto from = IsSnapshotSource(src) ? src_pool.open_snapshot(src.id)
+                                      : src_pool.open_volume(src.id, true);
     if (!from.ok()) return Annotate(from.status(), "clone: open source");
     auto to = pool.open_volume(dst.id, /*read_only=*/false);
     if (!to.ok()) return Annotate(to.status(), "clone: open destination");
@@ -145,7 +147,10 @@ StatusOr<Volume> CreateVolumeFromSource(Pool& pool, const VolumeRequest& req_in,
     return absl::InvalidArgumentError("clone: the request has no content source");
   if (req_in.source.id.empty()) return absl::InvalidArgumentError("clone: empty source id");
   if (req_in.name.empty()) return absl::InvalidArgumentError("clone: empty volume name");
-  ASSIGN_OR_RETURN(uint64_t src_size, SourceSize(pool, req_in.source));
+  Pool& src_pool = options.source_pool ? *options.source_pool : pool;
+  const bool same_pool = &src_pool == &pool ||
+                         (src_pool.kind() == pool.kind() && src_pool.name() == pool.name());
+  ASSIGN_OR_RETURN(uint64_t src_size, SourceSize(src_pool, req_in.source));
   VolumeRequest req = req_in;
   req.pending = false;
   if (req.size_bytes == 0) {
@@ -155,11 +160,13 @@ StatusOr<Volume> CreateVolumeFromSource(Pool& pool, const VolumeRequest& req_in,
   if (req.size_bytes < src_size)
     return absl::OutOfRangeError(absl::StrCat("clone: requested ", req.size_bytes,
                                               " bytes, smaller than the source (", src_size, ")"));
+  // What the new volume records as its source.
+  const VolumeSource recorded = same_pool ? req.source : VolumeSource{};
 
   // A repeat: finished, or an interrupted host copy to resume.
   ASSIGN_OR_RETURN(auto existing, pool.find_volume_by_name(req.name));
   if (existing) {
-    ASSIGN_OR_RETURN(bool same, SameClone(pool, *existing, req.source));
+    ASSIGN_OR_RETURN(bool same, SameClone(pool, *existing, recorded));
     if (!same)
       return absl::AlreadyExistsError(absl::StrCat(
           "volume name '", req.name, "' is taken by volume ", existing->id,
@@ -171,13 +178,16 @@ StatusOr<Volume> CreateVolumeFromSource(Pool& pool, const VolumeRequest& req_in,
     if (!options.allow_host_copy && options.strategy != Strategy::kHostCopy)
       return absl::FailedPreconditionError(absl::StrCat(
           "clone: volume ", existing->id, " is a pending host copy and host copies are disabled"));
-    return HostCopyInto(pool, *existing, req.source, options, /*resuming=*/true, report);
+    return HostCopyInto(pool, src_pool, *existing, req.source, options, /*resuming=*/true,
+                        report);
   }
 
   const blockdev::Capabilities caps = pool.capabilities();
   const bool from_snapshot = IsSnapshotSource(req.source);
-  const bool can_offload = from_snapshot ? caps.clone_from_snapshot : caps.clone_from_volume;
-  const bool can_snapshot = !from_snapshot && caps.snapshots && caps.clone_from_snapshot;
+  const bool can_offload =
+      same_pool && (from_snapshot ? caps.clone_from_snapshot : caps.clone_from_volume);
+  const bool can_snapshot =
+      same_pool && !from_snapshot && caps.snapshots && caps.clone_from_snapshot;
   Strategy s = options.strategy;
   if (s == Strategy::kAuto) {
     if (can_offload) s = Strategy::kOffload;
@@ -193,7 +203,7 @@ StatusOr<Volume> CreateVolumeFromSource(Pool& pool, const VolumeRequest& req_in,
       if (!can_offload)
         return absl::FailedPreconditionError(absl::StrCat(
             "clone: pool '", pool.name(), "' cannot clone from a ",
-            from_snapshot ? "snapshot" : "volume", " itself"));
+            from_snapshot ? "snapshot" : "volume", same_pool ? " itself" : " of another pool"));
       ASSIGN_OR_RETURN(Volume v, pool.create_volume(req));
       if (report) report->strategy = Strategy::kOffload;
       return v;
@@ -201,15 +211,16 @@ StatusOr<Volume> CreateVolumeFromSource(Pool& pool, const VolumeRequest& req_in,
     case Strategy::kSnapshot:
       if (!can_snapshot)
         return absl::FailedPreconditionError(absl::StrCat(
-            "clone: the snapshot strategy needs a volume source and a pool that snapshots and "
+            "clone: the snapshot strategy needs a volume source in a pool that snapshots and "
             "clones snapshots; pool '", pool.name(), "' or this source does not qualify"));
       return ViaSnapshot(pool, req, report);
     case Strategy::kHostCopy:
     case Strategy::kAuto: {
       VolumeRequest pending = req;
       pending.pending = true;
+      pending.source = recorded;
       ASSIGN_OR_RETURN(Volume v, pool.create_volume(pending));
-      return HostCopyInto(pool, v, req.source, options, /*resuming=*/false, report);
+      return HostCopyInto(pool, src_pool, v, req.source, options, /*resuming=*/false, report);
     }
   }
   return absl::InternalError("clone: unreachable");

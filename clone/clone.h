@@ -37,6 +37,10 @@ std::string_view ToString(Strategy s);
 
 struct CloneOptions {
   Strategy strategy = Strategy::kAuto;
+  // The pool holding req.source; nullptr = the target pool. A source in another pool is always
+  // host-copied, and the new volume records no source (Volume.source is kNone) since its pool
+  // cannot name the other pool's objects.
+  blockdev::Pool* source_pool = nullptr;
   // Allow the host copy at all (kAuto falls back to it only when true).
   bool allow_host_copy = true;
   // Host copy tuning.

@@ -149,6 +149,7 @@ StatusOr<LoopDevice> AttachLoop(const std::string& image, bool read_only) {
 
 Status DetachLoop(const std::string& image, const std::string& loop_path) {
   ASSIGN_OR_RETURN(auto loops, FindLoops(image));
+  std::vector<std::string> released;
   for (const auto& l : loops) {
     if (!loop_path.empty() && l.path != loop_path) continue;
     Fd fd(::open(l.path.c_str(), O_RDONLY | O_CLOEXEC));
@@ -158,7 +159,21 @@ Status DetachLoop(const std::string& image, const std::string& loop_path) {
     }
     if (::ioctl(fd.get(), LOOP_CLR_FD, 0) != 0 && errno != ENXIO)
       return LastErrnoStatus(absl::StrCat("LOOP_CLR_FD ", l.path));
-    spdlog::info("loop: released {} (was over {})", l.path, image);
+    released.push_back(l.path);
+  }
+  // While someone still has the device open (often just the tail of an io_uring ring teardown,
+  // which drops its file references asynchronously) the kernel only marks it for release on
+  // last close. Give that a moment, so a delete right after a detach does not see it attached.
+  for (const auto& path : released) {
+    const std::string backing =
+        absl::StrCat("/sys/block/", path.substr(path.rfind('/') + 1), "/loop/backing_file");
+    bool gone = false;
+    for (int i = 0; i < 200 && !gone; ++i) {
+      gone = SysRead(backing).empty();
+      if (!gone) ::usleep(10 * 1000);
+    }
+    if (gone) spdlog::info("loop: released {} (was over {})", path, image);
+    else spdlog::warn("loop: {} is still open elsewhere; the kernel releases it on last close", path);
   }
   return Status();
 }

@@ -1,11 +1,14 @@
 #include "tests/pool/xfs_env.h"
 
+#include <dirent.h>
 #include <gtest/gtest.h>
+#include <signal.h>
 #include <stdlib.h>
 #include <unistd.h>
 
 #include <cstdlib>
 #include <mutex>
+#include <vector>
 
 #include "absl/strings/str_cat.h"
 #include "common/fs.h"
@@ -38,11 +41,30 @@ class XfsEnvironment : public ::testing::Environment {
 
 [[maybe_unused]] ::testing::Environment* const kEnv =
     ::testing::AddGlobalTestEnvironment(new XfsEnvironment);
+
+// Test binaries killed by a signal cannot unmount: clean up after dead ones (by pid).
+void ReapStale() {
+  DIR* d = ::opendir("/tmp");
+  if (!d) return;
+  std::vector<std::string> stale;
+  while (struct dirent* e = ::readdir(d)) {
+    std::string n = e->d_name;
+    if (!n.starts_with("vdisk-xfs-")) continue;
+    int pid = std::atoi(n.c_str() + 10);
+    if (pid > 0 && ::kill(pid, 0) != 0 && errno == ESRCH) stale.push_back("/tmp/" + n);
+  }
+  ::closedir(d);
+  for (const auto& dir : stale) {
+    std::string cmd = absl::StrCat(Script(), " down ", dir, "/mnt >/dev/null 2>&1");
+    if (std::system(cmd.c_str()) == 0) fs::RemoveAll(dir).IgnoreError();
+  }
+}
 }  // namespace
 
 StatusOr<std::string> SharedXfsMount() {
   std::lock_guard lock(mu);
   if (!mounted.empty()) return mounted;
+  ReapStale();
   base = absl::StrCat("/tmp/vdisk-xfs-", ::getpid());
   std::string mnt = base + "/mnt";
   std::string cmd = absl::StrCat(Script(), " up ", base, "/xfs.img ", mnt, " 4G 2>&1");
