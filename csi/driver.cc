@@ -1,0 +1,55 @@
+#include "csi/driver.h"
+
+#include "absl/strings/str_cat.h"
+#include "absl/strings/str_join.h"
+#include "absl/strings/str_split.h"
+#include "common/fs.h"
+
+namespace vdisk::csi {
+
+DriverContext::DriverContext(DriverOptions options, std::shared_ptr<blockdev::PoolSet> pools)
+    : options_(std::move(options)), pools_(std::move(pools)), node_state_(options_.state_dir) {}
+
+Status DriverContext::Init() {
+  if (options_.serve_node) RETURN_IF_ERROR(node_state_.Init());
+  return Status();
+}
+
+StatusOr<std::shared_ptr<blockdev::Pool>> DriverContext::PoolForId(const std::string& pool_name,
+                                                                   const blockdev::Params& secrets) {
+  if (!pools_->contains(pool_name))
+    return absl::NotFoundError(absl::StrCat("pool '", pool_name, "' named in the id is not configured"));
+  return pools_->Get(pool_name, secrets);
+}
+
+::csi::v1::Topology DriverContext::NodeTopology() const {
+  ::csi::v1::Topology t;
+  (*t.mutable_segments())[options_.topology_key] = options_.node_id;
+  return t;
+}
+
+bool DriverContext::AnyNodeLocalPool() {
+  for (const auto& name : pools_->names()) {
+    auto pool = pools_->Get(name, {});
+    if (pool.ok() && (*pool)->capabilities().node_local) return true;
+  }
+  return false;
+}
+
+Status DriverContext::CheckPathAllowed(const std::string& path, const std::string& what) const {
+  if (path.empty()) return absl::InvalidArgumentError(absl::StrCat(what, " is required"));
+  if (path.front() != '/')
+    return absl::InvalidArgumentError(absl::StrCat(what, " '", path, "' is not an absolute path"));
+  for (auto part : absl::StrSplit(path, '/'))
+    if (part == "..")
+      return absl::InvalidArgumentError(absl::StrCat(what, " '", path, "' contains '..'"));
+  if (path.find('\0') != std::string::npos)
+    return absl::InvalidArgumentError(absl::StrCat(what, " contains NUL"));
+  if (options_.allowed_path_roots.empty()) return Status();
+  for (const auto& root : options_.allowed_path_roots)
+    if (fs::IsUnder(root, path) && path != root) return Status();
+  return absl::InvalidArgumentError(absl::StrCat(what, " '", path, "' is outside the allowed roots (",
+                                                 absl::StrJoin(options_.allowed_path_roots, ", "), ")"));
+}
+
+}  // namespace vdisk::csi

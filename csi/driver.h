@@ -1,0 +1,73 @@
+// What the CSI services of one vdisk-csi process share: its options, the configured pools, the
+// per-object operation locks and the node's persisted state.
+//
+// Thread-safety: all members are safe to use from concurrent RPC handlers.
+#pragma once
+
+#include <cstdint>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "blockdev/registry.h"
+#include "common/status.h"
+#include "csi/csi.pb.h"
+#include "csi/node_state.h"
+#include "csi/op_locks.h"
+
+namespace vdisk::csi {
+
+inline constexpr char kDefaultDriverName[] = "vdisk.csi.io";
+inline constexpr char kVendorVersion[] = "0.1.0";
+
+struct DriverOptions {
+  std::string driver_name = kDefaultDriverName;
+  std::string node_id;
+  bool serve_controller = true;
+  bool serve_node = true;
+  // Node records (staging / publish state). One directory per node.
+  std::string state_dir = "/var/lib/vdisk-csi";
+  // Staging and target paths must lie under one of these (lexically, after normalising). Empty:
+  // any absolute path (csi-sanity and manual use); deployments set the kubelet directory.
+  std::vector<std::string> allowed_path_roots;
+  // Reported by NodeGetInfo; 0 means no limit.
+  int64_t max_volumes_per_node = 0;
+  // Topology segment key naming this node (for node-local pools).
+  std::string topology_key = "topology.vdisk.csi.io/node";
+};
+
+class DriverContext {
+ public:
+  DriverContext(DriverOptions options, std::shared_ptr<blockdev::PoolSet> pools);
+
+  // Creates the state directory. Call once before serving.
+  Status Init();
+
+  const DriverOptions& options() const { return options_; }
+  blockdev::PoolSet& pools() { return *pools_; }
+  OpLocks& locks() { return locks_; }
+  NodeStateStore& node_state() { return node_state_; }
+
+  // The pool named in a decoded id. NOT_FOUND (the object cannot exist) if no such pool is
+  // configured; otherwise the PoolSet's result.
+  StatusOr<std::shared_ptr<blockdev::Pool>> PoolForId(const std::string& pool_name,
+                                                      const blockdev::Params& secrets);
+
+  // {topology_key: node_id}.
+  ::csi::v1::Topology NodeTopology() const;
+
+  // True if any configured pool can be opened without secrets and reports node_local.
+  bool AnyNodeLocalPool();
+
+  // INVALID_ARGUMENT unless `path` is absolute, free of ".." components, and under an allowed
+  // root. `what` names the field.
+  Status CheckPathAllowed(const std::string& path, const std::string& what) const;
+
+ private:
+  DriverOptions options_;
+  std::shared_ptr<blockdev::PoolSet> pools_;
+  OpLocks locks_;
+  NodeStateStore node_state_;
+};
+
+}  // namespace vdisk::csi

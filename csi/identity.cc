@@ -1,0 +1,55 @@
+#include "csi/identity.h"
+
+#include "absl/strings/str_join.h"
+#include "csi/rpc.h"
+
+namespace vdisk::csi {
+
+using ::csi::v1::PluginCapability;
+
+grpc::Status IdentityService::GetPluginInfo(grpc::ServerContext*,
+                                            const ::csi::v1::GetPluginInfoRequest* req,
+                                            ::csi::v1::GetPluginInfoResponse* resp) {
+  return ServeRpc("GetPluginInfo", *req, resp, [&]() -> Status {
+    resp->set_name(ctx_->options().driver_name);
+    resp->set_vendor_version(kVendorVersion);
+    auto& m = *resp->mutable_manifest();
+    m["pools"] = absl::StrJoin(ctx_->pools().names(), ",");
+    m["roles"] = std::string(ctx_->options().serve_controller ? "controller" : "") +
+                 (ctx_->options().serve_controller && ctx_->options().serve_node ? "," : "") +
+                 (ctx_->options().serve_node ? "node" : "");
+    return Status();
+  });
+}
+
+grpc::Status IdentityService::GetPluginCapabilities(
+    grpc::ServerContext*, const ::csi::v1::GetPluginCapabilitiesRequest* req,
+    ::csi::v1::GetPluginCapabilitiesResponse* resp) {
+  return ServeRpc("GetPluginCapabilities", *req, resp, [&]() -> Status {
+    auto add_service = [&](PluginCapability::Service::Type t) {
+      resp->add_capabilities()->mutable_service()->set_type(t);
+    };
+    if (ctx_->options().serve_controller) add_service(PluginCapability::Service::CONTROLLER_SERVICE);
+    if (ctx_->AnyNodeLocalPool()) add_service(PluginCapability::Service::VOLUME_ACCESSIBILITY_CONSTRAINTS);
+    resp->add_capabilities()->mutable_volume_expansion()->set_type(PluginCapability::VolumeExpansion::ONLINE);
+    return Status();
+  });
+}
+
+grpc::Status IdentityService::Probe(grpc::ServerContext*, const ::csi::v1::ProbeRequest* req,
+                                    ::csi::v1::ProbeResponse* resp) {
+  return ServeRpc("Probe", *req, resp, [&]() -> Status {
+    // Healthy once every configured pool that needs no secrets opens (the spec's code for an
+    // unhealthy plugin is FAILED_PRECONDITION).
+    for (const auto& name : ctx_->pools().names()) {
+      auto pool = ctx_->pools().Get(name, {});
+      if (!pool.ok() && absl::IsUnavailable(pool.status()))
+        return absl::FailedPreconditionError(std::string("pool ") + name + ": " +
+                                             std::string(pool.status().message()));
+    }
+    resp->mutable_ready()->set_value(true);
+    return Status();
+  });
+}
+
+}  // namespace vdisk::csi

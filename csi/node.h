@@ -1,0 +1,53 @@
+// CSI Node service: stage / unstage, publish / unpublish, volume stats, node expansion, node
+// info and capabilities, on the node this process runs on.
+//
+// Staging asks the pool to attach the volume (Block: a block device such as a loop device;
+// Filesystem: the directory holding disk.img) and, for Filesystem volumes, bind-mounts that
+// directory at the staging path. Publishing bind-mounts the block device onto a file at the
+// target path (Block) or the staging directory onto the target directory (Filesystem);
+// read-only is honoured (a read-only remount, plus a read-only attachment for Block because a
+// read-only bind mount does not stop writes through a device node). Every step is recorded in
+// the NodeStateStore before it is taken, so repeats are idempotent and a restarted driver
+// knows what to undo. Paths outside the allowed roots are INVALID_ARGUMENT.
+#pragma once
+
+#include <memory>
+
+#include "csi/csi.grpc.pb.h"
+#include "csi/driver.h"
+
+namespace vdisk::csi {
+
+class NodeService final : public ::csi::v1::Node::Service {
+ public:
+  explicit NodeService(std::shared_ptr<DriverContext> ctx) : ctx_(std::move(ctx)) {}
+
+  grpc::Status NodeStageVolume(grpc::ServerContext*, const ::csi::v1::NodeStageVolumeRequest*,
+                               ::csi::v1::NodeStageVolumeResponse*) override;
+  grpc::Status NodeUnstageVolume(grpc::ServerContext*, const ::csi::v1::NodeUnstageVolumeRequest*,
+                                 ::csi::v1::NodeUnstageVolumeResponse*) override;
+  grpc::Status NodePublishVolume(grpc::ServerContext*, const ::csi::v1::NodePublishVolumeRequest*,
+                                 ::csi::v1::NodePublishVolumeResponse*) override;
+  grpc::Status NodeUnpublishVolume(grpc::ServerContext*, const ::csi::v1::NodeUnpublishVolumeRequest*,
+                                   ::csi::v1::NodeUnpublishVolumeResponse*) override;
+  grpc::Status NodeGetVolumeStats(grpc::ServerContext*, const ::csi::v1::NodeGetVolumeStatsRequest*,
+                                  ::csi::v1::NodeGetVolumeStatsResponse*) override;
+  grpc::Status NodeExpandVolume(grpc::ServerContext*, const ::csi::v1::NodeExpandVolumeRequest*,
+                                ::csi::v1::NodeExpandVolumeResponse*) override;
+  grpc::Status NodeGetCapabilities(grpc::ServerContext*, const ::csi::v1::NodeGetCapabilitiesRequest*,
+                                   ::csi::v1::NodeGetCapabilitiesResponse*) override;
+  grpc::Status NodeGetInfo(grpc::ServerContext*, const ::csi::v1::NodeGetInfoRequest*,
+                           ::csi::v1::NodeGetInfoResponse*) override;
+
+ private:
+  Status DoStage(const ::csi::v1::NodeStageVolumeRequest& req);
+  Status DoUnstage(const ::csi::v1::NodeUnstageVolumeRequest& req);
+  Status DoPublish(const ::csi::v1::NodePublishVolumeRequest& req);
+  Status DoUnpublish(const ::csi::v1::NodeUnpublishVolumeRequest& req);
+  Status DoStats(const ::csi::v1::NodeGetVolumeStatsRequest& req, ::csi::v1::NodeGetVolumeStatsResponse* resp);
+  Status DoExpand(const ::csi::v1::NodeExpandVolumeRequest& req, ::csi::v1::NodeExpandVolumeResponse* resp);
+
+  std::shared_ptr<DriverContext> ctx_;
+};
+
+}  // namespace vdisk::csi

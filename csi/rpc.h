@@ -1,0 +1,52 @@
+// Runs one CSI RPC handler: logs the call (request with secrets redacted at debug level, the
+// outcome and duration at info level), turns the handler's Status into a gRPC status through
+// status_mapping, and turns an escaped C++ exception into INTERNAL instead of a crash.
+#pragma once
+
+#include <grpcpp/support/status.h>
+
+#include <chrono>
+#include <exception>
+
+#include "absl/functional/function_ref.h"
+#include "common/status.h"
+#include "csi/request_log.h"
+#include "csi/status_mapping.h"
+#include "spdlog/spdlog.h"
+
+namespace vdisk::csi {
+
+template <typename Request, typename Response>
+grpc::Status ServeRpc(const char* method, const Request& request, Response* response,
+                      absl::FunctionRef<Status()> handler) {
+  const auto start = std::chrono::steady_clock::now();
+  if (spdlog::should_log(spdlog::level::debug))
+    spdlog::debug("rpc={} request=\"{}\"", method, Redact(request));
+  Status status;
+  try {
+    status = handler();
+  } catch (const std::exception& e) {
+    status = absl::InternalError(std::string("unexpected exception: ") + e.what());
+  } catch (...) {
+    status = absl::InternalError("unexpected exception");
+  }
+  const double ms =
+      std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - start).count();
+  if (status.ok()) {
+    spdlog::info("rpc={} code=OK ms={:.1f}", method, ms);
+    if (spdlog::should_log(spdlog::level::debug))
+      spdlog::debug("rpc={} response=\"{}\"", method, Redact(*response));
+  } else {
+    auto level = status.code() == absl::StatusCode::kInternal ||
+                         status.code() == absl::StatusCode::kDataLoss ||
+                         status.code() == absl::StatusCode::kUnknown
+                     ? spdlog::level::err
+                     : spdlog::level::info;
+    spdlog::log(level, "rpc={} code={} ms={:.1f} error=\"{}\"", method,
+                absl::StatusCodeToString(status.code()), ms, std::string(status.message()));
+    response->Clear();
+  }
+  return ToGrpcStatus(status);
+}
+
+}  // namespace vdisk::csi
