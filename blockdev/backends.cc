@@ -2,6 +2,7 @@
 #include <mutex>
 
 #include "blockdev/local/register.h"
+#include "blockdev/rbd/register.h"
 #include "blockdev/registry.h"
 #include "blockdev/uring/register.h"
 
@@ -16,6 +17,7 @@ void RegisterBuiltinBackends() {
     // One line per backend, e.g.:  uring::Register();  local::Register();  rbd::Register();
     uring::Register();
     local::Register();
+    rbd::Register();
   });
 }
 

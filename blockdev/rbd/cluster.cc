@@ -1,0 +1,148 @@
+#include "blockdev/rbd/cluster.h"
+
+#include <cerrno>
+#include <cstring>
+#include <vector>
+
+#include "absl/strings/str_cat.h"
+#include "spdlog/spdlog.h"
+
+namespace vdisk::blockdev::rbd {
+
+Status RadosError(int r, const std::string& what) { return ErrnoStatus(r < 0 ? -r : r, what); }
+
+namespace {
+
+Status SetConf(rados_t h, const std::string& key, const std::string& value, bool secret) {
+  int r = rados_conf_set(h, key.c_str(), value.c_str());
+  if (r < 0)
+    return absl::InvalidArgumentError(
+        absl::StrCat("ceph option ", key, "=", secret ? std::string("***") : value,
+                     " rejected: ", std::strerror(-r)));
+  return Status();
+}
+
+}  // namespace
+
+StatusOr<std::shared_ptr<Cluster>> Cluster::Connect(const ClusterOptions& o) {
+  if (o.conf.empty() && o.mon_host.empty())
+    return absl::InvalidArgumentError(
+        "ceph cluster: set a config file (conf=) or monitors (mon_host=)");
+  std::shared_ptr<Cluster> c(new Cluster());
+  int r = rados_create(&c->handle_, o.user.empty() ? nullptr : o.user.c_str());
+  if (r < 0) return RadosError(r, "rados_create");
+  rados_t h = c->handle_;
+
+  // Quiet, self-contained client: no admin socket, no log file, nothing on our stderr.
+  for (const auto& [k, v] : std::map<std::string, std::string>{
+           {"log_to_stderr", "false"}, {"err_to_stderr", "false"}, {"log_file", ""},
+           {"admin_socket", ""}}) {
+    RETURN_IF_ERROR(SetConf(h, k, v, false));
+  }
+  if (!o.conf.empty()) {
+    r = rados_conf_read_file(h, o.conf.c_str());
+    if (r < 0) return RadosError(r, absl::StrCat("reading ceph config ", o.conf));
+    // The conf file may turn these back on; keep the client quiet and socket-free.
+    RETURN_IF_ERROR(SetConf(h, "log_to_stderr", "false", false));
+    RETURN_IF_ERROR(SetConf(h, "err_to_stderr", "false", false));
+    RETURN_IF_ERROR(SetConf(h, "admin_socket", "", false));
+    RETURN_IF_ERROR(SetConf(h, "log_to_file", "false", false));
+  }
+  if (!o.mon_host.empty()) RETURN_IF_ERROR(SetConf(h, "mon_host", o.mon_host, false));
+  if (!o.key.empty()) {
+    RETURN_IF_ERROR(SetConf(h, "key", o.key, true));
+  } else if (!o.keyring.empty()) {
+    RETURN_IF_ERROR(SetConf(h, "keyring", o.keyring, false));
+  }
+  RETURN_IF_ERROR(SetConf(h, "client_mount_timeout", std::to_string(o.connect_timeout_s), false));
+  RETURN_IF_ERROR(SetConf(h, "rados_mon_op_timeout", std::to_string(o.connect_timeout_s * 3), false));
+  // Discards must zero exactly what they cover (blockdev::IoQueue::discard): librbd skips
+  // partial-object discards by default.
+  RETURN_IF_ERROR(SetConf(h, "rbd_skip_partial_discard", "false", false));
+  for (const auto& [k, v] : o.config) RETURN_IF_ERROR(SetConf(h, k, v, false));
+
+  c->user_ = o.user.empty() ? "admin" : o.user;
+
+  r = rados_connect(h);
+  if (r < 0) {
+    std::string who = absl::StrCat("ceph cluster (",
+                                   o.mon_host.empty() ? absl::StrCat("conf ", o.conf)
+                                                      : absl::StrCat("mon_host ", o.mon_host),
+                                   ") as client.", c->user_);
+    if (r == -EACCES || r == -EPERM)
+      return absl::PermissionDeniedError(
+          absl::StrCat(who, ": authentication refused (wrong user or key)"));
+    if (r == -ETIMEDOUT || r == -ENOTCONN || r == -ECONNREFUSED)
+      return absl::UnavailableError(absl::StrCat(who, ": no monitor answered within ",
+                                                 o.connect_timeout_s, " s"));
+    if (r == -ENOENT)
+      return absl::InvalidArgumentError(
+          absl::StrCat(who, ": no key for this user (no keyring / key given?)"));
+    if (r == -EINVAL)
+      return absl::InvalidArgumentError(
+          absl::StrCat(who, ": bad monitor address or key format (", std::strerror(-r), ")"));
+    return RadosError(r, absl::StrCat("connecting to ", who));
+  }
+  char fsid[64] = {};
+  if (rados_cluster_fsid(h, fsid, sizeof fsid) >= 0) c->fsid_ = fsid;
+  return c;
+}
+
+Cluster::~Cluster() {
+  if (handle_) rados_shutdown(handle_);
+}
+
+std::string Cluster::describe() const { return absl::StrCat("ceph ", fsid_, " as client.", user_); }
+
+StatusOr<std::string> Cluster::MonCommand(const std::string& json_cmd) {
+  const char* cmd[] = {json_cmd.c_str()};
+  char* out = nullptr;
+  size_t out_len = 0;
+  char* status = nullptr;
+  size_t status_len = 0;
+  int r = rados_mon_command(handle_, cmd, 1, "", 0, &out, &out_len, &status, &status_len);
+  std::string result(out ? out : "", out ? out_len : 0);
+  std::string status_text(status ? status : "", status ? status_len : 0);
+  if (out) rados_buffer_free(out);
+  if (status) rados_buffer_free(status);
+  if (r < 0) return RadosError(r, absl::StrCat("mon command ", json_cmd, ": ", status_text));
+  return result;
+}
+
+StatusOr<IoCtx> IoCtx::Open(std::shared_ptr<Cluster> cluster, const std::string& pool) {
+  IoCtx io;
+  int r = rados_ioctx_create(cluster->handle(), pool.c_str(), &io.io_);
+  if (r == -ENOENT)
+    return absl::InvalidArgumentError(
+        absl::StrCat("rados pool '", pool, "' does not exist in ", cluster->describe()));
+  if (r < 0) return RadosError(r, absl::StrCat("opening rados pool '", pool, "'"));
+  io.cluster_ = std::move(cluster);
+  io.pool_ = pool;
+  return io;
+}
+
+StatusOr<Image> Image::OpenById(const IoCtx& io, const std::string& image_id,
+                                const std::string& snap, bool read_only) {
+  Image img;
+  const char* s = snap.empty() ? nullptr : snap.c_str();
+  int r = read_only ? rbd_open_by_id_read_only(io.get(), image_id.c_str(), &img.image_, s)
+                    : rbd_open_by_id(io.get(), image_id.c_str(), &img.image_, s);
+  if (r < 0)
+    return RadosError(r, absl::StrCat("opening rbd image id ", io.pool(), "/", image_id,
+                                      snap.empty() ? "" : "@", snap));
+  return img;
+}
+
+StatusOr<Image> Image::OpenByName(const IoCtx& io, const std::string& name,
+                                  const std::string& snap, bool read_only) {
+  Image img;
+  const char* s = snap.empty() ? nullptr : snap.c_str();
+  int r = read_only ? rbd_open_read_only(io.get(), name.c_str(), &img.image_, s)
+                    : rbd_open(io.get(), name.c_str(), &img.image_, s);
+  if (r < 0)
+    return RadosError(r, absl::StrCat("opening rbd image ", io.pool(), "/", name,
+                                      snap.empty() ? "" : "@", snap));
+  return img;
+}
+
+}  // namespace vdisk::blockdev::rbd

@@ -1,0 +1,62 @@
+// The RBD pool's journal: name <-> object records kept in the omap of one RADOS object
+// ("vdisk.journal" or "vdisk.journal.<instance>") in the pool's default rados pool.
+//
+// Keys: "v/<volume id>" and "s/<snapshot id>" hold JSON records (records.h); "vn/<name>" and
+// "sn/<name>" map a CSI name to its id. Update() applies every set and removal of one call in a
+// single atomic RADOS write op, so a crash never leaves a name and its record out of step.
+// Lock() takes a RADOS exclusive lock on the journal object (with a lease, so a crashed holder
+// cannot wedge it) for read-check-write sequences that must exclude other processes.
+// Thread-safe (librados is); the IoCtx must outlive the Journal.
+#pragma once
+
+#include <map>
+#include <mutex>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "blockdev/rbd/cluster.h"
+#include "common/status.h"
+
+namespace vdisk::blockdev::rbd {
+
+class Journal {
+ public:
+  Journal(const IoCtx* io, std::string object);
+
+  const std::string& object() const { return object_; }
+
+  // nullopt if the key (or the journal object) does not exist.
+  StatusOr<std::optional<std::string>> Get(const std::string& key) const;
+  // Every key starting with `prefix`, sorted.
+  StatusOr<std::map<std::string, std::string>> List(const std::string& prefix) const;
+  Status Update(const std::map<std::string, std::string>& set,
+                const std::vector<std::string>& remove = {});
+
+  // Held while alive; releases the RADOS lock on destruction. UNAVAILABLE if another client
+  // holds it for longer than ~20 s.
+  // In-process callers are serialised by a mutex first (they share one lock cookie).
+  class Lock {
+   public:
+    Lock(Lock&& o) noexcept : journal_(o.journal_), held_(std::move(o.held_)) {
+      o.journal_ = nullptr;
+    }
+    Lock& operator=(Lock&&) = delete;
+    ~Lock();
+
+   private:
+    friend class Journal;
+    Lock(Journal* j, std::unique_lock<std::mutex> held) : journal_(j), held_(std::move(held)) {}
+    Journal* journal_;
+    std::unique_lock<std::mutex> held_;
+  };
+  StatusOr<Lock> Acquire();
+
+ private:
+  const IoCtx* io_;
+  std::string object_;
+  std::string cookie_;
+  std::mutex mu_;
+};
+
+}  // namespace vdisk::blockdev::rbd

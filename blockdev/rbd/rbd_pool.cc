@@ -1,0 +1,550 @@
+// RbdPool: opening, capabilities, capacity, record helpers, flatten and garbage collection.
+#include "blockdev/rbd/rbd_pool.h"
+
+#include <cerrno>
+#include <chrono>
+#include <condition_variable>
+#include <random>
+#include <thread>
+
+#include "absl/strings/str_cat.h"
+#include "blockdev/rbd/rbd_pool_impl.h"
+#include "nlohmann/json.hpp"
+#include "spdlog/spdlog.h"
+
+namespace vdisk::blockdev::rbd {
+
+namespace {
+
+std::string RandomOwner() {
+  std::mt19937_64 rng{std::random_device{}() ^ static_cast<uint64_t>(NowUnixNs())};
+  return absl::StrCat(absl::Hex(rng(), absl::kZeroPad16));
+}
+
+struct SnapInfo {
+  uint64_t id;
+  std::string name;
+  uint64_t size;
+};
+
+StatusOr<std::vector<SnapInfo>> ListSnaps(rbd_image_t image) {
+  int max = 16;
+  for (;;) {
+    std::vector<rbd_snap_info_t> snaps(max);
+    int n = rbd_snap_list(image, snaps.data(), &max);
+    if (n == -ERANGE) continue;
+    if (n < 0) return RadosError(n, "rbd_snap_list");
+    std::vector<SnapInfo> out;
+    for (int i = 0; i < n; ++i) out.push_back({snaps[i].id, snaps[i].name, snaps[i].size});
+    rbd_snap_list_end(snaps.data());
+    return out;
+  }
+}
+
+// The parent of an open image, as (pool, image name, image id); nullopt without a parent.
+struct ParentRef {
+  std::string pool, image, image_id;
+  uint64_t snap_id = 0;
+};
+StatusOr<std::optional<ParentRef>> GetParent(rbd_image_t image) {
+  rbd_linked_image_spec_t spec;
+  rbd_snap_spec_t snap;
+  int r = rbd_get_parent(image, &spec, &snap);
+  if (r == -ENOENT) return std::optional<ParentRef>();
+  if (r < 0) return RadosError(r, "rbd_get_parent");
+  ParentRef p{spec.pool_name ? spec.pool_name : "", spec.image_name ? spec.image_name : "",
+              spec.image_id ? spec.image_id : "", snap.id};
+  rbd_linked_image_spec_cleanup(&spec);
+  rbd_snap_spec_cleanup(&snap);
+  return std::optional<ParentRef>(std::move(p));
+}
+
+}  // namespace
+
+StatusOr<std::shared_ptr<Pool>> OpenRbdPool(const RbdPoolOptions& options) {
+  ASSIGN_OR_RETURN(auto pool, RbdPool::Open(options));
+  return std::shared_ptr<Pool>(std::move(pool));
+}
+
+RbdPool::RbdPool(RbdPoolOptions options) : options_(std::move(options)), owner_(RandomOwner()) {}
+
+RbdPool::~RbdPool() { flattener_.reset(); }
+
+StatusOr<std::shared_ptr<RbdPool>> RbdPool::Open(const RbdPoolOptions& options) {
+  std::shared_ptr<RbdPool> pool(new RbdPool(options));
+  ASSIGN_OR_RETURN(pool->cluster_, Cluster::Connect(options.cluster));
+  ASSIGN_OR_RETURN(const IoCtx* io, pool->Io(options.defaults.rbd_pool));
+  std::string object = "vdisk.journal";
+  if (!options.instance.empty()) absl::StrAppend(&object, ".", options.instance);
+  pool->journal_ = std::make_unique<Journal>(io, object);
+  // Fail now, not on the first request, if the user may not read the journal.
+  auto probe = pool->journal_->Get("probe");
+  if (!probe.ok())
+    return Annotate(probe.status(), absl::StrCat("rbd pool '", options.name, "' (",
+                                                 pool->cluster_->describe(), ")"));
+  pool->flattener_ = std::make_unique<Flattener>();
+  RbdPool* self = pool.get();
+  pool->flattener_->Enqueue("sweep", [self](const std::atomic<bool>&) { self->Sweep(); });
+  spdlog::info("rbd pool {}: {} rados pool {} journal {}", options.name,
+               pool->cluster_->describe(), options.defaults.rbd_pool, object);
+  return pool;
+}
+
+Capabilities RbdPool::capabilities() const {
+  Capabilities c;
+  c.modes = {VolumeMode::kBlock, VolumeMode::kFilesystem};
+  c.block_access_modes = {AccessMode::kSingleNodeWriter,       AccessMode::kSingleNodeReaderOnly,
+                          AccessMode::kMultiNodeReaderOnly,    AccessMode::kMultiNodeSingleWriter,
+                          AccessMode::kMultiNodeMultiWriter,   AccessMode::kSingleNodeSingleWriter,
+                          AccessMode::kSingleNodeMultiWriter};
+  c.filesystem_access_modes = {AccessMode::kSingleNodeWriter, AccessMode::kSingleNodeReaderOnly,
+                               AccessMode::kMultiNodeReaderOnly,
+                               AccessMode::kSingleNodeSingleWriter,
+                               AccessMode::kSingleNodeMultiWriter};
+  c.size_granularity = 1 << 20;
+  c.max_volume_bytes = 0;
+  c.snapshots = true;
+  c.clone_from_snapshot = true;
+  c.clone_from_volume = true;
+  c.changed_extents = true;
+  c.online_expand = true;
+  c.node_local = false;
+  c.fast_clone = true;
+  return c;
+}
+
+Status RbdPool::validate_params(const Params& params) const {
+  ASSIGN_OR_RETURN(VolumeOptions vo, ParseVolumeParams(options_.defaults, params));
+  auto* self = const_cast<RbdPool*>(this);
+  RETURN_IF_ERROR(self->Io(vo.rbd_pool).status());
+  if (!vo.data_pool.empty()) RETURN_IF_ERROR(IoCtx::Open(cluster_, vo.data_pool).status());
+  return Status();
+}
+
+StatusOr<Capacity> RbdPool::capacity(const Params& params) {
+  ASSIGN_OR_RETURN(VolumeOptions vo, ParseVolumeParams(options_.defaults, params));
+  ASSIGN_OR_RETURN(std::string out, cluster_->MonCommand(R"({"prefix":"df","format":"json"})"));
+  auto j = nlohmann::json::parse(out, nullptr, false);
+  if (!j.is_object()) return absl::InternalError("ceph df: unparsable output");
+  const std::string& data_pool = vo.data_pool.empty() ? vo.rbd_pool : vo.data_pool;
+  Capacity cap;
+  try {
+    cap.total_bytes = j.at("stats").value("total_bytes", uint64_t{0});
+    bool found = false;
+    for (const auto& p : j.at("pools")) {
+      if (p.value("name", "") != data_pool) continue;
+      cap.available_bytes = p.at("stats").value("max_avail", uint64_t{0});
+      found = true;
+    }
+    if (!found)
+      return absl::InvalidArgumentError(
+          absl::StrCat("rados pool '", data_pool, "' does not exist in ", cluster_->describe()));
+  } catch (const nlohmann::json::exception& e) {
+    return absl::InternalError(absl::StrCat("ceph df: ", e.what()));
+  }
+  return cap;
+}
+
+// ---------------------------------------------------------------------------------------------
+// Records.
+
+StatusOr<const IoCtx*> RbdPool::Io(const std::string& rbd_pool) {
+  std::lock_guard lock(io_mu_);
+  auto it = ios_.find(rbd_pool);
+  if (it != ios_.end()) return it->second.get();
+  ASSIGN_OR_RETURN(IoCtx io, IoCtx::Open(cluster_, rbd_pool));
+  auto owned = std::make_unique<IoCtx>(std::move(io));
+  const IoCtx* raw = owned.get();
+  ios_.emplace(rbd_pool, std::move(owned));
+  return raw;
+}
+
+StatusOr<std::optional<VolumeRecord>> RbdPool::ReadVolumeAny(const std::string& id) {
+  ASSIGN_OR_RETURN(auto raw, journal_->Get(VolumeKey(id)));
+  if (!raw) return std::optional<VolumeRecord>();
+  ASSIGN_OR_RETURN(VolumeRecord rec, VolumeRecordFromJson(*raw));
+  return std::optional<VolumeRecord>(std::move(rec));
+}
+
+StatusOr<std::optional<SnapshotRecord>> RbdPool::ReadSnapshotAny(const std::string& id) {
+  ASSIGN_OR_RETURN(auto raw, journal_->Get(SnapshotKey(id)));
+  if (!raw) return std::optional<SnapshotRecord>();
+  ASSIGN_OR_RETURN(SnapshotRecord rec, SnapshotRecordFromJson(*raw));
+  return std::optional<SnapshotRecord>(std::move(rec));
+}
+
+StatusOr<VolumeRecord> RbdPool::ReadVolume(const std::string& id) {
+  RETURN_IF_ERROR(ParseVolumeId(id).status());
+  ASSIGN_OR_RETURN(auto rec, ReadVolumeAny(id));
+  if (!rec || (rec->state != RecordState::kReady && rec->state != RecordState::kPending))
+    return absl::NotFoundError(absl::StrCat("no volume with id '", id, "' in rbd pool ",
+                                            options_.name));
+  return std::move(*rec);
+}
+
+StatusOr<SnapshotRecord> RbdPool::ReadSnapshot(const std::string& id) {
+  RETURN_IF_ERROR(ParseSnapshotId(id).status());
+  ASSIGN_OR_RETURN(auto rec, ReadSnapshotAny(id));
+  if (!rec || rec->state != RecordState::kReady)
+    return absl::NotFoundError(absl::StrCat("no snapshot with id '", id, "' in rbd pool ",
+                                            options_.name));
+  return std::move(*rec);
+}
+
+Status RbdPool::WriteVolume(VolumeRecord rec, const std::vector<std::string>& remove,
+                            const std::map<std::string, std::string>& extra) {
+  std::map<std::string, std::string> set = extra;
+  set[VolumeKey(rec.id)] = ToJson(rec);
+  return journal_->Update(set, remove);
+}
+
+Status RbdPool::WriteSnapshot(SnapshotRecord rec, const std::vector<std::string>& remove,
+                              const std::map<std::string, std::string>& extra) {
+  std::map<std::string, std::string> set = extra;
+  set[SnapshotKey(rec.id)] = ToJson(rec);
+  return journal_->Update(set, remove);
+}
+
+Volume RbdPool::ToVolume(const VolumeRecord& rec) const {
+  Volume v;
+  v.id = rec.id;
+  v.name = rec.name;
+  v.size_bytes = rec.size_bytes;
+  v.mode = rec.mode;
+  v.access_modes = rec.access_modes;
+  v.params = rec.params;
+  v.source = rec.source;
+  v.pending = rec.state == RecordState::kPending;
+  v.created_unix_ns = rec.created_unix_ns;
+  v.context = {{"rbdPool", rec.rbd_pool}, {"rbdImage", rec.image}};
+  if (!rec.data_pool.empty()) v.context["rbdDataPool"] = rec.data_pool;
+  return v;
+}
+
+Snapshot RbdPool::ToSnapshot(const SnapshotRecord& rec) {
+  Snapshot s;
+  s.id = rec.id;
+  s.name = rec.name;
+  s.source_volume_id = rec.source_volume_id;
+  s.size_bytes = rec.size_bytes;
+  s.created_unix_ns = rec.created_unix_ns;
+  s.ready = rec.state == RecordState::kReady;
+  return s;
+}
+
+bool RbdPool::CreatorAlive(const std::string& id, const std::string& owner, int64_t updated_ns) {
+  if (owner == owner_) {
+    std::lock_guard lock(building_mu_);
+    return building_.contains(id);
+  }
+  return NowUnixNs() - updated_ns < kAbandonedAfterNs;
+}
+
+void RbdPool::MarkBuilding(const std::string& id, bool on) {
+  std::lock_guard lock(building_mu_);
+  if (on) building_.insert(id);
+  else building_.erase(id);
+}
+
+// ---------------------------------------------------------------------------------------------
+// Clone chains and flatten.
+
+StatusOr<int> RbdPool::ChainDepth(const std::string& rbd_pool, const std::string& image_id,
+                                  const std::string& snap) {
+  ASSIGN_OR_RETURN(const IoCtx* io, Io(rbd_pool));
+  ASSIGN_OR_RETURN(Image img, Image::OpenById(*io, image_id, snap, true));
+  int depth = 0;
+  for (;;) {
+    ASSIGN_OR_RETURN(auto parent, GetParent(img.get()));
+    if (!parent) return depth;
+    if (++depth > 256) return absl::InternalError("rbd clone chain longer than 256");
+    ASSIGN_OR_RETURN(IoCtx pio, IoCtx::Open(cluster_, parent->pool));
+    Image next;
+    ASSIGN_OR_RETURN(next, Image::OpenById(pio, parent->image_id, "", true));
+    int r = rbd_snap_set_by_id(next.get(), parent->snap_id);
+    if (r < 0) return RadosError(r, "rbd_snap_set_by_id on a parent");
+    img = std::move(next);
+  }
+}
+
+namespace {
+struct FlattenProgress {
+  std::string what;
+  const std::atomic<bool>* cancel;
+  int last_decile = -1;
+  std::chrono::steady_clock::time_point start = std::chrono::steady_clock::now();
+};
+
+int OnFlattenProgress(uint64_t offset, uint64_t total, void* arg) {
+  auto* p = static_cast<FlattenProgress*>(arg);
+  int pct = total ? static_cast<int>(offset * 100 / total) : 100;
+  if (pct / 10 > p->last_decile) {
+    p->last_decile = pct / 10;
+    spdlog::info("rbd flatten {}: {}% ({:.1f} s)", p->what, pct,
+                 std::chrono::duration<double>(std::chrono::steady_clock::now() - p->start)
+                     .count());
+  }
+  return p->cancel && p->cancel->load() ? -ECANCELED : 0;
+}
+}  // namespace
+
+Status RbdPool::Flatten(const std::string& rbd_pool, const std::string& image_id,
+                        const std::string& volume_id, const std::atomic<bool>* cancel,
+                        bool heartbeat) {
+  ASSIGN_OR_RETURN(const IoCtx* io, Io(rbd_pool));
+  ASSIGN_OR_RETURN(Image img, Image::OpenById(*io, image_id, "", false));
+  ASSIGN_OR_RETURN(auto parent, GetParent(img.get()));
+  if (!parent) return Status();
+  FlattenProgress progress{absl::StrCat("volume ", volume_id, " (", rbd_pool, "/", image_id,
+                                        ", parent ", parent->pool, "/", parent->image, ")"),
+                           cancel};
+  spdlog::info("rbd flatten {}: start", progress.what);
+  int r = 0;
+  if (!heartbeat) {
+    r = rbd_flatten_with_progress(img.get(), &OnFlattenProgress, &progress);
+  } else {
+    // Keep the creating record fresh while the request waits, so nobody takes it for abandoned.
+    std::mutex mu;
+    std::condition_variable cv;
+    bool done = false;
+    std::thread worker([&] {
+      int rr = rbd_flatten_with_progress(img.get(), &OnFlattenProgress, &progress);
+      std::lock_guard lock(mu);
+      r = rr;
+      done = true;
+      cv.notify_all();
+    });
+    std::unique_lock lock(mu);
+    while (!cv.wait_for(lock, std::chrono::seconds(kHeartbeatSeconds), [&] { return done; })) {
+      lock.unlock();
+      auto held = journal_->Acquire();
+      if (held.ok()) {
+        auto rec = ReadVolumeAny(volume_id);
+        if (rec.ok() && *rec && (*rec)->state == RecordState::kCreating) {
+          (*rec)->updated_unix_ns = NowUnixNs();
+          (void)WriteVolume(**rec);
+        }
+      }
+      lock.lock();
+    }
+    lock.unlock();
+    worker.join();
+  }
+  if (r == -ECANCELED) return absl::CancelledError(absl::StrCat("flatten of ", progress.what));
+  if (r == -EINVAL) {  // raced with another flatten: fine if the parent is gone
+    auto again = GetParent(img.get());
+    if (again.ok() && !*again) r = 0;
+  }
+  if (r < 0) return RadosError(r, absl::StrCat("flatten of ", progress.what));
+  spdlog::info("rbd flatten {}: done in {:.1f} s", progress.what,
+               std::chrono::duration<double>(std::chrono::steady_clock::now() - progress.start)
+                   .count());
+  return Status();
+}
+
+void RbdPool::ScheduleFlatten(const std::string& volume_id) {
+  flattener_->Enqueue("flatten/" + volume_id, [this, volume_id](const std::atomic<bool>& cancel) {
+    RunFlattenJob(volume_id, cancel);
+  });
+}
+
+void RbdPool::RunFlattenJob(const std::string& volume_id, const std::atomic<bool>& cancel) {
+  auto rec = ReadVolumeAny(volume_id);
+  if (!rec.ok() || !*rec) return;
+  const VolumeRecord& r = **rec;
+  if (!r.flatten_pending ||
+      (r.state != RecordState::kReady && r.state != RecordState::kPending))
+    return;
+  std::optional<ParentRef> parent;
+  if (auto io = Io(r.rbd_pool); io.ok()) {
+    if (auto img = Image::OpenById(**io, r.image_id, "", true); img.ok()) {
+      if (auto p = GetParent(img->get()); p.ok()) parent = *p;
+    }
+  }
+  Status s = Flatten(r.rbd_pool, r.image_id, volume_id, &cancel, false);
+  if (!s.ok()) {
+    if (!absl::IsCancelled(s))
+      spdlog::warn("rbd pool {}: background flatten of {} failed (retried at next start): {}",
+                   options_.name, volume_id, s.ToString());
+    return;
+  }
+  {
+    auto held = journal_->Acquire();
+    if (!held.ok()) return;
+    auto again = ReadVolumeAny(volume_id);
+    if (again.ok() && *again && (*again)->flatten_pending) {
+      (*again)->flatten_pending = false;
+      (void)WriteVolume(**again);
+    }
+  }
+  if (parent && IsIdSafePoolName(parent->pool))
+    CollectVolume(MakeVolumeId(parent->pool, parent->image));
+}
+
+void RbdPool::WaitForBackgroundWork() { flattener_->WaitIdle(); }
+
+// ---------------------------------------------------------------------------------------------
+// Garbage collection.
+
+void RbdPool::CollectVolume(const std::string& volume_id, int depth) {
+  if (depth > 64) return;
+  auto rec = ReadVolumeAny(volume_id);
+  if (!rec.ok() || !*rec || (*rec)->state != RecordState::kDeleted) return;
+  const VolumeRecord& r = **rec;
+  auto io = Io(r.rbd_pool);
+  if (!io.ok()) return;
+  std::optional<ParentRef> parent;
+  {
+    auto img = r.image_id.empty() ? Image::OpenByName(**io, r.image, "", true)
+                                  : Image::OpenById(**io, r.image_id, "", true);
+    if (!img.ok()) {
+      if (absl::IsNotFound(img.status())) {
+        (void)journal_->Update({}, {VolumeKey(volume_id)});
+        spdlog::info("rbd pool {}: deleted volume {}: image already gone", options_.name,
+                     volume_id);
+      }
+      return;
+    }
+    auto snaps = ListSnaps(img->get());
+    if (!snaps.ok() || !snaps->empty()) return;  // still needed by snapshots / clones
+    if (auto p = GetParent(img->get()); p.ok()) parent = *p;
+  }
+  int rr = rbd_remove((*io)->get(), r.image.c_str());
+  if (rr < 0 && rr != -ENOENT) {
+    spdlog::info("rbd pool {}: deleted volume {}: image {}/{} kept for now: {}", options_.name,
+                 volume_id, r.rbd_pool, r.image, std::strerror(-rr));
+    return;
+  }
+  (void)journal_->Update({}, {VolumeKey(volume_id)});
+  spdlog::info("rbd pool {}: removed image {}/{} of deleted volume {}", options_.name,
+               r.rbd_pool, r.image, volume_id);
+  if (parent && IsIdSafePoolName(parent->pool))
+    CollectVolume(MakeVolumeId(parent->pool, parent->image), depth + 1);
+}
+
+namespace {
+// True if the image was made for record `id` (metadata), or carries no vdisk metadata and was
+// created after the record (a crash between create and tagging).
+bool ImageBelongsTo(rbd_image_t image, const std::string& id, int64_t record_created_ns) {
+  char value[256];
+  size_t len = sizeof value;
+  int r = rbd_metadata_get(image, "vdisk.id", value, &len);
+  if (r >= 0) return std::string(value) == id;
+  struct timespec ts = {};
+  if (rbd_get_create_timestamp(image, &ts) < 0) return false;
+  int64_t created = ts.tv_sec * 1000000000LL + ts.tv_nsec;
+  return created + 1000000000LL >= record_created_ns;
+}
+}  // namespace
+
+Status RbdPool::DiscardCreatingVolume(const VolumeRecord& rec) {
+  ASSIGN_OR_RETURN(const IoCtx* io, Io(rec.rbd_pool));
+  bool remove = false;
+  {
+    auto img = Image::OpenByName(*io, rec.image, "", true);
+    if (img.ok()) {
+      remove = ImageBelongsTo(img->get(), rec.id, rec.created_unix_ns);
+      if (!remove)
+        spdlog::warn("rbd pool {}: image {}/{} is not ours (half-made volume {}); left alone",
+                     options_.name, rec.rbd_pool, rec.image, rec.id);
+    } else if (!absl::IsNotFound(img.status())) {
+      return img.status();
+    }
+  }
+  if (remove) {
+    int r = rbd_remove(io->get(), rec.image.c_str());
+    if (r < 0 && r != -ENOENT)
+      return RadosError(r, absl::StrCat("removing half-made image ", rec.rbd_pool, "/", rec.image));
+  }
+  if (!rec.clone_snap.empty()) {
+    ASSIGN_OR_RETURN(const IoCtx* sio, Io(rec.clone_src_pool));
+    auto src = Image::OpenById(*sio, rec.clone_src_image_id, "", false);
+    if (src.ok()) {
+      int r = rbd_snap_remove(src->get(), rec.clone_snap.c_str());
+      if (r < 0 && r != -ENOENT)
+        return RadosError(r, absl::StrCat("removing hidden snapshot ", rec.clone_snap));
+    } else if (!absl::IsNotFound(src.status())) {
+      return src.status();
+    }
+  }
+  std::vector<std::string> keys = {VolumeKey(rec.id)};
+  auto name_owner = journal_->Get(VolumeNameKey(rec.name));
+  if (name_owner.ok() && *name_owner && **name_owner == rec.id)
+    keys.push_back(VolumeNameKey(rec.name));
+  RETURN_IF_ERROR(journal_->Update({}, keys));
+  spdlog::info("rbd pool {}: discarded half-made volume {} '{}'", options_.name, rec.id, rec.name);
+  return Status();
+}
+
+Status RbdPool::DiscardCreatingSnapshot(const SnapshotRecord& rec) {
+  ASSIGN_OR_RETURN(const IoCtx* io, Io(rec.rbd_pool));
+  auto img = Image::OpenById(*io, rec.image_id, "", false);
+  if (img.ok()) {
+    int r = rbd_snap_remove(img->get(), rec.snap.c_str());
+    if (r < 0 && r != -ENOENT)
+      return RadosError(r, absl::StrCat("removing half-made snapshot ", rec.snap));
+  } else if (!absl::IsNotFound(img.status())) {
+    return img.status();
+  }
+  std::vector<std::string> keys = {SnapshotKey(rec.id)};
+  auto name_owner = journal_->Get(SnapshotNameKey(rec.name));
+  if (name_owner.ok() && *name_owner && **name_owner == rec.id)
+    keys.push_back(SnapshotNameKey(rec.name));
+  RETURN_IF_ERROR(journal_->Update({}, keys));
+  spdlog::info("rbd pool {}: discarded half-made snapshot {} '{}'", options_.name, rec.id,
+               rec.name);
+  return Status();
+}
+
+void RbdPool::Sweep() {
+  auto snaps = journal_->List("s/");
+  if (snaps.ok()) {
+    for (const auto& [key, raw] : *snaps) {
+      auto rec = SnapshotRecordFromJson(raw);
+      if (!rec.ok()) continue;
+      if (rec->state == RecordState::kDeleting) {
+        (void)delete_snapshot(rec->id);  // finishes the deletion
+      } else if (rec->state == RecordState::kCreating &&
+                 !CreatorAlive(rec->id, rec->owner, rec->updated_unix_ns)) {
+        auto held = journal_->Acquire();
+        if (!held.ok()) continue;
+        auto again = ReadSnapshotAny(rec->id);
+        if (again.ok() && *again && (*again)->state == RecordState::kCreating &&
+            !CreatorAlive(rec->id, (*again)->owner, (*again)->updated_unix_ns))
+          (void)DiscardCreatingSnapshot(**again);
+      }
+    }
+  }
+  auto vols = journal_->List("v/");
+  if (!vols.ok()) {
+    spdlog::warn("rbd pool {}: sweep: {}", options_.name, vols.status().ToString());
+    return;
+  }
+  for (const auto& [key, raw] : *vols) {
+    auto rec = VolumeRecordFromJson(raw);
+    if (!rec.ok()) continue;
+    switch (rec->state) {
+      case RecordState::kDeleted:
+        CollectVolume(rec->id);
+        break;
+      case RecordState::kCreating:
+        if (!CreatorAlive(rec->id, rec->owner, rec->updated_unix_ns)) {
+          auto held = journal_->Acquire();
+          if (!held.ok()) break;
+          auto again = ReadVolumeAny(rec->id);
+          if (again.ok() && *again && (*again)->state == RecordState::kCreating &&
+              !CreatorAlive(rec->id, (*again)->owner, (*again)->updated_unix_ns))
+            (void)DiscardCreatingVolume(**again);
+        }
+        break;
+      case RecordState::kPending:
+      case RecordState::kReady:
+        if (rec->flatten_pending) ScheduleFlatten(rec->id);
+        break;
+      case RecordState::kDeleting:
+        break;
+    }
+  }
+}
+
+}  // namespace vdisk::blockdev::rbd

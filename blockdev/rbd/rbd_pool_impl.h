@@ -1,0 +1,126 @@
+// Internal to the RBD pool: the Pool implementation (rbd_pool.cc: open, capacity, shared
+// helpers, garbage collection; rbd_volumes.cc; rbd_snapshots.cc; rbd_node.cc).
+#pragma once
+
+#include <atomic>
+#include <map>
+#include <memory>
+#include <mutex>
+#include <optional>
+#include <set>
+#include <string>
+#include <vector>
+
+#include "blockdev/pool.h"
+#include "blockdev/rbd/cluster.h"
+#include "blockdev/rbd/flattener.h"
+#include "blockdev/rbd/journal.h"
+#include "blockdev/rbd/rbd_options.h"
+#include "blockdev/rbd/records.h"
+
+namespace vdisk::blockdev::rbd {
+
+// A creating record whose creator has not touched it for this long is abandoned.
+inline constexpr int64_t kAbandonedAfterNs = 600LL * 1000 * 1000 * 1000;
+// Creators refresh updated_unix_ns at least this often during long steps (flatten).
+inline constexpr int kHeartbeatSeconds = 15;
+
+class RbdPool final : public Pool, public std::enable_shared_from_this<RbdPool> {
+ public:
+  static StatusOr<std::shared_ptr<RbdPool>> Open(const RbdPoolOptions& options);
+  ~RbdPool() override;
+
+  std::string name() const override { return options_.name; }
+  std::string kind() const override { return "rbd"; }
+  Capabilities capabilities() const override;
+  Status validate_params(const Params& params) const override;
+  StatusOr<Capacity> capacity(const Params& params) override;
+
+  StatusOr<Volume> create_volume(const VolumeRequest& req) override;
+  Status complete_volume(const std::string& id) override;
+  Status delete_volume(const std::string& id) override;
+  StatusOr<Volume> get_volume(const std::string& id) override;
+  StatusOr<std::optional<Volume>> find_volume_by_name(const std::string& name) override;
+  StatusOr<std::vector<Volume>> list_volumes() override;
+  StatusOr<uint64_t> expand_volume(const std::string& id, uint64_t new_size_bytes) override;
+
+  StatusOr<Snapshot> create_snapshot(const std::string& volume_id,
+                                     const std::string& name) override;
+  Status delete_snapshot(const std::string& id) override;
+  StatusOr<Snapshot> get_snapshot(const std::string& id) override;
+  StatusOr<std::optional<Snapshot>> find_snapshot_by_name(const std::string& name) override;
+  StatusOr<std::vector<Snapshot>> list_snapshots() override;
+
+  StatusOr<std::unique_ptr<Device>> open_volume(const std::string& id, bool read_only) override;
+  StatusOr<std::unique_ptr<Device>> open_snapshot(const std::string& id) override;
+  StatusOr<ExtentList> changed_extents(const std::string& base_id, const std::string& id) override;
+
+  StatusOr<Attachment> attach(const std::string& id, bool read_only,
+                              const Params& secrets) override;
+  Status detach(const std::string& id, const Attachment& attachment) override;
+  Status node_expand(const std::string& id, const Attachment& attachment) override;
+
+  // For tests and operators: waits until no background flatten / GC job is queued or running.
+  void WaitForBackgroundWork();
+
+ private:
+  explicit RbdPool(RbdPoolOptions options);
+
+  // --- shared helpers (rbd_pool.cc) ---
+  StatusOr<const IoCtx*> Io(const std::string& rbd_pool);
+  // Visible records (NOT_FOUND otherwise). *_any: any state; nullopt if absent.
+  StatusOr<std::optional<VolumeRecord>> ReadVolumeAny(const std::string& id);
+  StatusOr<std::optional<SnapshotRecord>> ReadSnapshotAny(const std::string& id);
+  StatusOr<VolumeRecord> ReadVolume(const std::string& id);
+  StatusOr<SnapshotRecord> ReadSnapshot(const std::string& id);
+  Status WriteVolume(VolumeRecord rec, const std::vector<std::string>& remove = {},
+                     const std::map<std::string, std::string>& extra = {});
+  Status WriteSnapshot(SnapshotRecord rec, const std::vector<std::string>& remove = {},
+                       const std::map<std::string, std::string>& extra = {});
+  Volume ToVolume(const VolumeRecord& rec) const;
+  static Snapshot ToSnapshot(const SnapshotRecord& rec);
+
+  // Is a creating record held by a live creator (this process, or another one that is not
+  // silent)? Such records make competing requests ABORTED.
+  bool CreatorAlive(const std::string& id, const std::string& owner, int64_t updated_ns);
+  void MarkBuilding(const std::string& id, bool on);
+
+  // Number of ancestors of image `image_id` (at `snap`, or its head).
+  StatusOr<int> ChainDepth(const std::string& rbd_pool, const std::string& image_id,
+                           const std::string& snap);
+  // Flattens the image, logging progress; refreshes the creating record's heartbeat when
+  // `heartbeat_id` is set. CANCELLED if `cancel` becomes true.
+  Status Flatten(const std::string& rbd_pool, const std::string& image_id,
+                 const std::string& volume_id, const std::atomic<bool>* cancel,
+                 bool heartbeat);
+  void ScheduleFlatten(const std::string& volume_id);
+  void RunFlattenJob(const std::string& volume_id, const std::atomic<bool>& cancel);
+
+  // Removes the image of a deleted (hidden) volume if nothing needs it any more, then the same
+  // for its parent. Best effort: failures are logged and left for the next sweep.
+  void CollectVolume(const std::string& volume_id, int depth = 0);
+  // Removes what an abandoned or failed create left behind and its journal entries.
+  Status DiscardCreatingVolume(const VolumeRecord& rec);
+  Status DiscardCreatingSnapshot(const SnapshotRecord& rec);
+  // Startup sweep: re-queues flattens, finishes deletions, collects hidden images.
+  void Sweep();
+
+  // --- volumes (rbd_volumes.cc) ---
+  Status BuildVolume(VolumeRecord& rec, const VolumeRequest& req, const VolumeOptions& vo,
+                     bool* created_image);
+  StatusOr<VolumeRecord> ResolveSource(const VolumeRequest& req, uint64_t* source_size,
+                                       SnapshotRecord* snap);
+
+  RbdPoolOptions options_;
+  std::shared_ptr<Cluster> cluster_;
+  std::string owner_;  // this instance's id in records
+  std::mutex io_mu_;
+  std::map<std::string, std::unique_ptr<IoCtx>> ios_;
+  std::unique_ptr<Journal> journal_;
+  std::mutex building_mu_;
+  std::set<std::string> building_;
+  // Last: stopped first on destruction (its jobs use everything above).
+  std::unique_ptr<Flattener> flattener_;
+};
+
+}  // namespace vdisk::blockdev::rbd
