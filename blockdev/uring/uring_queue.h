@@ -86,12 +86,15 @@ class UringQueue final : public IoQueue {
   Status ErrorFor(const Slot& slot, int err) const;
   int FixedBufferIndex(const void* base, size_t len) const;
   unsigned RunDeferred();
+  // Enables a ring created disabled, binding it to the calling thread (SINGLE_ISSUER).
+  Status Enable();
   void DrainEventfd();
 
   QueueTarget target_;
   unsigned depth_;
   io_uring ring_{};
   bool ring_ok_ = false;
+  bool disabled_ = false;
   std::vector<Slot> slots_;
   uint32_t free_head_ = 0;
   unsigned busy_ = 0;

@@ -173,7 +173,18 @@ class XfsTest : public TempDir {
     up_ = true;
   }
   void TearDown() override {
-    if (up_) Shell(SourceDir() + "/tests/env/xfs.sh down " + mnt_);
+    // Retry briefly: the kernel may drop the last file reference a moment after close.
+    for (int i = 0; up_ && i < 20; ++i) {
+      Shell(SourceDir() + "/tests/env/xfs.sh down " + mnt_);
+      int rc = 0;
+      Shell("mountpoint -q " + mnt_, &rc);
+      if (rc != 0) up_ = false;
+      else ::usleep(200000);
+    }
+    if (up_) {
+      ADD_FAILURE() << "could not unmount " << mnt_ << "; left in place";
+      dir_.clear();
+    }
     TempDir::TearDown();
   }
   std::string mnt_;
