@@ -72,7 +72,7 @@ class LocalPool final : public Pool {
   StatusOr<std::optional<Volume>> FindVolumeByNameLocked(const std::string& name) const;
   StatusOr<std::optional<Snapshot>> FindSnapshotByNameLocked(const std::string& name) const;
   // Sparse copy of one image file into a new one (the snapshot path without reflink).
-  Status CopyImage(const std::string& src, const std::string& dst, uint64_t size) const;
+  Status CopyImage(Device& from, const std::string& dst, uint64_t size) const;
 
   LocalPoolOptions options_;
   Layout layout_;

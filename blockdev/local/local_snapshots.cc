@@ -22,10 +22,7 @@ int64_t NowNs() {
 }
 }  // namespace
 
-Status LocalPool::CopyImage(const std::string& src, const std::string& dst, uint64_t size) const {
-  uring::FileDeviceOptions ro;
-  ro.read_only = true;
-  ASSIGN_OR_RETURN(auto from, uring::OpenFileDevice(src, ro));
+Status LocalPool::CopyImage(Device& from, const std::string& dst, uint64_t size) const {
   uring::FileDeviceOptions rw;
   rw.create = true;
   rw.create_size = size;
@@ -33,9 +30,9 @@ Status LocalPool::CopyImage(const std::string& src, const std::string& dst, uint
   CopyOptions copy;
   copy.discard_holes = false;  // a brand-new sparse file is all holes already
   copy.flush_at_end = true;
-  ASSIGN_OR_RETURN(CopyResult r, CopyDevice(*from, *to, copy));
-  spdlog::info("local pool {}: copied {} -> {} ({} bytes read, {} written)", options_.name, src,
-               dst, r.bytes_read, r.bytes_written);
+  ASSIGN_OR_RETURN(CopyResult r, CopyDevice(from, *to, copy));
+  spdlog::info("local pool {}: copied {} -> {} ({} bytes read, {} written)", options_.name,
+               from.describe(), dst, r.bytes_read, r.bytes_written);
   return Status();
 }
 
@@ -57,6 +54,7 @@ StatusOr<Snapshot> LocalPool::create_snapshot(const std::string& volume_id,
   snap.ready = true;
   std::string src_image;
   int src_fd = -1;
+  std::unique_ptr<Device> src_dev;  // the copy's source, opened under the lock (no reflink)
   std::unique_ptr<StagedBuild> build;
   {
     ASSIGN_OR_RETURN(FileLock pool_lock, LockPool());
@@ -82,10 +80,15 @@ StatusOr<Snapshot> LocalPool::create_snapshot(const std::string& volume_id,
       Status s = ReflinkImage(src_fd, build->image(), snap.size_bytes);
       ::close(src_fd);
       RETURN_IF_ERROR(s);
+    } else {
+      // Opened now so that a concurrent delete of the volume cannot pull it from under us.
+      uring::FileDeviceOptions ro;
+      ro.read_only = true;
+      ASSIGN_OR_RETURN(src_dev, uring::OpenFileDevice(src_image, ro));
     }
     snap.created_unix_ns = NowNs();
   }
-  if (!reflink_) RETURN_IF_ERROR(CopyImage(src_image, build->image(), snap.size_bytes));
+  if (src_dev) RETURN_IF_ERROR(CopyImage(*src_dev, build->image(), snap.size_bytes));
   if (::chmod(build->image().c_str(), 0440) != 0)
     return LastErrnoStatus(absl::StrCat("chmod ", build->image()));
   {
