@@ -246,7 +246,7 @@ void RunCopy(Device& src, const std::string& src_label, const std::string& dst_u
     if (f.checksum) j["sha256"] = r->sha256_hex;
     if (!extra_json_key.empty()) j[extra_json_key] = extra_json_value;
     std::cout << j.dump() << std::endl;
-  } else {
+  } else if (!f.quiet) {
     std::cout << "copied " << src_label << " -> " << dst_uri << ": " << HumanBytes(total)
               << " in " << secs << " s (read " << HumanBytes(r->bytes_read) << ", wrote "
               << HumanBytes(r->bytes_written) << ", zero " << HumanBytes(r->bytes_zero)

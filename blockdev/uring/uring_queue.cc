@@ -459,11 +459,9 @@ StatusOr<unsigned> UringQueue::poll(unsigned min_complete, int timeout_ms) {
       done += RunDeferred();
       continue;
     }
-    if (done >= target || busy_ == 0) {
-      // Hand over anything queued by callbacks without waiting.
-      if (io_uring_sq_ready(&ring_) > 0) RETURN_IF_ERROR(submit());
-      break;
-    }
+    // Operations queued by callbacks stay queued: the next submit() or waiting poll() hands
+    // them over together with the wait (one syscall per batch, as fio does).
+    if (done >= target || busy_ == 0) break;
     const unsigned want = target - done;
     io_uring_cqe* cqe = nullptr;
     int r;

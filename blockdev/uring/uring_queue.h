@@ -4,6 +4,8 @@
 // `depth` preallocated slots (user_data = slot index), so queuing an operation allocates nothing
 // (the caller's callback is moved into the slot). Validation errors and "queue full" are
 // delivered through poll() like any completion. Owned by one thread (see blockdev/device.h).
+// poll() submits queued operations only when it has to wait (submit + wait in one syscall);
+// operations queued by callbacks during a poll() that did not wait need submit().
 #pragma once
 
 #include <liburing.h>
