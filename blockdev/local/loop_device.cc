@@ -79,6 +79,9 @@ StatusOr<std::vector<LoopDevice>> FindLoops(const std::string& image) {
     if (errno == ENOENT) return std::vector<LoopDevice>{};
     return LastErrnoStatus(absl::StrCat("stat ", image));
   }
+  // Only loop devices whose backing file has our file name are opened to compare inodes: never
+  // hold someone else's loop device open (that would defer their LOOP_CLR_FD).
+  const std::string base = image.substr(image.rfind('/') + 1);
   std::vector<LoopDevice> out;
   DIR* d = ::opendir("/sys/block");
   if (!d) return LastErrnoStatus("opendir /sys/block");
@@ -92,6 +95,8 @@ StatusOr<std::vector<LoopDevice>> FindLoops(const std::string& image) {
     // Cheap filter first: only bound loops have a backing_file.
     std::string backing = SysRead(absl::StrCat("/sys/block/", n, "/loop/backing_file"));
     if (backing.empty()) continue;
+    if (backing.ends_with(" (deleted)")) backing.resize(backing.size() - 10);
+    if (backing.substr(backing.rfind('/') + 1) != base) continue;
     std::string dev_path = "/dev/" + n;
     uint64_t dev = 0, ino = 0;
     bool ro = false;
