@@ -5,10 +5,12 @@
 // times: snapshot, clone from the snapshot, clone from the volume (each through
 // clone::CreateVolumeFromSource / snapshot::CreateSnapshot, i.e. what CSI does), and prints one
 // JSON line per step with seconds, the strategy used and the file system space consumed.
+// VDISK_CLONE_QD / VDISK_CLONE_CHUNK_KIB override the host copy's queue depth and chunk size.
 #include <sys/statvfs.h>
 
 #include <chrono>
 #include <cstdio>
+#include <cstdlib>
 #include <random>
 #include <string>
 
@@ -74,6 +76,10 @@ int main(int argc, char** argv) {
     printf("{\"step\":\"fill\",\"seconds\":%.3f,\"bytes\":%lu}\n", Since(t), data);
   }
 
+  clone::CloneOptions copts;
+  if (const char* qd = std::getenv("VDISK_CLONE_QD")) copts.queue_depth = std::atoi(qd);
+  if (const char* kib = std::getenv("VDISK_CLONE_CHUNK_KIB")) copts.chunk_bytes = std::atoi(kib) << 10;
+
   auto step = [&](const char* name, auto&& fn) -> int {
     uint64_t before = UsedBytes(o.root);
     auto t = std::chrono::steady_clock::now();
@@ -102,7 +108,7 @@ int main(int argc, char** argv) {
         VolumeRequest c;
         c.name = "measure-restore";
         c.source = {VolumeSource::Kind::kSnapshot, snap_id};
-        auto v = clone::CreateVolumeFromSource(pool, c, {}, r);
+        auto v = clone::CreateVolumeFromSource(pool, c, copts, r);
         *strategy = clone::ToString(r->strategy);
         return v.status();
       }))
@@ -111,7 +117,7 @@ int main(int argc, char** argv) {
         VolumeRequest c;
         c.name = "measure-clone";
         c.source = {VolumeSource::Kind::kVolume, src->id};
-        auto v = clone::CreateVolumeFromSource(pool, c, {}, r);
+        auto v = clone::CreateVolumeFromSource(pool, c, copts, r);
         *strategy = clone::ToString(r->strategy);
         return v.status();
       }))
