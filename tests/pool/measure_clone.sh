@@ -27,11 +27,11 @@ seconds() {  # seconds of step $2 in section $1 of the log
 peer() {  # peer copies of the source image: <image> <label>; prints the faster one's seconds
   local img=$1 label=$2 t0 t1 cp_s qi_s
   t0=$(date +%s.%N); cp --reflink=never --sparse=always "$img" "$img.cp"; sync "$img.cp"; t1=$(date +%s.%N)
-  cp_s=$(echo "$t1 - $t0" | bc)
+  cp_s=$(awk -v a="$t0" -v b="$t1" 'BEGIN{printf "%.3f", b - a}')
   printf '{"step":"peer-cp","fs":"%s","seconds":%.3f}\n' "$label" "$cp_s"
   rm -f "$img.cp"
   t0=$(date +%s.%N); qemu-img convert -f raw -O raw "$img" "$img.qi"; sync "$img.qi"; t1=$(date +%s.%N)
-  qi_s=$(echo "$t1 - $t0" | bc)
+  qi_s=$(awk -v a="$t0" -v b="$t1" 'BEGIN{printf "%.3f", b - a}')
   printf '{"step":"peer-qemu-img","fs":"%s","seconds":%.3f}\n' "$label" "$qi_s"
   rm -f "$img.qi"
 }
