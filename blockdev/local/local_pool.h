@@ -19,6 +19,9 @@
 //   with RESOURCE_EXHAUSTED without space; ignored for clones). `pool` and namespaced keys
 //   (containing '/', e.g. csi.storage.k8s.io/...) are ignored; anything else is INVALID_ARGUMENT.
 // - A pending create with a source records the source only; the caller fills the data.
+// - attach() is idempotent per (volume, read_only): two read-only attaches of one volume share
+//   one loop device, and detach() of it releases it for both. Callers that hand one attachment
+//   to several users (several read-only publishes) must count them and detach on the last.
 // - Ids that are not [A-Za-z0-9._-]{1,64} (or are "." / "..") get INVALID_ARGUMENT everywhere,
 //   so no id can name a path outside the root.
 // - Several processes may open the same root (controller and node plugin on one host):
