@@ -39,7 +39,7 @@ PoolBackend LocalBackend(LocalFs fs) {
 }
 
 Status LocalPoolFixture::SetUp() {
-  std::string parent = "/tmp";
+  std::string parent = RootFsTempParent();
   if (fs_ == LocalFs::kXfs) {
     ASSIGN_OR_RETURN(parent, SharedXfsMount());
   }

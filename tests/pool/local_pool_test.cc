@@ -84,7 +84,7 @@ uint64_t FsUsedBytes(const std::string& path) {
 class LocalPoolTest : public ::testing::TestWithParam<bool /*xfs*/> {
  protected:
   void SetUp() override {
-    std::string parent = "/tmp";
+    std::string parent = RootFsTempParent();
     if (GetParam()) {
       auto mnt = SharedXfsMount();
       ASSERT_TRUE(mnt.ok()) << mnt.status();

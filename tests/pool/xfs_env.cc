@@ -77,6 +77,11 @@ StatusOr<std::string> SharedXfsMount() {
   return mounted;
 }
 
+std::string RootFsTempParent() {
+  const char* bin = std::getenv("VDISK_BINARY_DIR");
+  return bin && *bin ? absl::StrCat(bin, "/test-tmp") : std::string("/tmp");
+}
+
 StatusOr<std::string> MakeTempDir(const std::string& parent, const std::string& prefix) {
   RETURN_IF_ERROR(fs::MakeDirs(parent));
   std::string tmpl = absl::StrCat(parent, "/", prefix, "XXXXXX");

@@ -13,6 +13,10 @@ namespace vdisk::pooltest {
 // need it must FAIL, not skip.
 StatusOr<std::string> SharedXfsMount();
 
+// Where tests put root-file-system pools: $VDISK_BINARY_DIR/test-tmp under CTest (the build
+// directory's disk; /tmp may be tmpfs elsewhere), else /tmp.
+std::string RootFsTempParent();
+
 // A fresh directory under `parent` (mkdtemp), e.g. one pool root per test.
 StatusOr<std::string> MakeTempDir(const std::string& parent, const std::string& prefix);
 
