@@ -73,6 +73,12 @@ Status BlkProcessor::Process() {
       RETURN_IF_ERROR(StartOne(head));
     }
     RETURN_IF_ERROR(io_->submit());
+    if (in_flight_ > 0) {
+      // Busy: a completion will wake the worker, which looks at the ring again then; the
+      // driver need not kick (each kick is a VM exit).
+      vq_->DisarmKick();
+      return Status();
+    }
     if (!vq_->ArmKick()) return Status();
   }
 }

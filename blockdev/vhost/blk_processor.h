@@ -27,6 +27,8 @@ class BlkProcessor {
                ChainLimits limits);
 
   // Starts every available request and submits them. FAILED_PRECONDITION on a corrupt ring.
+  // While requests are in flight the driver is asked not to kick: call Process() again after
+  // every completion batch (the worker does), so requests queued meanwhile are picked up.
   Status Process();
   // Makes completed requests visible; true if the driver wants an interrupt.
   bool Publish() { return vq_->PublishUsed(); }

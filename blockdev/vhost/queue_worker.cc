@@ -78,10 +78,30 @@ struct QueueWorker::Loop {
     }
   }
 
-  void Reap() {
-    if (io->in_flight() == 0) return;
+  // Runs completion callbacks; returns how many ran. `force` polls even when nothing is in
+  // flight, to consume a completion eventfd signal whose CQE was already reaped (else epoll
+  // keeps firing).
+  unsigned Reap(bool force = false) {
+    if (!force && io->in_flight() == 0) return 0;
     auto n = io->poll(0, 0);
-    if (!n.ok()) spdlog::error("vhost-blk queue {}: poll: {}", w->params_.index, n.status().ToString());
+    if (!n.ok()) {
+      spdlog::error("vhost-blk queue {}: poll: {}", w->params_.index, n.status().ToString());
+      return 0;
+    }
+    return *n;
+  }
+
+  // Takes new requests and completes finished ones until neither makes progress, then tells
+  // the driver. Kicks stay suppressed only while requests are in flight (whose completions wake
+  // us); completions reaped here (fast I/O, or errors the engine reports without an eventfd
+  // signal) loop back to Process(), which re-arms the kick once the queue is idle.
+  void Service(bool completed) {
+    Reap(completed);
+    for (int round = 0; round < 1024; round++) {
+      Process();
+      if (Reap() == 0) break;
+    }
+    Notify();
   }
 
   void Notify() {
@@ -168,8 +188,7 @@ void QueueWorker::Run(std::promise<Status>* started) {
   }
   started->set_value(Status());  // `started` dangles after this point
 
-  loop.Process();  // the driver may have queued requests before the kick fd arrived
-  loop.Notify();
+  loop.Service(false);  // the driver may have queued requests before the kick fd arrived
   bool stop = false;
   epoll_event events[5];
   while (!stop) {
@@ -183,14 +202,14 @@ void QueueWorker::Run(std::promise<Status>* started) {
       spdlog::error("vhost-blk queue {}: epoll_wait: {}", index, strerror(errno));
       break;
     }
-    bool kicked = !params_.kick.valid();
     bool reopen = false;
+    bool completed = false;
     for (int i = 0; i < n; i++) {
       switch (events[i].data.u64) {
         case kStopTag: stop = true; break;
-        case kKickTag: DrainEventfd(params_.kick.get()); kicked = true; break;
+        case kKickTag: DrainEventfd(params_.kick.get()); break;
         case kReopenTag: DrainEventfd(reopen_fd_.get()); reopen = true; break;
-        default: break;  // completions: reaped below
+        default: completed = true; break;
       }
     }
     if (poll_engine && n == 0) {
@@ -210,12 +229,9 @@ void QueueWorker::Run(std::promise<Status>* started) {
         reopen_done_ = nullptr;
       }
       if (!r.ok()) break;
-      kicked = true;
     }
-    loop.Reap();
-    if (kicked && !stop) loop.Process();
-    loop.Reap();
-    loop.Notify();
+    if (stop) break;
+    loop.Service(completed);
   }
   // Let everything in flight finish into the used ring; guest memory is still mapped.
   loop.CloseIo();

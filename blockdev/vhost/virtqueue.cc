@@ -151,6 +151,10 @@ bool SplitVirtqueue::PublishUsed() {
   return NeedEvent(used_event, used_idx_, old_idx);
 }
 
+void SplitVirtqueue::DisarmKick() {
+  if (!event_idx_) StoreRelaxed(reinterpret_cast<uint16_t*>(used_), kUsedFNoNotify);
+}
+
 bool SplitVirtqueue::ArmKick() {
   if (event_idx_) {
     StoreRelaxed(reinterpret_cast<uint16_t*>(used_ + 4 + sizeof(VringUsedElem) * num_),

@@ -73,6 +73,9 @@ class SplitVirtqueue {
   // Tells the driver to kick for anything after what we popped (event index / flags), then
   // re-checks: returns true if more heads arrived meanwhile (process them before sleeping).
   bool ArmKick();
+  // Asks the driver not to kick (we are busy and will look at the ring again on our own).
+  // With EVENT_IDX a stale avail_event already does that; otherwise VRING_USED_F_NO_NOTIFY.
+  void DisarmKick();
 
   uint16_t num() const { return num_; }
   uint16_t last_avail_idx() const { return last_avail_idx_; }

@@ -22,7 +22,7 @@ set -euo pipefail
 
 here=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 src=$here/guest
-GUEST_FORMAT=3  # bump when the initramfs layout changes
+GUEST_FORMAT=4  # bump when the initramfs layout changes
 
 die() { echo "guest.sh: $*" >&2; exit 1; }
 
@@ -42,7 +42,7 @@ copy_with_libs() {
   local bin=$1 root=$2 lib
   mkdir -p "$root$(dirname "$bin")"
   cp -L "$bin" "$root$bin"
-  for lib in $(ldd "$bin" | awk '/=>/ {print $3} /^\s*\/lib/ {print $1}'); do
+  for lib in $(ldd "$bin" | awk '/=>/ {print $3} /^[ \t]*\// {print $1}'); do
     [[ -f $lib ]] || continue
     mkdir -p "$root$(dirname "$lib")"
     cp -L "$lib" "$root$lib"

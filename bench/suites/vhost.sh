@@ -1,0 +1,114 @@
+#!/usr/bin/env bash
+# bench/run.sh vhost: the same guest (tests/env/guest.sh, fio inside the initramfs) runs the same
+# fio workloads on the same backing file through three disk back ends, in the same run:
+#   vdisk       `vdisk serve` vhost-user-blk export (io_uring, O_DIRECT)
+#   qsd         qemu-storage-daemon --export type=vhost-user-blk, aio=io_uring, cache.direct=on
+#   drive       QEMU's own virtio-blk: -drive aio=io_uring,cache=none
+# Prints vhost-qsd-<workload> and vhost-drive-<workload> BENCH lines (ratio > 1: vdisk better).
+# Env: VHOST_BENCH_RUNTIME (s per workload, 8), VHOST_BENCH_WORKLOADS (comma list),
+#      VHOST_BENCH_SIZE (backing file, 1G), VHOST_BENCH_QUEUES (1; vCPUs = queues),
+#      VHOST_BENCH_DIR (where the backing file goes, default a temp dir under /var/tmp).
+# Note: the guest runs under TCG (no KVM here), so guest CPU emulation caps every back end;
+# all three share that cap, which is why they are compared in the same run.
+set -euo pipefail
+here=$(cd "$(dirname "$0")" && pwd)
+source "$here/../lib.sh"
+
+runtime=${VHOST_BENCH_RUNTIME:-8}
+workloads=${VHOST_BENCH_WORKLOADS:-randread-4k,randwrite-4k,read-1m,write-1m}
+size=${VHOST_BENCH_SIZE:-1G}
+queues=${VHOST_BENCH_QUEUES:-1}
+vdisk=$VDISK_BUILD/cli/vdisk
+guest_dir=$VDISK_BUILD/test-env/guest
+[[ -x $vdisk ]] || { echo "bench vhost: $vdisk not built" >&2; exit 1; }
+for tool in qemu-system-x86_64 qemu-storage-daemon fio; do
+  command -v $tool >/dev/null || { echo "bench vhost: $tool missing (scripts/deps.sh)" >&2; exit 1; }
+done
+
+work=$(mktemp -d "${VHOST_BENCH_DIR:-/var/tmp}/vdisk-bench-vhost.XXXXXX")
+pids=()
+cleanup() {
+  for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; done
+  wait 2>/dev/null || true
+  rm -rf "$work"
+}
+trap cleanup EXIT
+
+"$VDISK_SRC/tests/env/guest.sh" build "$guest_dir" --fio >&2
+"$VDISK_SRC/tests/env/guest.sh" initrd "$guest_dir" "$VDISK_SRC/tests/env/guest/fio_bench.sh" \
+  "$work/initrd" --fio
+image=$work/disk.img
+echo "bench vhost: writing a $size backing file" >&2
+truncate -s "$size" "$image"
+dd if=/dev/urandom of="$image" bs=4M count=$(( $(stat -c %s "$image") / (4 << 20) )) \
+  oflag=direct conv=notrunc status=none
+sync
+
+mem=1G
+# boot <log> <disk args...>: runs the fio guest; its console goes to <log>.
+boot() {
+  local log=$1
+  shift
+  timeout 900 qemu-system-x86_64 -accel tcg -nodefaults -display none -no-reboot \
+    -m $mem -smp "$queues" \
+    -object memory-backend-memfd,id=mem0,size=$mem,share=on -machine q35,memory-backend=mem0 \
+    -kernel "$guest_dir/vmlinuz" -initrd "$work/initrd" \
+    -append "console=ttyS0 panic=-1 quiet loglevel=3 vdisk.arg=rt=$runtime vdisk.arg=wl=$workloads" \
+    -serial stdio -monitor none "$@" </dev/null > "$log" 2>&1
+  grep -q "VDISK-GUEST-EXIT: 0" "$log" || { echo "bench vhost: guest failed, see below" >&2; cat "$log" >&2; exit 1; }
+}
+wait_socket() {
+  for _ in $(seq 100); do [[ -S $1 ]] && return 0; sleep 0.1; done
+  echo "bench vhost: $1 did not appear" >&2
+  exit 1
+}
+vhost_disk() { echo "-chardev socket,id=c0,path=$1 -device vhost-user-blk-pci,chardev=c0,num-queues=$queues"; }
+
+# 1. vdisk
+"$vdisk" serve --socket "$work/vdisk.sock" --uri "file:$image" --queues "$queues" \
+  > "$work/vdisk.out" 2> "$work/vdisk.err" &
+pids+=($!)
+wait_socket "$work/vdisk.sock"
+echo "bench vhost: vdisk export" >&2
+# shellcheck disable=SC2046
+boot "$work/vdisk.log" $(vhost_disk "$work/vdisk.sock")
+kill "${pids[-1]}"; wait "${pids[-1]}" || true
+
+# 2. qemu-storage-daemon
+qemu-storage-daemon \
+  --blockdev "driver=file,node-name=f0,filename=$image,aio=io_uring,cache.direct=on" \
+  --export "type=vhost-user-blk,id=e0,node-name=f0,addr.type=unix,addr.path=$work/qsd.sock,writable=on,num-queues=$queues" \
+  > "$work/qsd.err" 2>&1 &
+pids+=($!)
+wait_socket "$work/qsd.sock"
+echo "bench vhost: qemu-storage-daemon export" >&2
+# shellcheck disable=SC2046
+boot "$work/qsd.log" $(vhost_disk "$work/qsd.sock")
+kill "${pids[-1]}"; wait "${pids[-1]}" || true
+
+# 3. QEMU's own virtio-blk
+echo "bench vhost: QEMU -drive aio=io_uring,cache=none" >&2
+boot "$work/drive.log" -drive "file=$image,format=raw,if=none,id=d0,aio=io_uring,cache=none" \
+  -device "virtio-blk-pci,drive=d0,num-queues=$queues"
+
+# fio terse v3: field 8 read IOPS, 7 read KiB/s, 49 write IOPS, 48 write KiB/s.
+metric() {  # metric <log> <workload> -> value (IOPS for 4k, MiB/s for 1m)
+  local line
+  line=$(grep -a "^FIO $2 " "$1" | tail -1 | cut -d' ' -f3- | tr -d '\r')
+  [[ $line == 3\;* ]] || { echo "bench vhost: no fio result for $2 in $1" >&2; echo 0; return; }
+  case "$2" in
+    randread-4k*) cut -d';' -f8 <<<"$line" ;;
+    randwrite-4k*) cut -d';' -f49 <<<"$line" ;;
+    read-1m) awk -F';' '{printf "%.1f", $7/1024}' <<<"$line" ;;
+    write-1m) awk -F';' '{printf "%.1f", $48/1024}' <<<"$line" ;;
+  esac
+}
+for w in ${workloads//,/ }; do
+  unit=IOPS
+  [[ $w == *-1m ]] && unit=MiB/s
+  v=$(metric "$work/vdisk.log" "$w")
+  q=$(metric "$work/qsd.log" "$w")
+  d=$(metric "$work/drive.log" "$w")
+  bench_line "vhost-qsd-$w" "$unit" "$v" qemu-storage-daemon "$q" 1
+  bench_line "vhost-drive-$w" "$unit" "$v" qemu-drive-io_uring "$d" 1
+done
