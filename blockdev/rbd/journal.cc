@@ -14,7 +14,7 @@ namespace vdisk::blockdev::rbd {
 
 namespace {
 constexpr const char* kLockName = "vdisk.journal";
-constexpr int kLeaseSeconds = 30;
+constexpr int kLeaseSeconds = 10;  // critical sections are a few omap ops
 
 std::string RandomHex(int bytes) {
   static thread_local std::mt19937_64 rng{std::random_device{}()};

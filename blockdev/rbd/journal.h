@@ -33,8 +33,9 @@ class Journal {
   Status Update(const std::map<std::string, std::string>& set,
                 const std::vector<std::string>& remove = {});
 
-  // Held while alive; releases the RADOS lock on destruction. UNAVAILABLE if another client
-  // holds it for longer than ~20 s.
+  // Held while alive; releases the RADOS lock on destruction. Hold it only for journal reads
+  // and writes, never across slow RBD operations (the lease is 10 s). UNAVAILABLE if another
+  // client holds it for longer than ~20 s.
   // In-process callers are serialised by a mutex first (they share one lock cookie).
   class Lock {
    public:

@@ -149,6 +149,12 @@ StatusOr<RbdPoolOptions> ParseRbdPoolConfig(const PoolConfig& config, const Para
       if (ec != std::errc() || p != v.data() + v.size() || t < 1 || t > 600)
         return absl::InvalidArgumentError("rbd pool option connect_timeout= wants 1..600 seconds");
       o.cluster.connect_timeout_s = t;
+    } else if (k == "abandon_after") {
+      int t = 0;
+      auto [p, ec] = std::from_chars(v.data(), v.data() + v.size(), t);
+      if (ec != std::errc() || p != v.data() + v.size() || t < 1 || t > 86400)
+        return absl::InvalidArgumentError("rbd pool option abandon_after= wants 1..86400 seconds");
+      o.abandon_after_s = t;
     } else if (k == "rbd_cache") {
       if (v != "true" && v != "false")
         return absl::InvalidArgumentError("rbd pool option rbd_cache= wants true or false");

@@ -12,6 +12,8 @@
 //   clone_hard_depth    past this many the request waits for the flatten (8)
 //   instance            journal namespace, for several vdisk installations on one rados pool
 //   connect_timeout     seconds (default 10)
+//   abandon_after       seconds after which a "creating" record whose creator went silent is
+//                       treated as abandoned and cleaned up (default 120)
 //   rbd_cache           true|false (librbd's rbd_cache for Devices the pool opens)
 //   diff                auto|exact|object: extent maps (allocated, changed_extents) whole-object
 //                       when fast-diff is valid (auto), always exact, or always whole-object
@@ -51,6 +53,7 @@ struct RbdPoolOptions {
   VolumeOptions defaults;
   std::string instance;      // journal namespace ("" = default)
   DiffMode diff = DiffMode::kAuto;
+  int abandon_after_s = 120;
 };
 
 // INVALID_ARGUMENT for unknown options, bad values, no cluster, a user without a key.

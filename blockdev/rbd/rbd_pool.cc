@@ -1,6 +1,7 @@
 // RbdPool: opening, capabilities, capacity, record helpers, flatten and garbage collection.
 #include "blockdev/rbd/rbd_pool.h"
 
+#include <algorithm>
 #include <cerrno>
 #include <chrono>
 #include <condition_variable>
@@ -237,7 +238,7 @@ bool RbdPool::CreatorAlive(const std::string& id, const std::string& owner, int6
     std::lock_guard lock(building_mu_);
     return building_.contains(id);
   }
-  return NowUnixNs() - updated_ns < kAbandonedAfterNs;
+  return NowUnixNs() - updated_ns < options_.abandon_after_s * 1000000000LL;
 }
 
 void RbdPool::MarkBuilding(const std::string& id, bool on) {
@@ -315,7 +316,8 @@ Status RbdPool::Flatten(const std::string& rbd_pool, const std::string& image_id
       cv.notify_all();
     });
     std::unique_lock lock(mu);
-    while (!cv.wait_for(lock, std::chrono::seconds(kHeartbeatSeconds), [&] { return done; })) {
+    const int beat = std::max(1, std::min(kHeartbeatSeconds, options_.abandon_after_s / 3));
+    while (!cv.wait_for(lock, std::chrono::seconds(beat), [&] { return done; })) {
       lock.unlock();
       auto held = journal_->Acquire();
       if (held.ok()) {
@@ -410,6 +412,11 @@ void RbdPool::CollectVolume(const std::string& volume_id, int depth) {
     if (auto p = GetParent(img->get()); p.ok()) parent = *p;
   }
   int rr = rbd_remove((*io)->get(), r.image.c_str());
+  // A handle closing concurrently (a sweep, a flatten) lingers as a watcher for a moment.
+  for (int i = 0; rr == -EBUSY && i < 5; ++i) {
+    std::this_thread::sleep_for(std::chrono::milliseconds(100));
+    rr = rbd_remove((*io)->get(), r.image.c_str());
+  }
   if (rr < 0 && rr != -ENOENT) {
     spdlog::info("rbd pool {}: deleted volume {}: image {}/{} kept for now: {}", options_.name,
                  volume_id, r.rbd_pool, r.image, std::strerror(-rr));
@@ -437,63 +444,114 @@ bool ImageBelongsTo(rbd_image_t image, const std::string& id, int64_t record_cre
 }
 }  // namespace
 
+bool RbdPool::ClaimIfAbandoned(VolumeRecord& rec) {
+  if (rec.state != RecordState::kCreating || CreatorAlive(rec.id, rec.owner, rec.updated_unix_ns))
+    return false;
+  rec.owner = owner_;
+  rec.updated_unix_ns = NowUnixNs();
+  MarkBuilding(rec.id, true);
+  if (!WriteVolume(rec).ok()) {
+    MarkBuilding(rec.id, false);
+    return false;
+  }
+  return true;
+}
+
+bool RbdPool::ClaimIfAbandoned(SnapshotRecord& rec) {
+  if (rec.state != RecordState::kCreating || CreatorAlive(rec.id, rec.owner, rec.updated_unix_ns))
+    return false;
+  rec.owner = owner_;
+  rec.updated_unix_ns = NowUnixNs();
+  MarkBuilding(rec.id, true);
+  if (!WriteSnapshot(rec).ok()) {
+    MarkBuilding(rec.id, false);
+    return false;
+  }
+  return true;
+}
+
 Status RbdPool::DiscardCreatingVolume(const VolumeRecord& rec) {
-  ASSIGN_OR_RETURN(const IoCtx* io, Io(rec.rbd_pool));
-  bool remove = false;
-  {
-    auto img = Image::OpenByName(*io, rec.image, "", true);
-    if (img.ok()) {
-      remove = ImageBelongsTo(img->get(), rec.id, rec.created_unix_ns);
-      if (!remove)
-        spdlog::warn("rbd pool {}: image {}/{} is not ours (half-made volume {}); left alone",
-                     options_.name, rec.rbd_pool, rec.image, rec.id);
-    } else if (!absl::IsNotFound(img.status())) {
-      return img.status();
+  auto discard = [&]() -> Status {
+    ASSIGN_OR_RETURN(const IoCtx* io, Io(rec.rbd_pool));
+    bool remove = false;
+    {
+      auto img = Image::OpenByName(*io, rec.image, "", true);
+      if (img.ok()) {
+        remove = ImageBelongsTo(img->get(), rec.id, rec.created_unix_ns);
+        if (!remove)
+          spdlog::warn("rbd pool {}: image {}/{} is not ours (half-made volume {}); left alone",
+                       options_.name, rec.rbd_pool, rec.image, rec.id);
+      } else if (!absl::IsNotFound(img.status())) {
+        return img.status();
+      }
     }
-  }
-  if (remove) {
-    int r = rbd_remove(io->get(), rec.image.c_str());
-    if (r < 0 && r != -ENOENT)
-      return RadosError(r, absl::StrCat("removing half-made image ", rec.rbd_pool, "/", rec.image));
-  }
-  if (!rec.clone_snap.empty()) {
-    ASSIGN_OR_RETURN(const IoCtx* sio, Io(rec.clone_src_pool));
-    auto src = Image::OpenById(*sio, rec.clone_src_image_id, "", false);
-    if (src.ok()) {
-      int r = rbd_snap_remove(src->get(), rec.clone_snap.c_str());
+    if (remove) {
+      // A crashed creator's exclusive lock is broken by librbd once its watch lapses.
+      int r = rbd_remove(io->get(), rec.image.c_str());
+      for (int i = 0; r == -EBUSY && i < 5; ++i) {
+        std::this_thread::sleep_for(std::chrono::milliseconds(100));
+        r = rbd_remove(io->get(), rec.image.c_str());
+      }
       if (r < 0 && r != -ENOENT)
-        return RadosError(r, absl::StrCat("removing hidden snapshot ", rec.clone_snap));
-    } else if (!absl::IsNotFound(src.status())) {
-      return src.status();
+        return RadosError(r, absl::StrCat("removing half-made image ", rec.rbd_pool, "/",
+                                          rec.image));
     }
-  }
-  std::vector<std::string> keys = {VolumeKey(rec.id)};
-  auto name_owner = journal_->Get(VolumeNameKey(rec.name));
-  if (name_owner.ok() && *name_owner && **name_owner == rec.id)
-    keys.push_back(VolumeNameKey(rec.name));
-  RETURN_IF_ERROR(journal_->Update({}, keys));
-  spdlog::info("rbd pool {}: discarded half-made volume {} '{}'", options_.name, rec.id, rec.name);
-  return Status();
+    if (!rec.clone_snap.empty()) {
+      ASSIGN_OR_RETURN(const IoCtx* sio, Io(rec.clone_src_pool));
+      auto src = Image::OpenById(*sio, rec.clone_src_image_id, "", false);
+      if (src.ok()) {
+        int r = rbd_snap_remove(src->get(), rec.clone_snap.c_str());
+        if (r < 0 && r != -ENOENT)
+          return RadosError(r, absl::StrCat("removing hidden snapshot ", rec.clone_snap));
+      } else if (!absl::IsNotFound(src.status())) {
+        return src.status();
+      }
+    }
+    ASSIGN_OR_RETURN(Journal::Lock held, journal_->Acquire());
+    ASSIGN_OR_RETURN(auto now, ReadVolumeAny(rec.id));
+    if (!now || now->owner != owner_ || now->state != RecordState::kCreating) return Status();
+    std::vector<std::string> keys = {VolumeKey(rec.id)};
+    auto name_owner = journal_->Get(VolumeNameKey(rec.name));
+    if (name_owner.ok() && *name_owner && **name_owner == rec.id)
+      keys.push_back(VolumeNameKey(rec.name));
+    RETURN_IF_ERROR(journal_->Update({}, keys));
+    spdlog::info("rbd pool {}: discarded half-made volume {} '{}'", options_.name, rec.id,
+                 rec.name);
+    return Status();
+  };
+  Status s = discard();
+  MarkBuilding(rec.id, false);
+  return s;
 }
 
 Status RbdPool::DiscardCreatingSnapshot(const SnapshotRecord& rec) {
-  ASSIGN_OR_RETURN(const IoCtx* io, Io(rec.rbd_pool));
-  auto img = Image::OpenById(*io, rec.image_id, "", false);
-  if (img.ok()) {
-    int r = rbd_snap_remove(img->get(), rec.snap.c_str());
-    if (r < 0 && r != -ENOENT)
-      return RadosError(r, absl::StrCat("removing half-made snapshot ", rec.snap));
-  } else if (!absl::IsNotFound(img.status())) {
-    return img.status();
-  }
-  std::vector<std::string> keys = {SnapshotKey(rec.id)};
-  auto name_owner = journal_->Get(SnapshotNameKey(rec.name));
-  if (name_owner.ok() && *name_owner && **name_owner == rec.id)
-    keys.push_back(SnapshotNameKey(rec.name));
-  RETURN_IF_ERROR(journal_->Update({}, keys));
-  spdlog::info("rbd pool {}: discarded half-made snapshot {} '{}'", options_.name, rec.id,
-               rec.name);
-  return Status();
+  auto discard = [&]() -> Status {
+    ASSIGN_OR_RETURN(const IoCtx* io, Io(rec.rbd_pool));
+    {
+      auto img = Image::OpenById(*io, rec.image_id, "", false);
+      if (img.ok()) {
+        int r = rbd_snap_remove(img->get(), rec.snap.c_str());
+        if (r < 0 && r != -ENOENT)
+          return RadosError(r, absl::StrCat("removing half-made snapshot ", rec.snap));
+      } else if (!absl::IsNotFound(img.status())) {
+        return img.status();
+      }
+    }
+    ASSIGN_OR_RETURN(Journal::Lock held, journal_->Acquire());
+    ASSIGN_OR_RETURN(auto now, ReadSnapshotAny(rec.id));
+    if (!now || now->owner != owner_ || now->state != RecordState::kCreating) return Status();
+    std::vector<std::string> keys = {SnapshotKey(rec.id)};
+    auto name_owner = journal_->Get(SnapshotNameKey(rec.name));
+    if (name_owner.ok() && *name_owner && **name_owner == rec.id)
+      keys.push_back(SnapshotNameKey(rec.name));
+    RETURN_IF_ERROR(journal_->Update({}, keys));
+    spdlog::info("rbd pool {}: discarded half-made snapshot {} '{}'", options_.name, rec.id,
+                 rec.name);
+    return Status();
+  };
+  Status s = discard();
+  MarkBuilding(rec.id, false);
+  return s;
 }
 
 void RbdPool::Sweep() {
@@ -506,12 +564,14 @@ void RbdPool::Sweep() {
         (void)delete_snapshot(rec->id);  // finishes the deletion
       } else if (rec->state == RecordState::kCreating &&
                  !CreatorAlive(rec->id, rec->owner, rec->updated_unix_ns)) {
-        auto held = journal_->Acquire();
-        if (!held.ok()) continue;
-        auto again = ReadSnapshotAny(rec->id);
-        if (again.ok() && *again && (*again)->state == RecordState::kCreating &&
-            !CreatorAlive(rec->id, (*again)->owner, (*again)->updated_unix_ns))
-          (void)DiscardCreatingSnapshot(**again);
+        std::optional<SnapshotRecord> claimed;
+        {
+          auto held = journal_->Acquire();
+          if (!held.ok()) continue;
+          auto again = ReadSnapshotAny(rec->id);
+          if (again.ok() && *again && ClaimIfAbandoned(**again)) claimed = **again;
+        }
+        if (claimed) (void)DiscardCreatingSnapshot(*claimed);
       }
     }
   }
@@ -529,12 +589,14 @@ void RbdPool::Sweep() {
         break;
       case RecordState::kCreating:
         if (!CreatorAlive(rec->id, rec->owner, rec->updated_unix_ns)) {
-          auto held = journal_->Acquire();
-          if (!held.ok()) break;
-          auto again = ReadVolumeAny(rec->id);
-          if (again.ok() && *again && (*again)->state == RecordState::kCreating &&
-              !CreatorAlive(rec->id, (*again)->owner, (*again)->updated_unix_ns))
-            (void)DiscardCreatingVolume(**again);
+          std::optional<VolumeRecord> claimed;
+          {
+            auto held = journal_->Acquire();
+            if (!held.ok()) break;
+            auto again = ReadVolumeAny(rec->id);
+            if (again.ok() && *again && ClaimIfAbandoned(**again)) claimed = **again;
+          }
+          if (claimed) (void)DiscardCreatingVolume(*claimed);
         }
         break;
       case RecordState::kPending:

@@ -4,7 +4,8 @@
 // - Names and ids live in a journal in RADOS omap (journal.h): a create first writes a
 //   "creating" record, then makes the image, then marks it ready, so retries and restarts are
 //   idempotent and a half-made image is never returned and is cleaned up (on the next create
-//   of the same name, or by the sweep at open once its creator has been silent for 10 min).
+//   of the same name, or by the sweep at open once its creator has been silent for
+//   abandon_after, 2 min by default; long steps refresh a heartbeat).
 // - Volume ids are "<rados-pool>.<image>", snapshot ids "<rados-pool>.<image>.<snap>"
 //   (records.h); images carry metadata vdisk.name / vdisk.id for operators.
 // - Clone from a volume goes through a hidden snapshot "clone-<hex>" of the source that is

@@ -20,9 +20,8 @@
 
 namespace vdisk::blockdev::rbd {
 
-// A creating record whose creator has not touched it for this long is abandoned.
-inline constexpr int64_t kAbandonedAfterNs = 600LL * 1000 * 1000 * 1000;
-// Creators refresh updated_unix_ns at least this often during long steps (flatten).
+// Creators refresh updated_unix_ns at least this often during long steps (flatten); a creating
+// record silent for options.abandon_after_s is abandoned.
 inline constexpr int kHeartbeatSeconds = 15;
 
 class RbdPool final : public Pool, public std::enable_shared_from_this<RbdPool> {
@@ -99,7 +98,13 @@ class RbdPool final : public Pool, public std::enable_shared_from_this<RbdPool> 
   // Removes the image of a deleted (hidden) volume if nothing needs it any more, then the same
   // for its parent. Best effort: failures are logged and left for the next sweep.
   void CollectVolume(const std::string& volume_id, int depth = 0);
-  // Removes what an abandoned or failed create left behind and its journal entries.
+  // With the journal lock held: if the creating record's creator is gone, takes the record
+  // over (owner = this instance, marked building) so that exactly one caller cleans it up.
+  bool ClaimIfAbandoned(VolumeRecord& rec);
+  bool ClaimIfAbandoned(SnapshotRecord& rec);
+  // Without the journal lock (they may be slow): removes what a failed or abandoned create left
+  // behind (only an image tagged for the record), then its journal entries, and clears the
+  // building mark. The record must be this instance's (its own create, or claimed).
   Status DiscardCreatingVolume(const VolumeRecord& rec);
   Status DiscardCreatingSnapshot(const SnapshotRecord& rec);
   // Startup sweep: re-queues flattens, finishes deletions, collects hidden images.

@@ -25,45 +25,51 @@ StatusOr<Snapshot> RbdPool::create_snapshot(const std::string& volume_id,
                                             const std::string& name) {
   RETURN_IF_ERROR(ValidateSnapName(name));
   SnapshotRecord rec;
-  {
-    ASSIGN_OR_RETURN(Journal::Lock held, journal_->Acquire());
-    ASSIGN_OR_RETURN(auto taken, journal_->Get(SnapshotNameKey(name)));
-    if (taken) {
-      ASSIGN_OR_RETURN(auto old, ReadSnapshotAny(*taken));
+  for (int attempt = 0;; ++attempt) {
+    std::optional<SnapshotRecord> abandoned;
+    {
+      ASSIGN_OR_RETURN(Journal::Lock held, journal_->Acquire());
+      ASSIGN_OR_RETURN(auto taken, journal_->Get(SnapshotNameKey(name)));
+      std::optional<SnapshotRecord> old;
+      if (taken) {
+        ASSIGN_OR_RETURN(old, ReadSnapshotAny(*taken));
+      }
       if (old && old->state == RecordState::kReady)
         return absl::AlreadyExistsError(absl::StrCat("snapshot name '", name, "' is taken (id ",
                                                      old->id, ", of volume ",
                                                      old->source_volume_id, ")"));
       if (old && old->state == RecordState::kCreating) {
-        if (CreatorAlive(old->id, old->owner, old->updated_unix_ns))
+        if (attempt > 0 || !ClaimIfAbandoned(*old))
           return absl::AbortedError(
               absl::StrCat("snapshot '", name, "' is being created (id ", old->id, ")"));
-        RETURN_IF_ERROR(DiscardCreatingSnapshot(*old));
+        abandoned = *old;
       } else {
-        RETURN_IF_ERROR(journal_->Update({}, {SnapshotNameKey(name)}));  // dangling name
+        if (taken) RETURN_IF_ERROR(journal_->Update({}, {SnapshotNameKey(name)}));  // dangling
+        ASSIGN_OR_RETURN(VolumeRecord vol, ReadVolume(volume_id));
+        if (vol.state == RecordState::kPending)
+          return absl::FailedPreconditionError(absl::StrCat(
+              "volume ", volume_id, " is still pending; snapshot it when it is ready"));
+        rec.name = name;
+        rec.source_volume_id = volume_id;
+        rec.rbd_pool = vol.rbd_pool;
+        rec.image = vol.image;
+        rec.image_id = vol.image_id;
+        rec.snap = NewSnapName();
+        rec.id = MakeSnapshotId(rec.rbd_pool, rec.image, rec.snap);
+        rec.size_bytes = vol.size_bytes;
+        rec.state = RecordState::kCreating;
+        rec.created_unix_ns = rec.updated_unix_ns = NowUnixNs();
+        rec.owner = owner_;
+        MarkBuilding(rec.id, true);
+        Status reserved = WriteSnapshot(rec, {}, {{SnapshotNameKey(name), rec.id}});
+        if (!reserved.ok()) {
+          MarkBuilding(rec.id, false);
+          return reserved;
+        }
+        break;
       }
     }
-    ASSIGN_OR_RETURN(VolumeRecord vol, ReadVolume(volume_id));
-    if (vol.state == RecordState::kPending)
-      return absl::FailedPreconditionError(absl::StrCat(
-          "volume ", volume_id, " is still pending; snapshot it when it is ready"));
-    rec.name = name;
-    rec.source_volume_id = volume_id;
-    rec.rbd_pool = vol.rbd_pool;
-    rec.image = vol.image;
-    rec.image_id = vol.image_id;
-    rec.snap = NewSnapName();
-    rec.id = MakeSnapshotId(rec.rbd_pool, rec.image, rec.snap);
-    rec.size_bytes = vol.size_bytes;
-    rec.state = RecordState::kCreating;
-    rec.created_unix_ns = rec.updated_unix_ns = NowUnixNs();
-    rec.owner = owner_;
-    MarkBuilding(rec.id, true);
-    Status reserved = WriteSnapshot(rec, {}, {{SnapshotNameKey(name), rec.id}});
-    if (!reserved.ok()) {
-      MarkBuilding(rec.id, false);
-      return reserved;
-    }
+    RETURN_IF_ERROR(DiscardCreatingSnapshot(*abandoned));
   }
 
   auto take = [&]() -> Status {
@@ -91,12 +97,10 @@ StatusOr<Snapshot> RbdPool::create_snapshot(const std::string& volume_id,
   if (!taken.ok()) {
     spdlog::warn("rbd pool {}: snapshot '{}' of {} failed: {}", options_.name, name, volume_id,
                  taken.ToString());
-    auto held = journal_->Acquire();
-    Status c = held.ok() ? DiscardCreatingSnapshot(rec) : held.status();
+    Status c = DiscardCreatingSnapshot(rec);
     if (!c.ok())
       spdlog::warn("rbd pool {}: cleanup of {} failed, left for the sweep: {}", options_.name,
                    rec.id, c.ToString());
-    MarkBuilding(rec.id, false);
     return taken;
   }
   rec.state = RecordState::kReady;
@@ -116,15 +120,16 @@ StatusOr<Snapshot> RbdPool::create_snapshot(const std::string& volume_id,
 Status RbdPool::delete_snapshot(const std::string& id) {
   if (!ParseSnapshotId(id).ok()) return Status();  // not an id we make: nothing to delete
   SnapshotRecord rec;
+  bool claimed = false;  // an abandoned half-made snapshot: discard it instead
   {
     ASSIGN_OR_RETURN(Journal::Lock held, journal_->Acquire());
     ASSIGN_OR_RETURN(auto found, ReadSnapshotAny(id));
     if (!found) return Status();
     rec = std::move(*found);
     if (rec.state == RecordState::kCreating) {
-      if (CreatorAlive(rec.id, rec.owner, rec.updated_unix_ns))
+      if (!ClaimIfAbandoned(rec))
         return absl::AbortedError(absl::StrCat("snapshot ", id, " is being created"));
-      return DiscardCreatingSnapshot(rec);
+      claimed = true;
     }
     if (rec.state != RecordState::kDeleting) {
       rec.state = RecordState::kDeleting;
@@ -136,18 +141,21 @@ Status RbdPool::delete_snapshot(const std::string& id) {
       RETURN_IF_ERROR(WriteSnapshot(rec, remove));  // the commit point of the deletion
     }
   }
+  if (claimed) return DiscardCreatingSnapshot(rec);
   // Clone v2: a snapshot with children moves to the trash namespace; librbd removes it when
   // the last child is deleted or flattened. Never unprotect / flatten anything here.
   ASSIGN_OR_RETURN(const IoCtx* io, Io(rec.rbd_pool));
-  auto img = Image::OpenById(*io, rec.image_id, "", false);
-  if (img.ok()) {
-    int r = rbd_snap_remove2(img->get(), rec.snap.c_str(), 0, &NoProgress, nullptr);
-    if (r < 0 && r != -ENOENT)
-      return RadosError(r, absl::StrCat("removing snapshot ", rec.rbd_pool, "/", rec.image, "@",
-                                        rec.snap));
-  } else if (!absl::IsNotFound(img.status())) {
-    return img.status();
-  }
+  {
+    auto img = Image::OpenById(*io, rec.image_id, "", false);
+    if (img.ok()) {
+      int r = rbd_snap_remove2(img->get(), rec.snap.c_str(), 0, &NoProgress, nullptr);
+      if (r < 0 && r != -ENOENT)
+        return RadosError(r, absl::StrCat("removing snapshot ", rec.rbd_pool, "/", rec.image,
+                                          "@", rec.snap));
+    } else if (!absl::IsNotFound(img.status())) {
+      return img.status();
+    }
+  }  // closed before CollectVolume: an open handle is a watcher and blocks removal
   RETURN_IF_ERROR(journal_->Update({}, {SnapshotKey(id)}));
   spdlog::info("rbd pool {}: deleted snapshot {} '{}'", options_.name, id, rec.name);
   CollectVolume(MakeVolumeId(rec.rbd_pool, rec.image));

@@ -96,30 +96,37 @@ StatusOr<Volume> RbdPool::create_volume(const VolumeRequest& req) {
   rec.created_unix_ns = rec.updated_unix_ns = NowUnixNs();
   rec.owner = owner_;
 
-  // Reserve the name.
-  {
-    ASSIGN_OR_RETURN(Journal::Lock held, journal_->Acquire());
-    ASSIGN_OR_RETURN(auto taken, journal_->Get(VolumeNameKey(req.name)));
-    if (taken) {
-      ASSIGN_OR_RETURN(auto old, ReadVolumeAny(*taken));
+  // Reserve the name. An abandoned half-made volume under it is claimed and discarded first
+  // (outside the journal lock: removing its image can take a while).
+  for (int attempt = 0;; ++attempt) {
+    std::optional<VolumeRecord> abandoned;
+    {
+      ASSIGN_OR_RETURN(Journal::Lock held, journal_->Acquire());
+      ASSIGN_OR_RETURN(auto taken, journal_->Get(VolumeNameKey(req.name)));
+      std::optional<VolumeRecord> old;
+      if (taken) {
+        ASSIGN_OR_RETURN(old, ReadVolumeAny(*taken));
+      }
       if (old && (old->state == RecordState::kReady || old->state == RecordState::kPending))
         return absl::AlreadyExistsError(
             absl::StrCat("volume name '", req.name, "' is taken (id ", old->id, ")"));
       if (old && old->state == RecordState::kCreating) {
-        if (CreatorAlive(old->id, old->owner, old->updated_unix_ns))
+        if (attempt > 0 || !ClaimIfAbandoned(*old))
           return absl::AbortedError(
               absl::StrCat("volume '", req.name, "' is being created (id ", old->id, ")"));
-        RETURN_IF_ERROR(DiscardCreatingVolume(*old));
+        abandoned = *old;
       } else {
-        RETURN_IF_ERROR(journal_->Update({}, {VolumeNameKey(req.name)}));  // dangling name
+        if (taken) RETURN_IF_ERROR(journal_->Update({}, {VolumeNameKey(req.name)}));  // dangling
+        MarkBuilding(rec.id, true);
+        Status reserved = WriteVolume(rec, {}, {{VolumeNameKey(req.name), rec.id}});
+        if (!reserved.ok()) {
+          MarkBuilding(rec.id, false);
+          return reserved;
+        }
+        break;
       }
     }
-    MarkBuilding(rec.id, true);
-    Status reserved = WriteVolume(rec, {}, {{VolumeNameKey(req.name), rec.id}});
-    if (!reserved.ok()) {
-      MarkBuilding(rec.id, false);
-      return reserved;
-    }
+    RETURN_IF_ERROR(DiscardCreatingVolume(*abandoned));
   }
 
   bool created_image = false;  // informational: cleanup goes by the image's tag
@@ -128,12 +135,10 @@ StatusOr<Volume> RbdPool::create_volume(const VolumeRequest& req) {
     spdlog::warn("rbd pool {}: creating volume '{}' ({}) failed: {}", options_.name, req.name,
                  rec.id, built.ToString());
     // Removes only what this request made (DiscardCreatingVolume checks the image's tag).
-    auto held = journal_->Acquire();
-    Status c = held.ok() ? DiscardCreatingVolume(rec) : held.status();
+    Status c = DiscardCreatingVolume(rec);
     if (!c.ok())
       spdlog::warn("rbd pool {}: cleanup of {} failed, left for the sweep: {}", options_.name,
                    rec.id, c.ToString());
-    MarkBuilding(rec.id, false);
     return built;
   }
 
@@ -263,6 +268,7 @@ Status RbdPool::delete_volume(const std::string& id) {
   if (!ParseVolumeId(id).ok()) return Status();  // not an id we make: nothing to delete
   flattener_->Cancel("flatten/" + id);
   VolumeRecord rec;
+  bool claimed = false;  // an abandoned half-made volume: discard it instead
   {
     ASSIGN_OR_RETURN(Journal::Lock held, journal_->Acquire());
     ASSIGN_OR_RETURN(auto found, ReadVolumeAny(id));
@@ -271,9 +277,9 @@ Status RbdPool::delete_volume(const std::string& id) {
     if (rec.state == RecordState::kDeleted || rec.state == RecordState::kDeleting) {
       // Already deleted; the image may still be waiting for its snapshots / clones.
     } else if (rec.state == RecordState::kCreating) {
-      if (CreatorAlive(rec.id, rec.owner, rec.updated_unix_ns))
+      if (!ClaimIfAbandoned(rec))
         return absl::AbortedError(absl::StrCat("volume ", id, " is being created"));
-      return DiscardCreatingVolume(rec);
+      claimed = true;
     } else {
       // Refuse while a client has the image open (a mapped or exported disk).
       ASSIGN_OR_RETURN(const IoCtx* io, Io(rec.rbd_pool));
@@ -306,6 +312,7 @@ Status RbdPool::delete_volume(const std::string& id) {
       spdlog::info("rbd pool {}: deleted volume {} '{}'", options_.name, id, rec.name);
     }
   }
+  if (claimed) return DiscardCreatingVolume(rec);
   CollectVolume(id);
   return Status();
 }

@@ -207,6 +207,9 @@ osd_objectstore = bluestore
 bluestore_block_create = true
 bluestore_block_size = ${CEPH_OSD_SIZE:-10737418240}
 osd_memory_target = 1073741824
+# A killed client's watch (and so its exclusive lock on an image) lapses after this long;
+# the default 30 s makes every "client crashed" test wait half a minute.
+osd_client_watch_timeout = 10
 bluestore_fsck_on_mount = false
 
 [client]
