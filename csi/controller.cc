@@ -32,11 +32,6 @@ std::string SnapshotNameLockKey(const std::string& pool, const std::string& name
   return absl::StrCat("snapshot name ", pool, "/", name);
 }
 
-void FillCondition(const std::string& condition, v1::VolumeCondition* out) {
-  out->set_abnormal(!condition.empty());
-  out->set_message(condition.empty() ? "healthy" : condition);
-}
-
 google::protobuf::Timestamp ToTimestamp(int64_t unix_ns) {
   google::protobuf::Timestamp t;
   t.set_seconds(unix_ns / 1000000000);
@@ -53,6 +48,14 @@ struct ResolvedSource {
   std::string local_id;
   uint64_t size_bytes = 0;
 };
+
+// Whether an existing volume was made from the requested source. A copy from another pool
+// records no source (its pool cannot name the other pool's objects), so it cannot be told apart.
+bool SameSource(const blockdev::Volume& existing, const ResolvedSource& src, const std::string& pool_name) {
+  if (src.kind == VolumeSource::Kind::kNone) return existing.source.kind == VolumeSource::Kind::kNone;
+  if (src.pool_name != pool_name) return true;
+  return existing.source.kind == src.kind && existing.source.id == src.local_id;
+}
 
 // Copies the request's content source into a response (the external-provisioner requires it).
 void EchoSource(const v1::CreateVolumeRequest& req, v1::Volume* out) {
@@ -190,10 +193,15 @@ Status ControllerService::DoCreateVolume(const v1::CreateVolumeRequest& req, v1:
   // 5. Idempotency: the same name again returns the same volume, if compatible.
   ASSIGN_OR_RETURN(std::optional<blockdev::Volume> existing, pool->find_volume_by_name(req.name()));
   if (existing && existing->pending) {
-    // We hold the name lock, so no copy into it is running: an earlier attempt died midway.
-    spdlog::warn("CreateVolume name={} found a half-made volume {} from an interrupted attempt; recreating",
-                 req.name(), existing->id);
-    RETURN_IF_ERROR(pool->delete_volume(existing->id));
+    // We hold the name lock, so no copy into it is running: an earlier attempt was interrupted.
+    // clone/ resumes it (or refuses it if it was for another source); an empty volume is never
+    // pending, so a pending one without a source is debris to remove.
+    if (src.kind == VolumeSource::Kind::kNone) {
+      spdlog::warn("CreateVolume name={}: removing half-made volume {}", req.name(), existing->id);
+      RETURN_IF_ERROR(pool->delete_volume(existing->id));
+    } else {
+      spdlog::info("CreateVolume name={}: resuming the interrupted copy into {}", req.name(), existing->id);
+    }
     existing.reset();
   }
   if (existing) {
@@ -205,9 +213,7 @@ Status ControllerService::DoCreateVolume(const v1::CreateVolumeRequest& req, v1:
       why = absl::StrCat("its size ", existing->size_bytes, " is outside the requested capacity range");
     else if (existing->mode != caps.mode)
       why = absl::StrCat("it is a ", std::string(blockdev::ToString(existing->mode)), " volume");
-    else if (existing->source.kind != src.kind ||
-             (src.kind != VolumeSource::Kind::kNone && src.pool_name == pool_name &&
-              existing->source.id != src.local_id))
+    else if (!SameSource(*existing, src, pool_name))
       why = "it was created from a different content source";
     else {
       for (auto a : caps.access_modes)
@@ -237,7 +243,8 @@ Status ControllerService::DoCreateVolume(const v1::CreateVolumeRequest& req, v1:
   vreq.params = pool_params;
   vreq.source.kind = src.kind;
   vreq.source.id = src.local_id;
-  ASSIGN_OR_RETURN(blockdev::Volume vol, ProvisionVolume(*pool, vreq, src.pool.get()));
+  ProvisionOptions popts{ctx_->checkpoint_dir(), ctx_->cancel_flag()};
+  ASSIGN_OR_RETURN(blockdev::Volume vol, ProvisionVolume(*pool, vreq, src.pool.get(), popts));
   spdlog::info("CreateVolume name={} pool={} id={} size={} mode={} source={}", req.name(), pool_name, vol.id,
                vol.size_bytes, blockdev::ToString(vol.mode), src.csi_id.empty() ? "-" : src.csi_id);
   RETURN_IF_ERROR(FillVolume(*ctx_, pool_name, *pool, vol, resp->mutable_volume()));

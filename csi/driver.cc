@@ -11,8 +11,13 @@ DriverContext::DriverContext(DriverOptions options, std::shared_ptr<blockdev::Po
     : options_(std::move(options)), pools_(std::move(pools)), node_state_(options_.state_dir) {}
 
 Status DriverContext::Init() {
-  if (options_.serve_node) RETURN_IF_ERROR(node_state_.Init());
-  return Status();
+  RETURN_IF_ERROR(node_state_.Init());
+  return fs::MakeDirs(checkpoint_dir(), 0700);
+}
+
+void FillCondition(const std::string& condition, ::csi::v1::VolumeCondition* out) {
+  out->set_abnormal(!condition.empty() && !condition.starts_with("thin:"));
+  out->set_message(condition.empty() ? "healthy" : condition);
 }
 
 StatusOr<std::shared_ptr<blockdev::Pool>> DriverContext::PoolForId(const std::string& pool_name,

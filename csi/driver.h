@@ -4,6 +4,7 @@
 // Thread-safety: all members are safe to use from concurrent RPC handlers.
 #pragma once
 
+#include <atomic>
 #include <cstdint>
 #include <memory>
 #include <string>
@@ -40,8 +41,15 @@ class DriverContext {
  public:
   DriverContext(DriverOptions options, std::shared_ptr<blockdev::PoolSet> pools);
 
-  // Creates the state directory. Call once before serving.
+  // Creates the state directory (node records, clone checkpoints). Call once before serving.
   Status Init();
+
+  // Where interrupted host copies keep their checkpoints.
+  std::string checkpoint_dir() const { return options_.state_dir + "/clone-checkpoints"; }
+
+  // Set at shutdown: long operations (host copies) stop and stay resumable.
+  void RequestCancel() { cancel_ = true; }
+  const std::atomic<bool>* cancel_flag() const { return &cancel_; }
 
   const DriverOptions& options() const { return options_; }
   blockdev::PoolSet& pools() { return *pools_; }
@@ -68,6 +76,11 @@ class DriverContext {
   std::shared_ptr<blockdev::PoolSet> pools_;
   OpLocks locks_;
   NodeStateStore node_state_;
+  std::atomic<bool> cancel_{false};
 };
+
+// VolumeCondition from a pool's condition string: "" healthy; "thin: ..." a warning (reported,
+// not abnormal); anything else abnormal.
+void FillCondition(const std::string& condition, ::csi::v1::VolumeCondition* out);
 
 }  // namespace vdisk::csi

@@ -131,6 +131,7 @@ int main(int argc, char** argv) {
   int sig = 0;
   sigwait(&signals, &sig);
   spdlog::warn("vdisk-csi: signal {} received, shutting down", sig);
+  ctx->RequestCancel();  // running host copies stop at their next chunk and stay resumable
   (*server)->Shutdown();
   spdlog::warn("vdisk-csi: stopped, socket {} removed", (*server)->socket_path());
   return 0;

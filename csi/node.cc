@@ -312,8 +312,7 @@ Status NodeService::DoStats(const v1::NodeGetVolumeStatsRequest& req, v1::NodeGe
   if (rec->mode == VolumeMode::kBlock && !rec->attachment.path.empty() &&
       !mount::IsBlockDevice(rec->attachment.path))
     problem = absl::StrCat("block device ", rec->attachment.path, " is gone");
-  resp->mutable_volume_condition()->set_abnormal(!problem.empty());
-  resp->mutable_volume_condition()->set_message(problem.empty() ? "healthy" : problem);
+  FillCondition(problem, resp->mutable_volume_condition());
 
   // Bytes: the disk's size, and how much of it is allocated in the pool (thin provisioning).
   const uint64_t total = vol.size_bytes;

@@ -1,21 +1,25 @@
 #include "csi/provision.h"
 
-#include "absl/strings/str_cat.h"
+#include "clone/clone.h"
+#include "spdlog/spdlog.h"
 
 namespace vdisk::csi {
 
 using blockdev::VolumeSource;
 
 StatusOr<blockdev::Volume> ProvisionVolume(blockdev::Pool& pool, const blockdev::VolumeRequest& req,
-                                           blockdev::Pool* source_pool) {
+                                           blockdev::Pool* source_pool, const ProvisionOptions& options) {
   if (req.source.kind == VolumeSource::Kind::kNone) return pool.create_volume(req);
-  const auto caps = pool.capabilities();
-  const bool offload = source_pool == &pool && (req.source.kind == VolumeSource::Kind::kSnapshot
-                                                    ? caps.clone_from_snapshot
-                                                    : caps.clone_from_volume);
-  if (offload) return pool.create_volume(req);
-  // TODO(csi): host-assisted copy through clone/ once it lands.
-  return absl::UnimplementedError(absl::StrCat("pool '", pool.name(), "' cannot copy this content source"));
+  clone::CloneOptions copts;
+  copts.source_pool = source_pool == &pool ? nullptr : source_pool;
+  copts.checkpoint_dir = options.checkpoint_dir;
+  copts.cancel = options.cancel;
+  clone::CloneReport report;
+  ASSIGN_OR_RETURN(blockdev::Volume vol, clone::CreateVolumeFromSource(pool, req, copts, &report));
+  spdlog::info("CreateVolume name={} content copied by {}{}{} ({} bytes written)", req.name,
+               clone::ToString(report.strategy), report.resumed ? ", resumed" : "",
+               report.already_done ? ", already done" : "", report.copy.bytes_written);
+  return vol;
 }
 
 }  // namespace vdisk::csi
