@@ -15,6 +15,7 @@
 #include "blockdev/aligned_buffer.h"
 #include "blockdev/registry.h"
 #include "blockdev/sync_io.h"
+#include "blockdev/zero_detect.h"
 #include "common/fs.h"
 #include "spdlog/spdlog.h"
 
@@ -41,6 +42,7 @@ struct Target {
   std::string final_path;
   std::string description;
   bool fresh = false;  // known to read as zeroes everywhere: holes need no discard
+  bool preallocated = false;  // fresh, with its data ranges reserved by fallocate
   bool created = false;
 };
 
@@ -50,7 +52,24 @@ Status ResizeRegularFile(const std::string& path, uint64_t size) {
   return Status();
 }
 
-StatusOr<Target> OpenTarget(const RestoreOptions& o, const DiskBackup& disk) {
+// Reserves the data ranges of a new file up front, so it is laid out in few extents rather
+// than in the order parallel writes land (best effort: not every file system can).
+bool Preallocate(const std::string& path, const blockdev::ExtentList& data) {
+  int fd = ::open(path.c_str(), O_WRONLY | O_CLOEXEC);
+  if (fd < 0) return false;
+  bool ok = true;
+  for (const auto& e : data) {
+    if (::fallocate(fd, 0, static_cast<off_t>(e.offset), static_cast<off_t>(e.length)) != 0) {
+      ok = false;
+      break;
+    }
+  }
+  ::close(fd);
+  return ok;
+}
+
+StatusOr<Target> OpenTarget(const RestoreOptions& o, const DiskBackup& disk,
+                            const blockdev::ExtentList& data) {
   Target t;
   if (!o.pool.empty()) {
     if (o.volume_name.empty())
@@ -90,7 +109,7 @@ StatusOr<Target> OpenTarget(const RestoreOptions& o, const DiskBackup& disk) {
     // A new file, built under a temporary name.
     t.final_path = o.target;
     t.partial_path = o.target + ".vdisk-partial";
-    int fd = ::open(t.partial_path.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
+    int fd = ::open(t.partial_path.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0644);
     if (fd >= 0) {
       t.fresh = true;
       ::close(fd);
@@ -98,6 +117,7 @@ StatusOr<Target> OpenTarget(const RestoreOptions& o, const DiskBackup& disk) {
       return LastErrnoStatus(absl::StrCat("create ", t.partial_path));
     }  // EEXIST: an interrupted restore's file; overwrite it in place
     RETURN_IF_ERROR(ResizeRegularFile(t.partial_path, disk.size_bytes));
+    if (t.fresh) t.preallocated = Preallocate(t.partial_path, data);
     t.created = true;
     ASSIGN_OR_RETURN(t.device, blockdev::OpenDeviceUri(t.partial_path, false));
     t.description = t.final_path;
@@ -111,6 +131,26 @@ StatusOr<Target> OpenTarget(const RestoreOptions& o, const DiskBackup& disk) {
     return absl::OutOfRangeError(absl::StrCat(t.description, " holds ", t.device->size(),
                                               " bytes; the disk needs ", disk.size_bytes));
   return t;
+}
+
+enum class HoleMode { kWriteAll, kSkip, kPunch };
+
+// A chunk split into runs of all-zero and non-zero blocks of `granularity` bytes.
+struct Run {
+  uint32_t offset = 0;
+  uint32_t length = 0;
+  bool zero = false;
+};
+
+std::vector<Run> SplitRuns(const std::byte* data, uint32_t length, uint32_t granularity) {
+  std::vector<Run> runs;
+  for (uint32_t off = 0; off < length; off += granularity) {
+    uint32_t len = std::min(granularity, length - off);
+    bool zero = blockdev::IsAllZero(data + off, len);
+    if (!runs.empty() && runs.back().zero == zero) runs.back().length += len;
+    else runs.push_back({off, len, zero});
+  }
+  return runs;
 }
 
 struct WriteJob {
@@ -145,10 +185,21 @@ StatusOr<RestoreResult> Restore(const Repository& repo, const RestoreOptions& op
       return absl::NotFoundError(absl::StrCat("backup ", id, " has no disk '", options.disk, "'"));
   }
   ASSIGN_OR_RETURN(LoadedIndex loaded, repo.LoadIndex(/*adopt_unindexed=*/false));
-  ASSIGN_OR_RETURN(Target target, OpenTarget(options, *disk));
-  Device& dev = *target.device;
   const uint32_t cs = disk->chunk_size;
   const uint64_t size = disk->size_bytes;
+  // Data ranges (merged runs of data chunks) and holes (everything else).
+  std::vector<bool> is_data(disk->chunk_count(), false);
+  for (const auto& ref : disk->chunks)
+    if (ref.index < is_data.size()) is_data[ref.index] = true;
+  blockdev::ExtentList holes, data_ranges;
+  for (uint64_t c = 0; c < is_data.size(); ++c) {
+    uint64_t off = c * cs, len = std::min<uint64_t>(cs, size - off);
+    auto& list = is_data[c] ? data_ranges : holes;
+    if (!list.empty() && list.back().end() == off) list.back().length += len;
+    else list.push_back({off, len});
+  }
+  ASSIGN_OR_RETURN(Target target, OpenTarget(options, *disk, data_ranges));
+  Device& dev = *target.device;
 
   RestoreResult result;
   result.backup_id = id;
@@ -180,17 +231,6 @@ StatusOr<RestoreResult> Restore(const Repository& repo, const RestoreOptions& op
     return item_indexes[a.tag].front() < item_indexes[b.tag].front();
   });
 
-  // Holes: everything no data chunk covers.
-  std::vector<bool> is_data(disk->chunk_count(), false);
-  for (const auto& ref : disk->chunks)
-    if (ref.index < is_data.size()) is_data[ref.index] = true;
-  blockdev::ExtentList holes;
-  for (uint64_t c = 0; c < is_data.size(); ++c) {
-    if (is_data[c]) continue;
-    uint64_t off = c * cs, len = std::min<uint64_t>(cs, size - off);
-    if (!holes.empty() && holes.back().end() == off) holes.back().length += len;
-    else holes.push_back({off, len});
-  }
   std::atomic<uint64_t> bytes_done{0}, bytes_written{0}, bytes_fetched{0};
   ProgressTicker ticker(options.progress, [&] {
     Progress p;
@@ -252,6 +292,10 @@ StatusOr<RestoreResult> Restore(const Repository& repo, const RestoreOptions& op
     writes.Close();
   });
 
+  const HoleMode hole_mode = !target.fresh ? HoleMode::kWriteAll
+                            : target.preallocated ? HoleMode::kPunch : HoleMode::kSkip;
+  const uint32_t granularity =
+      (size % 4096 == 0 && cs % 4096 == 0) ? std::max<uint32_t>(4096, dev.block_size()) : dev.block_size();
   Status write_status = [&]() -> Status {
     ASSIGN_OR_RETURN(auto queue, dev.open_queue(depth));
     Status io_error;
@@ -268,25 +312,44 @@ StatusOr<RestoreResult> Restore(const Repository& repo, const RestoreOptions& op
         if (!polled.ok()) return polled.status();
         continue;
       }
-      auto remaining = std::make_shared<size_t>(job->indexes.size());
       AlignedBuffer* b = job->buffer;
+      // A fresh target keeps zero blocks as holes: they are skipped (or punched, where the file
+      // was preallocated); an existing target gets every byte.
+      std::vector<Run> runs = hole_mode == HoleMode::kWriteAll
+                                  ? std::vector<Run>{{0, job->length, false}}
+                                  : SplitRuns(b->data(), job->length, granularity);
+      auto remaining = std::make_shared<size_t>(1);  // +1 until every op is queued
+      auto done_one = [&free_buffers, remaining, b] {
+        if (--*remaining == 0) free_buffers.Push(b);
+      };
       for (uint32_t idx : job->indexes) {
-        while (queue->in_flight() >= depth) {
-          RETURN_IF_ERROR(queue->submit());
-          auto polled = queue->poll(1, -1);
-          if (!polled.ok()) return polled.status();
+        const uint64_t base = static_cast<uint64_t>(idx) * cs;
+        for (const Run& run : runs) {
+          if (run.zero && hole_mode == HoleMode::kSkip) {
+            bytes_done += run.length;
+            continue;
+          }
+          while (queue->in_flight() >= depth) {
+            RETURN_IF_ERROR(queue->submit());
+            auto polled = queue->poll(1, -1);
+            if (!polled.ok()) return polled.status();
+          }
+          const uint64_t off = base + run.offset;
+          const uint32_t len = run.length;
+          ++*remaining;
+          auto cb = [&, done_one, len, off, zero = run.zero](Status s) {
+            if (!s.ok() && io_error.ok())
+              io_error = Annotate(s, absl::StrCat(zero ? "punching " : "writing ",
+                                                  target.description, " at ", off));
+            if (!zero) bytes_written += len;
+            bytes_done += len;
+            done_one();
+          };
+          if (run.zero) queue->discard(off, len, std::move(cb));
+          else queue->write(off, std::span<const std::byte>(b->data() + run.offset, len), std::move(cb));
         }
-        const uint64_t off = static_cast<uint64_t>(idx) * cs;
-        const uint32_t len = static_cast<uint32_t>(std::min<uint64_t>(job->length, size - off));
-        queue->write(off, std::span<const std::byte>(b->data(), len),
-                     [&, remaining, b, len, off](Status s) {
-                       if (!s.ok() && io_error.ok())
-                         io_error = Annotate(s, absl::StrCat("writing ", target.description, " at ", off));
-                       bytes_written += len;
-                       bytes_done += len;
-                       if (--*remaining == 0) free_buffers.Push(b);
-                     });
       }
+      done_one();  // drop the guard
       RETURN_IF_ERROR(queue->submit());
       if (!io_error.ok()) break;
     }
