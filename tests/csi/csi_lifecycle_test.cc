@@ -159,6 +159,42 @@ TEST_F(ConcurrencyTest, OperationsOnABusyVolumeOrNameAreAborted) {
   EXPECT_TRUE(c().DeleteVolume(del).ok());
 }
 
+TEST_F(ConcurrencyTest, ACloneInterruptedByADriverCrashIsHiddenThenResumedByTheRetry) {
+  // The external-provisioner retries CreateVolume after a timeout or a plugin restart; a host
+  // copy killed midway must neither show up as a volume nor be duplicated, and the retry must
+  // produce the right bytes.
+  auto src = MustCreate(CreateReq("golden-crash", 512 * kMiB, true));
+  const std::string staging = StagingDir("gc"), target = TargetPath("gc");
+  ASSERT_TRUE(Stage(src.volume_id(), staging, true).ok());
+  ASSERT_TRUE(Publish(src.volume_id(), staging, target, true).ok());
+  std::vector<std::string> sums;
+  for (int i = 0; i < 8; ++i) sums.push_back(WritePattern(target, static_cast<uint64_t>(i) * 64 * kMiB, 64 * kMiB, 200 + i));
+  ASSERT_TRUE(Unpublish(src.volume_id(), target).ok());
+  ASSERT_TRUE(Unstage(src.volume_id(), staging).ok());
+
+  auto clone = CreateReq("vm-crash-clone", 0, true);
+  clone.mutable_volume_content_source()->mutable_volume()->set_volume_id(src.volume_id());
+  std::thread t([&] { (void)c().CreateVolume(clone); });  // will be cut off by the crash
+  std::this_thread::sleep_for(std::chrono::milliseconds(150));
+  driver_->Kill();
+  t.join();
+  StartDriver();
+  auto listed = c().ListVolumes({});
+  ASSERT_TRUE(listed.ok());
+  for (const auto& e : listed->entries())
+    EXPECT_EQ(e.volume().volume_id(), src.volume_id()) << "a half-made clone is listed as a volume";
+
+  auto r = c().CreateVolume(clone);  // the CO's retry
+  ASSERT_TRUE(r.ok()) << r.status();
+  EXPECT_EQ(c().ListVolumes({})->entries_size(), 2);
+  const std::string s2 = StagingDir("gc2"), t2 = TargetPath("gc2");
+  ASSERT_TRUE(Stage(r->volume().volume_id(), s2, true).ok());
+  ASSERT_TRUE(Publish(r->volume().volume_id(), s2, t2, true).ok());
+  for (int i = 0; i < 8; ++i) EXPECT_EQ(ReadHash(t2, static_cast<uint64_t>(i) * 64 * kMiB, 64 * kMiB), sums[i]) << i;
+  ASSERT_TRUE(Unpublish(r->volume().volume_id(), t2).ok());
+  ASSERT_TRUE(Unstage(r->volume().volume_id(), s2).ok());
+}
+
 TEST_F(ConcurrencyTest, ManyClonesOfOneSourceRunTogether) {
   // Shared locks: several clones of one golden image may proceed at once.
   auto src = MustCreate(CreateReq("golden-small", 4 * kMiB, true));
