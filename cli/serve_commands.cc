@@ -123,7 +123,8 @@ void RunServe(const ServeFlags& f) {
   auto st = (*exp)->stats();
   std::cerr << "vdisk serve: stopped after " << st.connections << " connection(s), "
             << st.requests << " requests, " << st.read_bytes << " bytes read, " << st.write_bytes
-            << " bytes written, " << st.io_errors << " I/O errors" << std::endl;
+            << " bytes written, " << st.io_errors << " I/O errors, " << st.bad_requests
+            << " bad requests, " << st.bounced << " bounced" << std::endl;
 }
 
 }  // namespace

@@ -49,7 +49,7 @@ mem=1G
 boot() {
   local log=$1
   shift
-  timeout 900 qemu-system-x86_64 -accel tcg -nodefaults -display none -no-reboot \
+  timeout 300 qemu-system-x86_64 -accel tcg -nodefaults -display none -no-reboot \
     -m $mem -smp "$queues" \
     -object memory-backend-memfd,id=mem0,size=$mem,share=on -machine q35,memory-backend=mem0 \
     -kernel "$guest_dir/vmlinuz" -initrd "$work/initrd" \

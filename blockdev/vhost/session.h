@@ -23,7 +23,7 @@ namespace vdisk::blockdev::vhost {
 struct SessionConfig {
   unsigned num_queues = 1;
   uint32_t max_request_bytes = 64u << 20;
-  uint32_t seg_max = 126;
+  uint32_t seg_max = 254;  // data segments per request (Linux sizes requests by it)
 };
 
 class Session {
