@@ -362,7 +362,8 @@ StatusOr<BackupResult> CreateBackup(const Repository& repo, const BackupOptions&
                                                 "backup create", options.lock));
   Manifest m;
   m.started_unix = std::time(nullptr);
-  m.id = NewBackupId(m.started_unix);
+  m.id = NewBackupId(std::chrono::duration_cast<std::chrono::milliseconds>(
+                         std::chrono::system_clock::now().time_since_epoch()).count());
   m.group = DefaultGroup(options);
   m.hostname = Hostname();
   m.tags = options.tags;
@@ -426,6 +427,8 @@ StatusOr<BackupResult> CreateBackup(const Repository& repo, const BackupOptions&
   auto written = packs.Finish();
   ticker.Stop();
   if (!written.ok()) return Annotate(written.status(), "uploading packs");
+  // Last point to stop before the backup becomes visible; uploaded packs are resumed next time.
+  if (options.cancel && options.cancel->load()) return absl::CancelledError("backup cancelled");
 
   std::vector<PackRecord> to_index = std::move(*written);
   for (auto& a : loaded.adopted) to_index.push_back(std::move(a));

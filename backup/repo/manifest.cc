@@ -209,13 +209,13 @@ StatusOr<Manifest> DecodeManifest(const RepoKeys& keys, const std::string& id,
   return m;
 }
 
-std::string NewBackupId(int64_t unix_time) {
-  std::time_t tt = static_cast<std::time_t>(unix_time);
+std::string NewBackupId(int64_t unix_ms) {
+  std::time_t tt = static_cast<std::time_t>(unix_ms / 1000);
   std::tm tm{};
   gmtime_r(&tt, &tm);
   char buf[32];
-  std::strftime(buf, sizeof buf, "%Y%m%dT%H%M%SZ", &tm);
-  return absl::StrCat(buf, "-", RandomHex(4));
+  std::strftime(buf, sizeof buf, "%Y%m%dT%H%M%S", &tm);
+  return absl::StrCat(buf, ".", absl::Dec(unix_ms % 1000, absl::kZeroPad3), "Z-", RandomHex(4));
 }
 
 }  // namespace vdisk::backup

@@ -92,7 +92,7 @@ StatusOr<Manifest> DecodeManifest(const RepoKeys& keys, const std::string& id,
 // JSON for `list` / `show` (no chunk maps unless with_chunks).
 nlohmann::json ManifestToJson(const Manifest& m, bool with_chunks);
 
-// A new backup id: "<UTC YYYYMMDDTHHMMSSZ>-<8 hex>", sorting by time.
-std::string NewBackupId(int64_t unix_time);
+// A new backup id: "<UTC YYYYMMDDTHHMMSS.mmmZ>-<8 hex>", sorting by time (milliseconds).
+std::string NewBackupId(int64_t unix_ms);
 
 }  // namespace vdisk::backup

@@ -7,7 +7,7 @@ namespace {
 
 Manifest Sample(const RepoKeys& k) {
   Manifest m;
-  m.id = NewBackupId(1700000000);
+  m.id = NewBackupId(1700000000000);
   m.group = "default/vm1";
   m.parent = "20231114T000000Z-deadbeef";
   m.hostname = "node-a";
@@ -60,8 +60,9 @@ TEST(Manifest, SummaryJsonHasNoChunkMapUnlessAsked) {
 }
 
 TEST(Manifest, BackupIdsSortByTime) {
-  EXPECT_LT(NewBackupId(1700000000), NewBackupId(1700000001));
-  EXPECT_EQ(NewBackupId(1700000000).substr(0, 16), "20231114T221320Z");
+  EXPECT_LT(NewBackupId(1700000000000), NewBackupId(1700000000001));
+  EXPECT_LT(NewBackupId(1700000000999), NewBackupId(1700000001000));
+  EXPECT_EQ(NewBackupId(1700000000042).substr(0, 21), "20231114T221320.042Z-");
 }
 
 }  // namespace

@@ -110,7 +110,12 @@ StatusOr<std::unique_ptr<Repository>> Repository::Init(std::unique_ptr<ObjectSto
 StatusOr<std::unique_ptr<Repository>> Repository::Open(std::unique_ptr<ObjectStore> store,
                                                        const RepoSecret& secret) {
   RETURN_IF_ERROR(ValidateSecret(secret));
-  RETURN_IF_ERROR(store->Check());
+  if (Status s = store->Check(); !s.ok()) {
+    if (absl::IsNotFound(s))
+      return absl::NotFoundError(absl::StrCat("no vdisk backup repository at ", store->describe(),
+                                              ": ", s.message()));
+    return s;
+  }
   auto text = store->Get(kConfigKey);
   if (absl::IsNotFound(text.status()))
     return absl::NotFoundError(absl::StrCat("no vdisk backup repository at ", store->describe(),
