@@ -7,6 +7,7 @@
 # Prints vhost-qsd-<workload> and vhost-drive-<workload> BENCH lines (ratio > 1: vdisk better).
 # Env: VHOST_BENCH_RUNTIME (s per workload, 8), VHOST_BENCH_WORKLOADS (comma list),
 #      VHOST_BENCH_SIZE (backing file, 1G), VHOST_BENCH_QUEUES (1; vCPUs = queues),
+#      VHOST_BENCH_ROUNDS (2: back ends interleaved, best round reported),
 #      VHOST_BENCH_DIR (where the backing file goes, default a temp dir under /var/tmp).
 # Note: the guest runs under TCG (no KVM here), so guest CPU emulation caps every back end;
 # all three share that cap, which is why they are compared in the same run.
@@ -18,6 +19,7 @@ runtime=${VHOST_BENCH_RUNTIME:-8}
 workloads=${VHOST_BENCH_WORKLOADS:-randread-4k,randwrite-4k,read-1m,write-1m}
 size=${VHOST_BENCH_SIZE:-1G}
 queues=${VHOST_BENCH_QUEUES:-1}
+rounds=${VHOST_BENCH_ROUNDS:-2}
 vdisk=$VDISK_BUILD/cli/vdisk
 guest_dir=$VDISK_BUILD/test-env/guest
 [[ -x $vdisk ]] || { echo "bench vhost: $vdisk not built" >&2; exit 1; }
@@ -64,35 +66,46 @@ wait_socket() {
 }
 vhost_disk() { echo "-chardev socket,id=c0,path=$1 -device vhost-user-blk-pci,chardev=c0,num-queues=$queues"; }
 
-# 1. vdisk
-"$vdisk" serve --socket "$work/vdisk.sock" --uri "file:$image" --queues "$queues" \
-  > "$work/vdisk.out" 2> "$work/vdisk.err" &
-pids+=($!)
-wait_socket "$work/vdisk.sock"
-echo "bench vhost: vdisk export" >&2
-# shellcheck disable=SC2046
-boot "$work/vdisk.log" $(vhost_disk "$work/vdisk.sock")
-kill "${pids[-1]}"; wait "${pids[-1]}" || true
-
-# 2. qemu-storage-daemon
-qemu-storage-daemon \
-  --blockdev "driver=file,node-name=f0,filename=$image,aio=io_uring,cache.direct=on" \
-  --export "type=vhost-user-blk,id=e0,node-name=f0,addr.type=unix,addr.path=$work/qsd.sock,writable=on,num-queues=$queues" \
-  > "$work/qsd.err" 2>&1 &
-pids+=($!)
-wait_socket "$work/qsd.sock"
-echo "bench vhost: qemu-storage-daemon export" >&2
-# shellcheck disable=SC2046
-boot "$work/qsd.log" $(vhost_disk "$work/qsd.sock")
-kill "${pids[-1]}"; wait "${pids[-1]}" || true
-
-# 3. QEMU's own virtio-blk
-echo "bench vhost: QEMU -drive aio=io_uring,cache=none" >&2
-boot "$work/drive.log" -drive "file=$image,format=raw,if=none,id=d0,aio=io_uring,cache=none" \
-  -device "virtio-blk-pci,drive=d0,num-queues=$queues"
+run_vdisk() {  # <round>
+  "$vdisk" serve --socket "$work/vdisk.sock" --uri "file:$image" --queues "$queues" \
+    > "$work/vdisk.out" 2> "$work/vdisk.$1.err" &
+  local pid=$!
+  pids+=($pid)
+  wait_socket "$work/vdisk.sock"
+  echo "bench vhost: round $1: vdisk export" >&2
+  # shellcheck disable=SC2046
+  boot "$work/vdisk.$1.log" $(vhost_disk "$work/vdisk.sock")
+  kill "$pid"; wait "$pid" || true
+}
+run_qsd() {
+  qemu-storage-daemon \
+    --blockdev "driver=file,node-name=f0,filename=$image,aio=io_uring,cache.direct=on" \
+    --export "type=vhost-user-blk,id=e0,node-name=f0,addr.type=unix,addr.path=$work/qsd.sock,writable=on,num-queues=$queues" \
+    > "$work/qsd.$1.err" 2>&1 &
+  local pid=$!
+  pids+=($pid)
+  wait_socket "$work/qsd.sock"
+  echo "bench vhost: round $1: qemu-storage-daemon export" >&2
+  # shellcheck disable=SC2046
+  boot "$work/qsd.$1.log" $(vhost_disk "$work/qsd.sock")
+  kill "$pid"; wait "$pid" || true
+  rm -f "$work/qsd.sock"
+}
+run_drive() {
+  echo "bench vhost: round $1: QEMU -drive aio=io_uring,cache=none" >&2
+  boot "$work/drive.$1.log" -drive "file=$image,format=raw,if=none,id=d0,aio=io_uring,cache=none" \
+    -device "virtio-blk-pci,drive=d0,num-queues=$queues"
+}
+# Rounds interleave the back ends; each figure is the best round (interference on a shared
+# machine only ever lowers throughput).
+for round in $(seq "$rounds"); do
+  run_vdisk "$round"
+  run_qsd "$round"
+  run_drive "$round"
+done
 
 # fio terse v3: field 8 read IOPS, 7 read KiB/s, 49 write IOPS, 48 write KiB/s.
-metric() {  # metric <log> <workload> -> value (IOPS for 4k, MiB/s for 1m)
+metric1() {  # metric1 <log> <workload> -> value (IOPS for 4k, MiB/s for 1m)
   local line
   line=$(grep -a "^FIO $2 " "$1" | tail -1 | cut -d' ' -f3- | tr -d '\r')
   [[ $line == 3\;* ]] || { echo "bench vhost: no fio result for $2 in $1" >&2; echo 0; return; }
@@ -103,12 +116,22 @@ metric() {  # metric <log> <workload> -> value (IOPS for 4k, MiB/s for 1m)
     write-1m) awk -F';' '{printf "%.1f", $48/1024}' <<<"$line" ;;
   esac
 }
+metric() {  # metric <backend> <workload>: best over the rounds
+  local best=0 v r all=
+  for r in $(seq "$rounds"); do
+    v=$(metric1 "$work/$1.$r.log" "$2")
+    all+=" $v"
+    best=$(awk -v a="$best" -v b="$v" 'BEGIN{print (b > a) ? b : a}')
+  done
+  echo "bench vhost: $1 $2 rounds:$all" >&2
+  echo "$best"
+}
 for w in ${workloads//,/ }; do
   unit=IOPS
   [[ $w == *-1m ]] && unit=MiB/s
-  v=$(metric "$work/vdisk.log" "$w")
-  q=$(metric "$work/qsd.log" "$w")
-  d=$(metric "$work/drive.log" "$w")
+  v=$(metric vdisk "$w")
+  q=$(metric qsd "$w")
+  d=$(metric drive "$w")
   bench_line "vhost-qsd-$w" "$unit" "$v" qemu-storage-daemon "$q" 1
   bench_line "vhost-drive-$w" "$unit" "$v" qemu-drive-io_uring "$d" 1
 done
