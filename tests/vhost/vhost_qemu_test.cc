@@ -1,7 +1,8 @@
 // A real QEMU guest (Debian kernel, busybox initramfs, TCG) on the vhost-user-blk export:
 // patterns written and read on two queues, flush, discard, write-zeroes, online growth, QEMU
 // killed mid-write and restarted on the same export, and a read-only export through the CLI.
-// The host checks the backing file's bytes and holes. Needs the `guest` fixture.
+// The disks are volumes of a real local pool (kind "local"); the host checks the bytes and holes
+// of the volume's image file. Needs the `guest` fixture.
 #include <fcntl.h>
 #include <gtest/gtest.h>
 #include <signal.h>
@@ -12,7 +13,8 @@
 #include <filesystem>
 #include <thread>
 
-#include "blockdev/uring/uring_device.h"
+#include "blockdev/pool.h"
+#include "blockdev/registry.h"
 #include "blockdev/vhost/export.h"
 #include "tests/vhost/pattern.h"
 #include "tests/vhost/qemu_guest.h"
@@ -31,13 +33,52 @@ class VhostQemuTest : public ::testing::Test {
   void SetUp() override {
     ASSERT_TRUE(fs::exists(vdisk::testing::GuestDir() + "/vmlinuz"))
         << "guest not built: the `guest` fixture (tests/env/guest.sh build) must run first";
-    char tmpl[] = "/tmp/vdisk-vhost-qemu.XXXXXX";
-    ASSERT_NE(::mkdtemp(tmpl), nullptr);
-    dir_ = tmpl;
-    image_ = dir_ + "/disk.img";
-    socket_ = dir_ + "/vhost.sock";
+    // On the build disk, not /tmp (may be tmpfs): the pool wants a real file system.
+    std::string base = vdisk::testing::BinaryDir() + "/test-tmp";
+    fs::create_directories(base);
+    std::string tmpl_s = base + "/vhost-qemu.XXXXXX";
+    std::vector<char> tmpl(tmpl_s.begin(), tmpl_s.end());
+    tmpl.push_back('\0');
+    ASSERT_NE(::mkdtemp(tmpl.data()), nullptr);
+    dir_ = tmpl.data();
+    // The socket path must fit sun_path (108 bytes): keep it short, under /tmp.
+    char sock_tmpl[] = "/tmp/vdisk-vhost-sock.XXXXXX";
+    ASSERT_NE(::mkdtemp(sock_tmpl), nullptr);
+    sock_dir_ = sock_tmpl;
+    socket_ = sock_dir_ + "/vhost.sock";
+    pool_root_ = dir_ + "/pool";
+    blockdev::RegisterBuiltinBackends();
+    auto config = blockdev::ParsePoolFlag("local:" + pool_root_);
+    ASSERT_TRUE(config.ok()) << config.status();
+    ASSERT_TRUE(pools_.Add(*config).ok());
+    auto pool = pools_.Get(pools_.default_pool());
+    ASSERT_TRUE(pool.ok()) << pool.status();
+    pool_ = *pool;
   }
-  void TearDown() override { fs::remove_all(dir_); }
+  void TearDown() override {
+    fs::remove_all(dir_);
+    fs::remove_all(sock_dir_);
+  }
+
+  // Creates a Block-mode volume; image_ becomes its disk image (the pool's layout).
+  std::string CreateVolume(const std::string& name, uint64_t size) {
+    blockdev::VolumeRequest req;
+    req.name = name;
+    req.size_bytes = size;
+    req.mode = blockdev::VolumeMode::kBlock;
+    req.access_modes = {blockdev::AccessMode::kSingleNodeWriter};
+    auto v = pool_->create_volume(req);
+    EXPECT_TRUE(v.ok()) << v.status();
+    if (!v.ok()) return "";
+    image_ = pool_root_ + "/volumes/" + v->id + "/disk.img";
+    EXPECT_TRUE(fs::exists(image_)) << image_;
+    return v->id;
+  }
+  std::shared_ptr<Device> Open(const std::string& id, bool read_only = false) {
+    auto d = pool_->open_volume(id, read_only);
+    EXPECT_TRUE(d.ok()) << d.status();
+    return d.ok() ? std::shared_ptr<Device>(std::move(*d)) : nullptr;
+  }
 
   std::string Script(const std::string& name) {
     return vdisk::testing::SourceDir() + "/tests/vhost/guest/" + name;
@@ -72,21 +113,21 @@ class VhostQemuTest : public ::testing::Test {
     return buf;
   }
 
-  std::string dir_, image_, socket_;
+  std::string dir_, sock_dir_, image_, socket_, pool_root_;
+  blockdev::PoolSet pools_;
+  std::shared_ptr<blockdev::Pool> pool_;
 };
 
 TEST_F(VhostQemuTest, GuestReadsWritesDiscardsGrowsAndSurvivesQemuRestart) {
-  ASSERT_EQ(::truncate((image_).c_str(), 0), -1);  // does not exist yet
-  uring::FileDeviceOptions create;
-  create.create = true;
-  create.create_size = 64 * M;
-  auto dev = uring::OpenFileDevice(image_, create);
-  ASSERT_TRUE(dev.ok()) << dev.status();
+  std::string id = CreateVolume("vm-root", 64 * M);
+  ASSERT_FALSE(id.empty());
+  std::shared_ptr<Device> dev = Open(id);
+  ASSERT_TRUE(dev);
   ExportOptions eo;
   eo.socket_path = socket_;
   eo.num_queues = 2;
   eo.serial = "vdisk-qemu-test";
-  auto exp = Export::Start(std::shared_ptr<Device>(std::move(*dev)), eo);
+  auto exp = Export::Start(dev, eo);
   ASSERT_TRUE(exp.ok()) << exp.status();
 
   // --- boot 1 ---
@@ -119,11 +160,11 @@ TEST_F(VhostQemuTest, GuestReadsWritesDiscardsGrowsAndSurvivesQemuRestart) {
     EXPECT_GT(st.queue_requests[1], 0u) << "queue 1 unused";
     EXPECT_EQ(st.io_errors, 0u);
 
-    // Online growth: the file grows, the export is handed the reopened volume, the guest is told.
-    ASSERT_EQ(::truncate(image_.c_str(), 96 * M), 0);
-    auto grown = uring::OpenFileDevice(image_, {});
-    ASSERT_TRUE(grown.ok());
-    auto size = (*exp)->Resize(std::shared_ptr<Device>(std::move(*grown)));
+    // Online growth: the pool expands the volume, the export is handed the reopened volume,
+    // and the guest is told (virtio config change) without a reboot.
+    auto expanded = pool_->expand_volume(id, 96 * M);
+    ASSERT_TRUE(expanded.ok()) << expanded.status();
+    auto size = (*exp)->Resize(Open(id));
     ASSERT_TRUE(size.ok()) << size.status();
     ASSERT_TRUE(g.WaitFor("VDISK-LOOPING")) << g.output();
     EXPECT_EQ(g.Value("size1"), std::to_string(96 * M));
@@ -156,13 +197,14 @@ TEST_F(VhostQemuTest, GuestReadsWritesDiscardsGrowsAndSurvivesQemuRestart) {
   EXPECT_FALSE(fs::exists(socket_));
 }
 
-TEST_F(VhostQemuTest, ReadOnlyExportThroughTheCli) {
+TEST_F(VhostQemuTest, ReadOnlyPoolVolumeThroughTheCli) {
+  std::string id = CreateVolume("vm-data", 32 * M);
+  ASSERT_FALSE(id.empty());
   {
-    int fd = ::open(image_.c_str(), O_CREAT | O_RDWR, 0644);
+    int fd = ::open(image_.c_str(), O_RDWR);
     ASSERT_GE(fd, 0);
     std::string p = Pattern(1, 0, M);
     ASSERT_EQ(::pwrite(fd, p.data(), p.size(), 0), static_cast<ssize_t>(p.size()));
-    ASSERT_EQ(::ftruncate(fd, 32 * M), 0);
     ::close(fd);
   }
   std::string vdisk = vdisk::testing::BinaryDir() + "/cli/vdisk";
@@ -171,8 +213,9 @@ TEST_F(VhostQemuTest, ReadOnlyExportThroughTheCli) {
   pid_t serve = ::fork();
   if (serve == 0) {
     ::dup2(out[1], 1);
-    ::execl(vdisk.c_str(), "vdisk", "serve", "--socket", socket_.c_str(), "--uri",
-            ("file:" + image_).c_str(), "--read-only", static_cast<char*>(nullptr));
+    std::string pool_flag = "local:" + pool_root_;
+    ::execl(vdisk.c_str(), "vdisk", "serve", "--socket", socket_.c_str(), "--pool",
+            pool_flag.c_str(), "--volume", id.c_str(), "--read-only", static_cast<char*>(nullptr));
     ::_exit(127);
   }
   ::close(out[1]);
