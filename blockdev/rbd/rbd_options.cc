@@ -203,6 +203,7 @@ StatusOr<RbdPoolOptions> ParseRbdPoolConfig(const PoolConfig& config, const Para
 
 StatusOr<VolumeOptions> ParseVolumeParams(const VolumeOptions& defaults, const Params& params) {
   VolumeOptions o = defaults;
+  bool soft_given = false;
   for (const auto& [k, v] : params) {
     if (k == "pool" || k.find('/') != std::string::npos) continue;
     if (k == "rbdPool") {
@@ -214,6 +215,7 @@ StatusOr<VolumeOptions> ParseVolumeParams(const VolumeOptions& defaults, const P
       ASSIGN_OR_RETURN(o.features, ParseFeatures(v));
     } else if (k == "cloneSoftDepth") {
       ASSIGN_OR_RETURN(o.clone_soft_depth, ParseDepth(k, v));
+      soft_given = true;
     } else if (k == "cloneHardDepth") {
       ASSIGN_OR_RETURN(o.clone_hard_depth, ParseDepth(k, v));
     } else {
@@ -223,6 +225,8 @@ StatusOr<VolumeOptions> ParseVolumeParams(const VolumeOptions& defaults, const P
           "cloneHardDepth)"));
     }
   }
+  // A hard limit below the default soft one lowers the soft one with it.
+  if (!soft_given && o.clone_soft_depth > o.clone_hard_depth) o.clone_soft_depth = o.clone_hard_depth;
   RETURN_IF_ERROR(CheckDepths(o));
   return o;
 }

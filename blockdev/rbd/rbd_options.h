@@ -20,7 +20,8 @@
 // CSI secrets (override the user/key of the config): userID, userKey.
 //
 // StorageClass parameters (VolumeRequest.params): rbdPool, dataPool, imageFeatures,
-// cloneSoftDepth, cloneHardDepth. `pool` (the vdisk pool name) and namespaced keys (with '/',
+// cloneSoftDepth, cloneHardDepth (a hard depth alone below the soft default lowers the soft
+// one too). `pool` (the vdisk pool name) and namespaced keys (with '/',
 // e.g. csi.storage.k8s.io/...) are ignored; anything else is INVALID_ARGUMENT.
 #pragma once
 

@@ -80,6 +80,10 @@ TEST(RbdOptions, StorageClassParams) {
   EXPECT_EQ(v->rbd_pool, "fast");
   EXPECT_EQ(v->features, static_cast<uint64_t>(RBD_FEATURE_LAYERING));
   EXPECT_EQ(v->clone_hard_depth, 5);
+  auto hard_only = ParseVolumeParams(d, {{"cloneHardDepth", "0"}});
+  ASSERT_TRUE(hard_only.ok()) << hard_only.status();
+  EXPECT_EQ(hard_only->clone_soft_depth, 0);
+  EXPECT_FALSE(ParseVolumeParams(d, {{"cloneHardDepth", "1"}, {"cloneSoftDepth", "3"}}).ok());
   EXPECT_EQ(ParseVolumeParams(d, {{"fstype", "ext4"}}).status().code(),
             absl::StatusCode::kInvalidArgument);
   EXPECT_EQ(ParseVolumeParams(d, {{"cloneSoftDepth", "-1"}}).status().code(),

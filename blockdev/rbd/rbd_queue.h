@@ -1,6 +1,7 @@
 // Internal to the RBD engine: the IoQueue over librbd aio.
 //
-// Operations are validated and parked when queued, and issued to librbd (rbd_aio_*) by submit().
+// Operations are validated and parked when queued, and issued to librbd (rbd_aio_*) by submit()
+// (poll() submits whatever is parked, too).
 // librbd completes them on its own threads; the completion callback only appends the slot index
 // to a mutex-protected list and signals an eventfd (completion_fd()). poll() runs the callers'
 // callbacks on the owner thread. Request state lives in `depth` preallocated slots; validation
