@@ -226,6 +226,11 @@ Status Session::Handle(Message& msg, bool* replied) {
       if (!(u64 & kVringNoFdMask)) {
         if (msg.fds.size() != 1) return absl::InvalidArgumentError("vring fd message without an fd");
         fd = std::move(msg.fds[0]);
+        // Eventfds from QEMU already are; anything else must never block a worker.
+        int flags = ::fcntl(fd.get(), F_GETFL);
+        if (flags < 0 || ::fcntl(fd.get(), F_SETFL, flags | O_NONBLOCK) != 0) {
+          return LastErrnoStatus("vring fd: fcntl O_NONBLOCK");
+        }
       }
       Vring& v = *vrings_[i];
       if (msg.request() == Request::kSetVringCall) {
