@@ -55,6 +55,9 @@ img=bench-io
 "${R[@]}" create -s 1G "$img"
 "${R[@]}" bench --io-type write --io-pattern seq --io-size 4M --io-threads 16 --io-total 1G \
   --rbd-cache=false "$img" >/dev/null
+# One full read first, so neither side's first run pays for a cold OSD cache.
+"${R[@]}" bench --io-type read --io-pattern seq --io-size 4M --io-threads 16 --io-total 1G \
+  --rbd-cache=false "$img" >/dev/null
 uri="rbd:$RBD_POOL/$img?$CREDS&cache=false"
 
 run_vdisk() {  # rw bs qd -> IOPS
