@@ -14,15 +14,23 @@ namespace {
 
 constexpr uint32_t kBlockSize = 512;
 
+// The open image and what it needs (its I/O context, which keeps the cluster connected);
+// shared by the Device and its queues.
+struct OpenImage {
+  IoCtx io;
+  Image image;
+  rbd_image_t get() const { return image.get(); }
+};
+
 class RbdDevice final : public Device {
  public:
   RbdDevice(IoCtx io, Image image, bool read_only, std::string name, DiffMode diff)
-      : io_(std::move(io)), image_(std::move(image)), read_only_(read_only),
-        name_(std::move(name)), diff_(diff) {}
+      : image_(std::make_shared<OpenImage>(OpenImage{std::move(io), std::move(image)})),
+        read_only_(read_only), name_(std::move(name)), diff_(diff) {}
 
   uint64_t size() const override {
     uint64_t size = 0;
-    rbd_get_size(image_.get(), &size);
+    rbd_get_size(image_->get(), &size);
     return size;
   }
   uint32_t block_size() const override { return kBlockSize; }
@@ -30,7 +38,8 @@ class RbdDevice final : public Device {
   std::string describe() const override { return name_; }
 
   StatusOr<std::unique_ptr<IoQueue>> open_queue(unsigned depth) override {
-    ASSIGN_OR_RETURN(auto q, RbdQueue::Create(image_.get(), depth, read_only_, kBlockSize, name_));
+    ASSIGN_OR_RETURN(auto q, RbdQueue::Create(image_, image_->get(), depth, read_only_,
+                                              kBlockSize, name_));
     return std::unique_ptr<IoQueue>(std::move(q));
   }
 
@@ -41,15 +50,14 @@ class RbdDevice final : public Device {
                                                 ") beyond the end (", size, " bytes)"));
     if (length == 0) return ExtentList{};
     bool whole = diff_ == DiffMode::kWholeObject ||
-                 (diff_ == DiffMode::kAuto && HasValidFastDiff(image_.get()));
-    auto extents = DiffExtents(image_.get(), "", offset, length, whole, false);
+                 (diff_ == DiffMode::kAuto && HasValidFastDiff(image_->get()));
+    auto extents = DiffExtents(image_->get(), "", offset, length, whole, false);
     if (!extents.ok()) return Annotate(extents.status(), name_);
     return Clip(*extents, offset, length);
   }
 
  private:
-  IoCtx io_;
-  Image image_;
+  std::shared_ptr<OpenImage> image_;
   bool read_only_;
   std::string name_;
   DiffMode diff_;

@@ -23,13 +23,15 @@ const char* OpName(int op) {
 }
 }  // namespace
 
-StatusOr<std::unique_ptr<RbdQueue>> RbdQueue::Create(rbd_image_t image, unsigned depth,
+StatusOr<std::unique_ptr<RbdQueue>> RbdQueue::Create(std::shared_ptr<void> owner,
+                                                     rbd_image_t image, unsigned depth,
                                                      bool read_only, uint32_t block_size,
                                                      std::string name) {
   if (depth == 0 || depth > 65536)
     return absl::InvalidArgumentError(absl::StrCat(name, ": queue depth ", depth,
                                                    " out of range [1, 65536]"));
   std::unique_ptr<RbdQueue> q(new RbdQueue(image, depth, read_only, block_size, std::move(name)));
+  q->owner_ = std::move(owner);
   q->eventfd_ = ::eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
   if (q->eventfd_ < 0) return LastErrnoStatus(absl::StrCat(q->name_, ": eventfd"));
   return q;

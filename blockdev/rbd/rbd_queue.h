@@ -24,8 +24,10 @@ namespace vdisk::blockdev::rbd {
 
 class RbdQueue final : public IoQueue {
  public:
-  // `image` must outlive the queue (the Device owns it). `name` is for messages.
-  static StatusOr<std::unique_ptr<RbdQueue>> Create(rbd_image_t image, unsigned depth,
+  // `owner` keeps `image` open for as long as the queue lives (it may outlive its Device).
+  // `name` is for messages.
+  static StatusOr<std::unique_ptr<RbdQueue>> Create(std::shared_ptr<void> owner,
+                                                   rbd_image_t image, unsigned depth,
                                                    bool read_only, uint32_t block_size,
                                                    std::string name);
   ~RbdQueue() override;
@@ -69,6 +71,7 @@ class RbdQueue final : public IoQueue {
   unsigned Reap();
   static void OnComplete(rbd_completion_t c, void* arg);
 
+  std::shared_ptr<void> owner_;
   rbd_image_t image_;
   unsigned depth_;
   bool read_only_;

@@ -266,6 +266,26 @@ TEST_F(RbdDeviceTest, UriSchemeOpensImagesAndSnapshots) {
   EXPECT_TRUE(pool_->delete_snapshot(snap->id).ok());
 }
 
+TEST_F(RbdDeviceTest, QueueOutlivesItsDevice) {
+  Volume v = NewVolume(4 * kMiB);
+  auto dev = Open(v);
+  ASSERT_TRUE(dev);
+  auto q = dev->open_queue(4);
+  ASSERT_TRUE(q.ok());
+  auto data = Pattern(8192, 21);
+  Status result = absl::UnknownError("not run");
+  (*q)->write(0, data, [&](Status s) { result = std::move(s); });
+  ASSERT_TRUE((*q)->submit().ok());
+  dev.reset();  // the queue keeps the image open
+  ASSERT_TRUE((*q)->drain().ok());
+  EXPECT_TRUE(result.ok()) << result;
+  q->reset();
+  auto again = Open(v, true);
+  std::vector<std::byte> back(8192);
+  ASSERT_TRUE(ReadAt(*again, 0, back).ok());
+  EXPECT_EQ(back, data);
+}
+
 TEST_F(RbdDeviceTest, TwoClientsWriteTheSameImage) {
   // RWX Block (live migration): two separate clients (two cluster connections) write the same
   // image in turns; librbd hands the exclusive lock back and forth and nothing is lost.
