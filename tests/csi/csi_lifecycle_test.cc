@@ -116,39 +116,43 @@ TEST_F(ConcurrencyTest, OperationsOnABusyVolumeOrNameAreAborted) {
 
   auto clone = CreateReq("vm-from-golden", 0, true);
   clone.mutable_volume_content_source()->mutable_volume()->set_volume_id(src.volume_id());
-  std::atomic<bool> done{false};
-  Status first;
-  std::string first_id;
-  std::thread t([&] {
-    for (;;) {  // as a CO would: retry while ABORTED
+  // Two "provisioners" create the same clone (as after a CO failover) while a third keeps
+  // issuing an exclusive operation on the source (an expand to its own size, a no-op once it is
+  // allowed). Whoever holds the name copies; everyone else must be turned away with ABORTED.
+  std::atomic<int> aborted_name{0}, aborted_source{0}, other{0}, finished{0};
+  std::string ids[2];
+  auto creator = [&](int i) {
+    for (;;) {
       auto r = c().CreateVolume(clone);
-      if (r.status().code() == absl::StatusCode::kAborted) continue;
-      first = r.status();
-      if (r.ok()) first_id = r->volume().volume_id();
+      if (r.status().code() == absl::StatusCode::kAborted) {
+        ++aborted_name;
+        std::this_thread::sleep_for(std::chrono::milliseconds(5));
+        continue;
+      }
+      if (r.ok()) ids[i] = r->volume().volume_id();
+      else ++other;
       break;
     }
-    done = true;
-  });
-  std::this_thread::sleep_for(std::chrono::milliseconds(50));  // let the copy start
-  // An exclusive operation on the source (an expand to its own size, harmless once allowed)
-  // and the same CreateVolume again: both must be turned away while the copy runs.
-  int aborted_name = 0, aborted_source = 0, other = 0;
+    ++finished;
+  };
+  std::thread a(creator, 0), b(creator, 1);
   v1::ControllerExpandVolumeRequest touch;
   touch.set_volume_id(src.volume_id());
   touch.mutable_capacity_range()->set_required_bytes(512 * kMiB);
-  while (!done && (aborted_name < 3 || aborted_source < 3)) {
-    auto again = c().CreateVolume(clone);
-    if (again.status().code() == absl::StatusCode::kAborted) ++aborted_name;
-    else if (!again.ok()) ++other;
+  while (finished < 2) {
     auto e = c().ControllerExpandVolume(touch);
     if (e.status().code() == absl::StatusCode::kAborted) ++aborted_source;
     else if (!e.ok()) ++other;
+    std::this_thread::sleep_for(std::chrono::milliseconds(5));
   }
-  t.join();
-  ASSERT_TRUE(first.ok()) << first;
+  a.join();
+  b.join();
+  EXPECT_EQ(other, 0);
   EXPECT_GT(aborted_name, 0);
   EXPECT_GT(aborted_source, 0);
-  EXPECT_EQ(other, 0);
+  ASSERT_FALSE(ids[0].empty());
+  EXPECT_EQ(ids[0], ids[1]);
+  const std::string first_id = ids[0];
   // Afterwards: exactly one clone, the source intact, and the locks released.
   auto again = c().CreateVolume(clone);
   ASSERT_TRUE(again.ok()) << again.status();
