@@ -18,6 +18,7 @@
 #include "absl/strings/str_split.h"
 #include "backup/pipeline/backup.h"
 #include "backup/pipeline/kube_manifests.h"
+#include "backup/pipeline/pool_source.h"
 #include "backup/pipeline/progress_bar.h"
 #include "backup/pipeline/prune.h"
 #include "backup/pipeline/restore.h"
@@ -294,9 +295,9 @@ void AddAddKey(CLI::App* backup) {
 }
 
 struct CreateFlags {
-  std::vector<std::string> disks, base_snapshots, changed_ranges, source_snapshots, volumes, tags,
-      k8s_paths, k8s_yaml;
-  std::string pool, group, parent = "auto";
+  std::vector<std::string> disks, base_snapshots, changed_ranges, changed_since, source_snapshots,
+      volumes, tags, k8s_paths, k8s_yaml;
+  std::string pool, pool_config, group, parent = "auto";
   bool full = false;
   unsigned workers = 0, read_depth = 16;
 };
@@ -315,12 +316,19 @@ void AddCreate(CLI::App* backup) {
   cmd->add_option("--pool", c->pool,
                   "Pool holding the snapshot:<id> sources (e.g. local:/var/lib/vdisk); its change "
                   "map since the parent's snapshot makes the backup incremental");
+  cmd->add_option("--pool-config", c->pool_config,
+                  "vdisk-csi config file whose `pools:` list defines the pools; then snapshot:<id> "
+                  "may be a CSI snapshot handle v1.snap.<pool>.<id> (VolumeSnapshotContent "
+                  "status.snapshotHandle)");
   cmd->add_option("--base-snapshot", c->base_snapshots,
                   "NAME=SNAPSHOT: the pool snapshot the change map starts from (default: the "
                   "parent backup's source snapshot)");
   cmd->add_option("--changed-ranges", c->changed_ranges,
                   "NAME=FILE: extents changed since the parent's source (JSON [[offset,length],...] "
                   "or 'offset length' lines), e.g. from CSI SnapshotMetadata");
+  cmd->add_option("--changed-since", c->changed_since,
+                  "NAME=IMAGE: the parent's source, a reflinked copy of this disk's image file "
+                  "(XFS/btrfs); the change map is their FIEMAP difference");
   cmd->add_option("--source-snapshot", c->source_snapshots,
                   "NAME=LABEL recorded as the disk's source snapshot (e.g. the VolumeSnapshot name)");
   cmd->add_option("--volume", c->volumes, "NAME=ID recorded as the disk's volume / PVC");
@@ -340,6 +348,7 @@ void AddCreate(CLI::App* backup) {
     auto base = OrFail(*f, NamedValues(c->base_snapshots, "--base-snapshot"));
     auto changed = OrFail(*f, NamedValues(c->changed_ranges, "--changed-ranges"));
     auto labels = OrFail(*f, NamedValues(c->source_snapshots, "--source-snapshot"));
+    auto since = OrFail(*f, NamedValues(c->changed_since, "--changed-since"));
     auto volumes = OrFail(*f, NamedValues(c->volumes, "--volume"));
     o.tags = OrFail(*f, NamedValues(c->tags, "--tag"));
     for (size_t i = 0; i < c->disks.size(); ++i) {
@@ -355,12 +364,14 @@ void AddCreate(CLI::App* backup) {
         d.uri = spec;
       }
       if (d.uri.starts_with("snapshot:")) {
-        d.pool_snapshot = d.uri.substr(9);
+        SnapshotRef ref = OrFail(*f, ParseSnapshotRef(d.uri.substr(9)));
+        d.pool_snapshot = ref.local_id;
         d.uri.clear();
-        d.pool = c->pool;
+        d.pool = OrFail(*f, ResolvePool(c->pool, c->pool_config, ref.pool));
       }
       if (auto it = base.find(d.name); it != base.end()) d.base_snapshot = it->second;
       if (auto it = labels.find(d.name); it != labels.end()) d.source_snapshot = it->second;
+      if (auto it = since.find(d.name); it != since.end()) d.changed_since_image = it->second;
       if (auto it = volumes.find(d.name); it != volumes.end()) d.volume = it->second;
       if (auto it = changed.find(d.name); it != changed.end())
         d.changed = OrFail(*f, ReadChangedRanges(it->second));
@@ -477,14 +488,21 @@ void AddRestore(CLI::App* backup) {
                   "Target: a device URI / block device / existing file (overwritten) or a new "
                   "file path (created sparse)");
   cmd->add_option("--to-dir", *to_dir, "Restore every disk into DIR/<disk>.img (new files)");
-  cmd->add_option("--pool", o->pool, "Restore into a new volume of this pool (with --volume-name)");
+  auto pool = std::make_shared<std::string>();
+  auto pool_config = std::make_shared<std::string>();
+  auto pool_name = std::make_shared<std::string>();
+  cmd->add_option("--pool", *pool, "Restore into a new volume of this pool (with --volume-name)");
+  cmd->add_option("--pool-config", *pool_config, "vdisk-csi config file defining the pools");
+  cmd->add_option("--pool-name", *pool_name, "Pool of --pool-config (default: its first)");
   cmd->add_option("--volume-name", o->volume_name, "Name of the new pool volume");
   cmd->add_option("--k8s-out", *k8s_out, "Write the backup's Kubernetes manifests into this directory");
   cmd->add_option("--parallel", o->parallel, "Ranged reads in flight (default: --s3-concurrency)");
   cmd->callback([=] {
-    int targets = !o->target.empty() + !to_dir->empty() + !o->pool.empty();
+    const bool to_pool = !pool->empty() || !pool_config->empty();
+    int targets = !o->target.empty() + !to_dir->empty() + to_pool;
     if (targets != 1)
-      Fail(*f, absl::InvalidArgumentError("give exactly one of --to, --to-dir, --pool"));
+      Fail(*f, absl::InvalidArgumentError("give exactly one of --to, --to-dir, --pool/--pool-config"));
+    if (to_pool) o->pool = OrFail(*f, ResolvePool(*pool, *pool_config, *pool_name));
     o->lock = LockFrom(*f);
     o->progress = ProgressFrom(*f);
     auto repo = OrFail(*f, OpenRepo(*f));

@@ -3,6 +3,7 @@
 #include <unistd.h>
 
 #include <chrono>
+#include <future>
 #include <mutex>
 #include <set>
 #include <thread>
@@ -15,6 +16,7 @@
 #include "backup/util/work_queue.h"
 #include "blockdev/aligned_buffer.h"
 #include "blockdev/registry.h"
+#include "blockdev/uring/fiemap_diff.h"
 #include "blockdev/zero_detect.h"
 #include "snapshot/changed_blocks.h"
 #include "spdlog/spdlog.h"
@@ -43,6 +45,10 @@ struct PreparedDisk {
   SourcePlan plan;
   DiskBackup record;
   uint64_t bytes_to_read = 0;
+  ExtentList allocated;
+  bool allocation_known = false;
+  std::optional<ExtentList> changed;
+  std::string change_note;
 };
 
 // Shared state of one backup run.
@@ -227,7 +233,7 @@ Status ValidateOptions(const BackupOptions& o) {
       return absl::InvalidArgumentError(absl::StrCat("disk name '", d.name, "' given twice"));
     if (d.pool_snapshot.empty() && d.uri.empty())
       return absl::InvalidArgumentError(absl::StrCat("disk '", d.name, "' has no source"));
-    if (!d.pool_snapshot.empty() && d.pool.empty())
+    if (!d.pool_snapshot.empty() && d.pool.kind.empty())
       return absl::InvalidArgumentError(
           absl::StrCat("disk '", d.name, "': a pool snapshot needs --pool"));
   }
@@ -265,81 +271,105 @@ StatusOr<std::optional<Manifest>> ResolveParent(const Repository& repo, const Ba
   return std::optional<Manifest>();
 }
 
-// Opens a disk's source and obtains its change map relative to the parent.
-Status PrepareDisk(const Repository& repo, const DiskSource& src, const Manifest* parent,
-                   const ChunkIndex& index, PreparedDisk* out) {
-  out->source = &src;
-  out->parent = parent ? parent->disk(src.name) : nullptr;
-  DiskBackup& rec = out->record;
-  rec.name = src.name;
-  rec.volume = src.volume;
-  rec.chunk_size = repo.config().chunk_size;
-  std::optional<ExtentList> changed = src.changed;
-  std::string change_note;
-
-  if (!src.pool_snapshot.empty()) {
-    ASSIGN_OR_RETURN(blockdev::PoolConfig cfg, blockdev::ParsePoolFlag(src.pool));
-    blockdev::PoolSet set;
-    RETURN_IF_ERROR(set.Add(cfg));
-    ASSIGN_OR_RETURN(out->pool, set.Get(cfg.name));
-    ASSIGN_OR_RETURN(out->device, out->pool->open_snapshot(src.pool_snapshot));
-    rec.pool = cfg.name;
-    rec.source_snapshot = src.pool_snapshot;
-    std::string base = src.base_snapshot;
-    if (base.empty() && out->parent && out->parent->pool == cfg.name)
-      base = out->parent->source_snapshot;
-    if (!changed && out->parent && !base.empty()) {
-      // The pool's own change tracking only: comparing two snapshots by reading both costs more
-      // than reading and hashing the new one (dedup then skips unchanged chunks).
-      snapshot::ChangedBlocksOptions co;
-      co.allow_read_compare = false;
-      auto diff = snapshot::ChangedBlocks(*out->pool, base, src.pool_snapshot, co);
-      if (diff.ok()) {
-        changed = std::move(diff->extents);
-        change_note = absl::StrCat("pool change map since snapshot ", base);
-      } else {
-        change_note = absl::StrCat("read-and-hash (no change map from snapshot ", base, ": ",
-                                   diff.status().message(), ")");
-      }
-    }
-  } else {
-    ASSIGN_OR_RETURN(out->device, blockdev::OpenDeviceUri(src.uri, /*read_only=*/true));
-    rec.source_snapshot = src.source_snapshot;
-    if (changed) change_note = "caller-supplied changed ranges";
-  }
+// Geometry and allocation map of the opened device.
+Status ReadAllocation(PreparedDisk* out) {
   Device& dev = *out->device;
+  DiskBackup& rec = out->record;
   rec.source = dev.describe();
   rec.size_bytes = dev.size();
   rec.block_size = dev.block_size();
   if (rec.size_bytes == 0) return absl::InvalidArgumentError(absl::StrCat(rec.source, " is empty"));
-
-  ExtentList allocated;
   auto alloc = dev.allocated(0, rec.size_bytes);
+  out->allocation_known = alloc.ok();
   if (alloc.ok()) {
-    allocated = blockdev::Normalize(std::move(*alloc));
+    out->allocated = blockdev::Normalize(std::move(*alloc));
   } else {
     spdlog::warn("{}: no allocation map ({}); reading everything", rec.source,
                  alloc.status().ToString());
-    allocated = {{0, rec.size_bytes}};
+    out->allocated = {{0, rec.size_bytes}};
   }
-  // Unallocated = complement of allocated.
-  uint64_t pos = 0;
-  for (const auto& e : allocated) {
+  uint64_t pos = 0;  // unallocated = the complement
+  for (const auto& e : out->allocated) {
     if (e.offset > pos) rec.unallocated.push_back({pos, e.offset - pos});
     pos = std::max(pos, e.end());
   }
   if (pos < rec.size_bytes) rec.unallocated.push_back({pos, rec.size_bytes - pos});
+  return Status();
+}
 
-  out->plan = PlanChunks(rec.size_bytes, rec.chunk_size, allocated, changed, out->parent, index);
+// Opens a device source (not a pool snapshot) and reads its allocation and change maps. Needs
+// nothing from the repository, so it runs while the repository is locked and indexed.
+Status OpenSource(const DiskSource& src, PreparedDisk* out) {
+  out->source = &src;
+  out->changed = src.changed;
+  if (!src.pool_snapshot.empty()) return Status();  // needs the parent: see PlanDisk
+  ASSIGN_OR_RETURN(out->device, blockdev::OpenDeviceUri(src.uri, /*read_only=*/true));
+  out->record.source_snapshot = src.source_snapshot;
+  if (out->changed) out->change_note = "caller-supplied changed ranges";
+  if (!out->changed && !src.changed_since_image.empty()) {
+    auto diff = blockdev::uring::DifferingExtents(src.changed_since_image, src.uri);
+    if (diff.ok()) {
+      out->changed = std::move(*diff);
+      out->change_note = absl::StrCat("FIEMAP difference from ", src.changed_since_image);
+    } else {
+      out->change_note = absl::StrCat("read-and-hash (no FIEMAP difference from ",
+                                      src.changed_since_image, ": ", diff.status().message(), ")");
+    }
+  }
+  return ReadAllocation(out);
+}
+
+// Opens a pool snapshot source; its change map starts at the parent's source snapshot.
+Status OpenPoolSource(const DiskSource& src, PreparedDisk* out) {
+  const blockdev::PoolConfig& cfg = src.pool;
+  blockdev::PoolSet set;
+  RETURN_IF_ERROR(set.Add(cfg));
+  ASSIGN_OR_RETURN(out->pool, set.Get(cfg.name));
+  ASSIGN_OR_RETURN(out->device, out->pool->open_snapshot(src.pool_snapshot));
+  DiskBackup& rec = out->record;
+  rec.pool = cfg.name;
+  rec.source_snapshot = src.pool_snapshot;
+  std::string base = src.base_snapshot;
+  if (base.empty() && out->parent && out->parent->pool == cfg.name)
+    base = out->parent->source_snapshot;
+  if (!out->changed && out->parent && !base.empty()) {
+    // The pool's own change tracking only: comparing two snapshots by reading both costs more
+    // than reading and hashing the new one (dedup then skips unchanged chunks).
+    snapshot::ChangedBlocksOptions co;
+    co.allow_read_compare = false;
+    auto diff = snapshot::ChangedBlocks(*out->pool, base, src.pool_snapshot, co);
+    if (diff.ok()) {
+      out->changed = std::move(diff->extents);
+      out->change_note = absl::StrCat("pool change map since snapshot ", base);
+    } else {
+      out->change_note = absl::StrCat("read-and-hash (no change map from snapshot ", base, ": ",
+                                      diff.status().message(), ")");
+    }
+  }
+  return ReadAllocation(out);
+}
+
+// Chooses the chunks to read, given the parent and the repository's index.
+Status PlanDisk(const Repository& repo, const Manifest* parent, const ChunkIndex& index,
+                PreparedDisk* out) {
+  const DiskSource& src = *out->source;
+  out->parent = parent ? parent->disk(src.name) : nullptr;
+  if (!src.pool_snapshot.empty()) RETURN_IF_ERROR(OpenPoolSource(src, out));
+  DiskBackup& rec = out->record;
+  rec.name = src.name;
+  rec.volume = src.volume;
+  rec.chunk_size = repo.config().chunk_size;
+  out->plan = PlanChunks(rec.size_bytes, rec.chunk_size, out->allocated, out->changed,
+                         out->parent, index);
   if (out->plan.used_change_map) {
-    rec.change_map = absl::StrCat("incremental: ", change_note);
+    rec.change_map = absl::StrCat("incremental: ", out->change_note);
   } else if (out->parent) {
-    rec.change_map = change_note.empty() ? "read-and-hash against the repository"
-                                         : change_note;
-    if (changed && out->parent)
+    rec.change_map = out->change_note.empty() ? "read-and-hash against the repository"
+                                              : out->change_note;
+    if (out->changed)
       rec.change_map = "read-and-hash (parent disk has a different geometry)";
   } else {
-    rec.change_map = alloc.ok() ? "full: allocated ranges" : "full: whole device";
+    rec.change_map = out->allocation_known ? "full: allocated ranges" : "full: whole device";
   }
   if (out->plan.inherited_missing)
     spdlog::warn("{}: {} chunks of the parent are missing from the repository; re-reading them",
@@ -358,8 +388,22 @@ StatusOr<BackupResult> CreateBackup(const Repository& repo, const BackupOptions&
   const auto start = Clock::now();
   RETURN_IF_ERROR(ValidateOptions(options));
   blockdev::RegisterBuiltinBackends();
-  ASSIGN_OR_RETURN(auto lock, RepoLock::Acquire(repo.store(), RepoLock::Mode::kShared,
-                                                "backup create", options.lock));
+  // Open the sources and read their allocation / change maps while the repository is being
+  // locked and its index loaded.
+  std::vector<PreparedDisk> disks(options.disks.size());
+  std::future<Status> opened = std::async(std::launch::async, [&]() -> Status {
+    for (size_t i = 0; i < options.disks.size(); ++i)
+      RETURN_IF_ERROR(Annotate(OpenSource(options.disks[i], &disks[i]),
+                               absl::StrCat("disk '", options.disks[i].name, "'")));
+    return Status();
+  });
+  auto lock_or = RepoLock::Acquire(repo.store(), RepoLock::Mode::kShared, "backup create",
+                                   options.lock);
+  if (!lock_or.ok()) {
+    (void)opened.get();
+    return lock_or.status();
+  }
+  std::unique_ptr<RepoLock> lock = std::move(*lock_or);
   Manifest m;
   m.started_unix = std::time(nullptr);
   m.id = NewBackupId(std::chrono::duration_cast<std::chrono::milliseconds>(
@@ -369,24 +413,40 @@ StatusOr<BackupResult> CreateBackup(const Repository& repo, const BackupOptions&
   m.tags = options.tags;
   m.kubernetes = options.kubernetes;
 
+  auto phase = [&](const char* what) {
+    spdlog::info("backup {}: {} at {:.3f} s", m.id, what,
+                 std::chrono::duration<double>(Clock::now() - start).count());
+  };
+  phase("locked");
+  // Every early return below must not leave `opened` running on `disks`.
+  struct Join {
+    std::future<Status>& f;
+    ~Join() {
+      if (f.valid()) (void)f.get();
+    }
+  } join{opened};
   ASSIGN_OR_RETURN(std::optional<Manifest> parent, ResolveParent(repo, options, m.group));
+  phase("parent resolved");
   if (parent) m.parent = parent->id;
 
   ASSIGN_OR_RETURN(LoadedIndex loaded, repo.LoadIndex(/*adopt_unindexed=*/true));
+  phase("index loaded");
   if (!loaded.adopted.empty())
     spdlog::info("resuming: {} packs from an interrupted backup are reused", loaded.adopted.size());
 
-  std::vector<PreparedDisk> disks(options.disks.size());
+  RETURN_IF_ERROR(opened.get());
   uint64_t total = 0;
   for (size_t i = 0; i < options.disks.size(); ++i) {
-    RETURN_IF_ERROR(Annotate(
-        PrepareDisk(repo, options.disks[i], parent ? &*parent : nullptr, loaded.index, &disks[i]),
-        absl::StrCat("disk '", options.disks[i].name, "'")));
+    RETURN_IF_ERROR(Annotate(PlanDisk(repo, parent ? &*parent : nullptr, loaded.index, &disks[i]),
+                             absl::StrCat("disk '", options.disks[i].name, "'")));
     total += disks[i].bytes_to_read;
   }
 
-  auto aborted = repo.store().AbortStaleUploads(kPacksPrefix, options.stale_upload_age);
-  if (!aborted.ok()) spdlog::warn("cleaning stale uploads: {}", aborted.status().ToString());
+  phase("sources planned");
+  std::future<void> cleanup = std::async(std::launch::async, [&] {
+    auto aborted = repo.store().AbortStaleUploads(kPacksPrefix, options.stale_upload_age);
+    if (!aborted.ok()) spdlog::warn("cleaning stale uploads: {}", aborted.status().ToString());
+  });
 
   std::atomic<uint64_t> uploaded{0}, packs_written{0};
   std::string current_disk;
@@ -424,6 +484,7 @@ StatusOr<BackupResult> CreateBackup(const Repository& repo, const BackupOptions&
     m.disks.push_back(std::move(disk.record));
     disk.device.reset();
   }
+  phase("data read");
   auto written = packs.Finish();
   ticker.Stop();
   if (!written.ok()) return Annotate(written.status(), "uploading packs");
@@ -434,7 +495,9 @@ StatusOr<BackupResult> CreateBackup(const Repository& repo, const BackupOptions&
   for (auto& a : loaded.adopted) to_index.push_back(std::move(a));
   if (!to_index.empty()) RETURN_IF_ERROR(Annotate(repo.WriteIndex(to_index).status(), "writing index"));
   m.finished_unix = std::time(nullptr);
+  phase("packs committed");
   RETURN_IF_ERROR(Annotate(repo.WriteManifest(m), "writing manifest"));
+  phase("manifest written");
 
   BackupResult result;
   result.packs_written = packs_written;

@@ -26,21 +26,25 @@
 #include "backup/repo/manifest.h"
 #include "backup/repo/repository.h"
 #include "blockdev/extent.h"
+#include "blockdev/registry.h"
 
 namespace vdisk::backup {
 
 struct DiskSource {
   std::string name;             // disk name within the backup
   std::string uri;              // Device URI or file path (unless pool_snapshot is set)
-  // Pool-aware source: the pool (a --pool spec, e.g. "local:/var/lib/vdisk"), the snapshot to
-  // back up, and the snapshot the change map starts from ("" = the parent's source snapshot).
-  std::string pool;
+  // Pool-aware source: the pool (see pool_source.h), the pool-local snapshot to back up, and the
+  // snapshot the change map starts from ("" = the parent's source snapshot).
+  blockdev::PoolConfig pool;
   std::string pool_snapshot;
   std::string base_snapshot;
   std::string volume;           // informational (volume id / PVC name)
   std::string source_snapshot;  // recorded label for non-pool sources (VolumeSnapshot name)
   // A change map supplied by the caller (extents changed since the parent's source).
   std::optional<blockdev::ExtentList> changed;
+  // Or: the parent's source image file, a reflinked copy (snapshot) of `uri` on XFS/btrfs; the
+  // change map is then the FIEMAP difference of the two files (what the local pool does).
+  std::string changed_since_image;
 };
 
 struct BackupOptions {

@@ -71,10 +71,10 @@ bool Preallocate(const std::string& path, const blockdev::ExtentList& data) {
 StatusOr<Target> OpenTarget(const RestoreOptions& o, const DiskBackup& disk,
                             const blockdev::ExtentList& data) {
   Target t;
-  if (!o.pool.empty()) {
+  if (!o.pool.kind.empty()) {
     if (o.volume_name.empty())
       return absl::InvalidArgumentError("restoring into a pool needs a volume name");
-    ASSIGN_OR_RETURN(blockdev::PoolConfig cfg, blockdev::ParsePoolFlag(o.pool));
+    const blockdev::PoolConfig& cfg = o.pool;
     blockdev::PoolSet set;
     RETURN_IF_ERROR(set.Add(cfg));
     ASSIGN_OR_RETURN(t.pool, set.Get(cfg.name));

@@ -23,6 +23,7 @@
 #include "backup/pipeline/progress.h"
 #include "backup/repo/lock.h"
 #include "backup/repo/repository.h"
+#include "blockdev/registry.h"
 
 namespace vdisk::backup {
 
@@ -31,7 +32,7 @@ struct RestoreOptions {
   std::string group;   // restricts "latest"
   std::string disk;    // disk name; "" = the backup's only disk
   std::string target;  // Device URI or file path
-  std::string pool;         // pool spec, to restore into a new volume of that pool
+  blockdev::PoolConfig pool;  // restore into a new volume of this pool (kind empty: no pool)
   std::string volume_name;  // the new volume's name
   unsigned parallel = 0;    // ranged reads in flight; 0 = the store's parallelism
   unsigned write_depth = 16;

@@ -1,6 +1,9 @@
 #include "backup/s3/http.h"
 
 #include <curl/curl.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
+#include <sys/socket.h>
 
 #include <algorithm>
 #include <cstring>
@@ -16,11 +19,33 @@ void GlobalInit() {
   std::call_once(once, [] { curl_global_init(CURL_GLOBAL_DEFAULT); });
 }
 
+// A pooled easy handle and the socket of its current connection (set by the sockopt callback
+// whenever curl opens a new connection for it).
+struct Handle {
+  CURL* curl = nullptr;
+  curl_socket_t sock = CURL_SOCKET_BAD;
+};
+
 struct Transfer {
   std::string_view body;
   size_t body_pos = 0;
   HttpResponse* response = nullptr;
+  Handle* handle = nullptr;
 };
+
+// Servers that write the response headers and body in two segments (radosgw does) stall for
+// the client's delayed ACK (~40 ms) under Nagle. Asking for a quick ACK as the headers arrive
+// flushes it, so small GETs take ~1 ms instead of ~40.
+void QuickAck(Handle* h) {
+  if (h->sock == CURL_SOCKET_BAD) return;
+  int one = 1;
+  ::setsockopt(h->sock, IPPROTO_TCP, TCP_QUICKACK, &one, sizeof one);
+}
+
+int OnSocket(void* user, curl_socket_t sock, curlsocktype) {
+  static_cast<Handle*>(user)->sock = sock;
+  return CURL_SOCKOPT_OK;
+}
 
 size_t ReadBody(char* buf, size_t size, size_t n, void* user) {
   auto* t = static_cast<Transfer*>(user);
@@ -49,8 +74,10 @@ size_t OnHeader(char* data, size_t size, size_t n, void* user) {
   std::string_view line(data, size * n);
   if (line.starts_with("HTTP/")) {
     t->response->headers.clear();  // a new response (e.g. after 100 Continue)
+    QuickAck(t->handle);
     return size * n;
   }
+  if (line == "\r\n") QuickAck(t->handle);  // end of headers: the body follows
   auto colon = line.find(':');
   if (colon == std::string_view::npos) return size * n;
   std::string name(line.substr(0, colon));
@@ -74,7 +101,11 @@ size_t OnHeader(char* data, size_t size, size_t n, void* user) {
 HttpClient::HttpClient(HttpOptions options) : options_(std::move(options)) { GlobalInit(); }
 
 HttpClient::~HttpClient() {
-  for (void* h : idle_) curl_easy_cleanup(static_cast<CURL*>(h));
+  for (void* p : idle_) {
+    auto* h = static_cast<Handle*>(p);
+    curl_easy_cleanup(h->curl);
+    delete h;
+  }
 }
 
 void* HttpClient::Acquire() {
@@ -86,7 +117,9 @@ void* HttpClient::Acquire() {
       return h;
     }
   }
-  return curl_easy_init();
+  CURL* curl = curl_easy_init();
+  if (!curl) return nullptr;
+  return new Handle{curl, CURL_SOCKET_BAD};
 }
 
 void HttpClient::Release(void* handle) {
@@ -95,12 +128,13 @@ void HttpClient::Release(void* handle) {
 }
 
 StatusOr<HttpResponse> HttpClient::Do(const HttpRequest& request) {
-  CURL* curl = static_cast<CURL*>(Acquire());
-  if (!curl) return absl::ResourceExhaustedError("curl_easy_init failed");
+  auto* handle = static_cast<Handle*>(Acquire());
+  if (!handle) return absl::ResourceExhaustedError("curl_easy_init failed");
+  CURL* curl = handle->curl;
   curl_easy_reset(curl);  // keeps the connection cache
 
   HttpResponse response;
-  Transfer t{request.body, 0, &response};
+  Transfer t{request.body, 0, &response, handle};
   struct curl_slist* headers = nullptr;
   for (const auto& [k, v] : request.headers)
     headers = curl_slist_append(headers, absl::StrCat(k, ": ", v).c_str());
@@ -119,6 +153,8 @@ StatusOr<HttpResponse> HttpClient::Do(const HttpRequest& request) {
   curl_easy_setopt(curl, CURLOPT_BUFFERSIZE, 512L * 1024);
   curl_easy_setopt(curl, CURLOPT_UPLOAD_BUFFERSIZE, 1024L * 1024);
   curl_easy_setopt(curl, CURLOPT_HTTP_VERSION, CURL_HTTP_VERSION_1_1);
+  curl_easy_setopt(curl, CURLOPT_SOCKOPTFUNCTION, OnSocket);
+  curl_easy_setopt(curl, CURLOPT_SOCKOPTDATA, handle);
   curl_easy_setopt(curl, CURLOPT_HEADERFUNCTION, OnHeader);
   curl_easy_setopt(curl, CURLOPT_HEADERDATA, &t);
   curl_easy_setopt(curl, CURLOPT_WRITEFUNCTION, WriteBody);
@@ -150,11 +186,12 @@ StatusOr<HttpResponse> HttpClient::Do(const HttpRequest& request) {
   if (rc != CURLE_OK) {
     // Drop the handle: its connection is in an unknown state.
     curl_easy_cleanup(curl);
+    delete handle;
     return absl::UnavailableError(
         absl::StrCat(request.method, " ", request.url, ": ", curl_easy_strerror(rc)));
   }
   curl_easy_getinfo(curl, CURLINFO_RESPONSE_CODE, &response.status);
-  Release(curl);
+  Release(handle);
   return response;
 }
 

@@ -45,7 +45,7 @@ class S3Writer : public ObjectWriter {
       current_->append(data.substr(0, n));
       data.remove_prefix(n);
       size_ += n;
-      if (current_->size() == part_size_) RETURN_IF_ERROR(FlushPart());
+      if (current_->size() == part_size_) RETURN_IF_ERROR(PartFull());
     }
     return Status();
   }
@@ -53,9 +53,17 @@ class S3Writer : public ObjectWriter {
   Status Commit() override {
     if (finished_) return absl::FailedPreconditionError("writer already finished");
     finished_ = true;
-    if (upload_id_.empty()) return shared_->client->PutObject(key_, *current_);
+    if (upload_id_.empty()) {
+      // Small object: one PUT of the held parts and the tail.
+      std::string all;
+      all.reserve(size_);
+      for (const auto& p : held_) all += *p;
+      all += *current_;
+      ReleaseHeld();
+      return shared_->client->PutObject(key_, all);
+    }
     if (!current_->empty() || parts_.empty()) {
-      Status s = FlushPart();
+      Status s = SubmitPart(std::move(current_), /*budgeted=*/false);
       if (!s.ok()) {
         AbortUpload();
         return s;
@@ -74,24 +82,40 @@ class S3Writer : public ObjectWriter {
 
   void Abort() override {
     finished_ = true;
+    ReleaseHeld();
     if (!upload_id_.empty()) AbortUpload();
   }
 
   uint64_t size() const override { return size_; }
 
  private:
-  Status FlushPart() {
+  // A part is full: hold the first few (an object that ends soon is one PUT, saving the
+  // create/complete round trips), then start the multipart upload and stream.
+  Status PartFull() {
+    std::shared_ptr<std::string> part = std::move(current_);
+    current_ = std::make_shared<std::string>();
+    current_->reserve(part_size_);
+    shared_->parts_budget->Acquire(1);
     if (upload_id_.empty()) {
+      held_.push_back(std::move(part));
+      if (held_.size() < kHoldParts) return Status();
       ASSIGN_OR_RETURN(upload_id_, shared_->client->CreateMultipartUpload(key_));
+      std::vector<std::shared_ptr<std::string>> held = std::move(held_);
+      held_.clear();
+      for (auto& h : held) RETURN_IF_ERROR(SubmitPart(std::move(h), /*budgeted=*/true));
+      return Status();
     }
+    return SubmitPart(std::move(part), /*budgeted=*/true);
+  }
+
+  // Uploads `data` as the next part on the shared pool. `budgeted`: a parts-budget unit is
+  // already held for it (released when the upload ends).
+  Status SubmitPart(std::shared_ptr<std::string> data, bool budgeted) {
     const int number = static_cast<int>(parts_.size()) + 1;
     if (static_cast<uint64_t>(number) > s3::kMaxParts)
       return absl::OutOfRangeError(absl::StrCat("object '", key_, "' needs more than 10,000 parts"));
     parts_.push_back({number, ""});
-    std::shared_ptr<std::string> data = std::move(current_);
-    current_ = std::make_shared<std::string>();
-    current_->reserve(part_size_);
-    shared_->parts_budget->Acquire(1);
+    if (!budgeted) shared_->parts_budget->Acquire(1);
     group_.Add();
     std::shared_ptr<Shared> shared = shared_;
     s3::CompletedPart* slot = &parts_.back();
@@ -102,6 +126,11 @@ class S3Writer : public ObjectWriter {
       group_.Done(etag.status());
     });
     return Status();
+  }
+
+  void ReleaseHeld() {
+    if (!held_.empty()) shared_->parts_budget->Release(held_.size());
+    held_.clear();
   }
 
   void AbortUpload() {
@@ -115,6 +144,8 @@ class S3Writer : public ObjectWriter {
   const uint64_t part_size_;
   std::shared_ptr<std::string> current_;
   std::string upload_id_;
+  static constexpr size_t kHoldParts = 4;
+  std::vector<std::shared_ptr<std::string>> held_;  // full parts before the upload starts
   std::deque<s3::CompletedPart> parts_;  // deque: stable element addresses
   TaskGroup group_;
   uint64_t size_ = 0;

@@ -124,7 +124,7 @@ TEST_F(CliTest, ExitCodesAndMessages) {
   EXPECT_EQ(Vdisk("verify"), 0) << stderr_;  // metadata is intact
   EXPECT_EQ(Vdisk("verify --deep --json", &out), 3);
   EXPECT_FALSE(Json(out)["ok"].get<bool>());
-  EXPECT_EQ(Json(out)["problems"][0]["offset"], 0);
+  EXPECT_LT(Json(out)["problems"][0]["offset"].get<uint64_t>(), 2 * MiB);  // the first blob: chunk 0 or 1
   EXPECT_EQ(Vdisk("restore --to " + dir_ + "/out.img"), 3);
   EXPECT_NE(stderr_.find("could not be restored"), std::string::npos) << stderr_;
   EXPECT_FALSE(std::filesystem::exists(dir_ + "/out.img"));

@@ -401,7 +401,7 @@ TEST_F(FileRepoTest, PoolSnapshotsIncrementalAndRestoreIntoANewVolume) {
   }
   auto s1 = pool->create_snapshot(vol->id, "s1").value();
   BackupOptions o;
-  o.disks.push_back({.name = "rootdisk", .pool = pool_spec, .pool_snapshot = s1.id});
+  o.disks.push_back({.name = "rootdisk", .pool = cfg, .pool_snapshot = s1.id});
   o.parent = "auto";
   auto b1 = CreateBackup(*repo_, o);
   ASSERT_TRUE(b1.ok()) << b1.status();
@@ -428,7 +428,7 @@ TEST_F(FileRepoTest, PoolSnapshotsIncrementalAndRestoreIntoANewVolume) {
 
   RestoreOptions ro;
   ro.backup = b2->manifest.id;
-  ro.pool = pool_spec;
+  ro.pool = cfg;
   ro.volume_name = "vm-root-restored";
   auto r = Restore(*repo_, ro);
   ASSERT_TRUE(r.ok()) << r.status();

@@ -102,9 +102,9 @@ TEST_F(S3Test, ObjectOperationsPagingAndMultipart) {
   ASSERT_TRUE(c->DeleteObject("dir/obj $+=&:0").ok());  // idempotent
   EXPECT_EQ(c->ListObjects("dir/").value().size(), 4u);
 
-  // Multipart through the store's streaming writer: 3 parts of 5 MiB + a tail.
+  // Multipart through the store's streaming writer: 5 parts of 5 MiB + a tail.
   auto store = Store();
-  std::string big(16 * MiB + 123, '\0');
+  std::string big(26 * MiB + 123, '\0');
   for (size_t i = 0; i < big.size(); ++i) big[i] = static_cast<char>(i * 131 + (i >> 12));
   auto w = store->Create("big", big.size()).value();
   for (size_t off = 0; off < big.size(); off += 1000000)
@@ -117,7 +117,7 @@ TEST_F(S3Test, ObjectOperationsPagingAndMultipart) {
   // An abandoned multipart upload is invisible, listed, and aborted as stale.
   {
     auto w2 = store->Create("packs/ab/abandoned", 32 * MiB).value();
-    ASSERT_TRUE(w2->Append(std::string(6 * MiB, 'a')).ok());  // one part uploaded
+    ASSERT_TRUE(w2->Append(std::string(26 * MiB, 'a')).ok());  // multipart started
     std::string id = c->CreateMultipartUpload("repo/packs/cd/crashed").value();
     ASSERT_TRUE(c->UploadPart("repo/packs/cd/crashed", id, 1, std::string(5 * MiB, 'b')).ok());
     EXPECT_EQ(store->List("packs/").value().size(), 0u);
