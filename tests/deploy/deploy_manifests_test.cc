@@ -64,8 +64,11 @@ class DeployTest : public ::testing::Test {
         ASSERT_TRUE(d["apiVersion"] && d["kind"]) << f << ": apiVersion and kind are required";
         Object o{f, d["kind"].as<std::string>(), "", "", d};
         if (o.kind != "Kustomization") {
-          ASSERT_TRUE(d["metadata"] && d["metadata"]["name"]) << f << ": metadata.name is required";
-          o.name = d["metadata"]["name"].as<std::string>();
+          // metadata.name, or generateName for objects created anew each time (Jobs).
+          ASSERT_TRUE(d["metadata"] && (d["metadata"]["name"] || d["metadata"]["generateName"]))
+              << f << ": metadata.name (or generateName) is required";
+          o.name = d["metadata"]["name"] ? d["metadata"]["name"].as<std::string>()
+                                         : d["metadata"]["generateName"].as<std::string>();
           if (d["metadata"]["namespace"]) o.ns = d["metadata"]["namespace"].as<std::string>();
         }
         objects_.push_back(o);
