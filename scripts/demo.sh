@@ -130,9 +130,11 @@ else
 fi
 
 step "Starting vdisk-csi on the embedded local pool"
-run "$DRIVER" --endpoint "$ENDPOINT" --node-id demo-node --pool "local:$DATA/pool" \
-  --state-dir "$DEMO_DIR/state" --allowed-target-root "$KUBELET" -v > "$WORK/vdisk-csi.log" 2>&1 &
-DRIVER_PID=$!
+DRIVER_ARGS=(--endpoint "$ENDPOINT" --node-id demo-node --pool "local:$DATA/pool"
+  --state-dir "$DEMO_DIR/state" --allowed-target-root "$KUBELET" -v)
+echo "${dim}    \$ $DRIVER ${DRIVER_ARGS[*]} &${reset}"
+"$DRIVER" "${DRIVER_ARGS[@]}" > "$WORK/vdisk-csi.log" 2>&1 &
+DRIVER_PID=$!  # the driver itself, so the trap can stop it
 for _ in $(seq 100); do
   [[ -S $SOCK ]] && break
   kill -0 "$DRIVER_PID" 2>/dev/null || { cat "$WORK/vdisk-csi.log"; fail "vdisk-csi exited at start-up"; }
