@@ -254,9 +254,14 @@ StatusOr<int> RbdPool::ChainDepth(const std::string& rbd_pool, const std::string
                                   const std::string& snap) {
   ASSIGN_OR_RETURN(const IoCtx* io, Io(rbd_pool));
   ASSIGN_OR_RETURN(Image img, Image::OpenById(*io, image_id, snap, true));
+  return ChainDepth(img.get());
+}
+
+StatusOr<int> RbdPool::ChainDepth(rbd_image_t start) {
+  Image img;  // the current ancestor, once we have moved past `start`
   int depth = 0;
   for (;;) {
-    ASSIGN_OR_RETURN(auto parent, GetParent(img.get()));
+    ASSIGN_OR_RETURN(auto parent, GetParent(img.get() ? img.get() : start));
     if (!parent) return depth;
     if (++depth > 256) return absl::InternalError("rbd clone chain longer than 256");
     ASSIGN_OR_RETURN(IoCtx pio, IoCtx::Open(cluster_, parent->pool));

@@ -87,6 +87,8 @@ class RbdPool final : public Pool, public std::enable_shared_from_this<RbdPool> 
   // Number of ancestors of image `image_id` (at `snap`, or its head).
   StatusOr<int> ChainDepth(const std::string& rbd_pool, const std::string& image_id,
                            const std::string& snap);
+  // The same, from an open image (at the snapshot or head it was opened / set at).
+  StatusOr<int> ChainDepth(rbd_image_t image);
   // Flattens the image, logging progress; refreshes the creating record's heartbeat when
   // `heartbeat_id` is set. CANCELLED if `cancel` becomes true.
   Status Flatten(const std::string& rbd_pool, const std::string& image_id,

@@ -1,6 +1,7 @@
 // RbdPool: snapshots (native RBD snapshots of the volume's image) and change maps.
 #include <cerrno>
 #include <ctime>
+#include <vector>
 
 #include "absl/strings/str_cat.h"
 #include "blockdev/rbd/rbd_device.h"
@@ -86,11 +87,22 @@ StatusOr<Snapshot> RbdPool::create_snapshot(const std::string& volume_id,
     if (rbd_snap_get_timestamp(img.get(), snap_id, &ts) >= 0 && ts.tv_sec > 0)
       rec.created_unix_ns = ts.tv_sec * 1000000000LL + ts.tv_nsec;
     // The snapshot's own size (the image may have been expanded since the volume record).
-    ASSIGN_OR_RETURN(Image at, Image::OpenById(*io, rec.image_id, rec.snap, true));
-    uint64_t size = 0;
-    r = rbd_get_size(at.get(), &size);
-    if (r < 0) return RadosError(r, "rbd_get_size of the snapshot");
-    rec.size_bytes = size;
+    int max = 16;
+    std::vector<rbd_snap_info_t> snaps;
+    int n;
+    do {
+      snaps.resize(max);
+      n = rbd_snap_list(img.get(), snaps.data(), &max);
+    } while (n == -ERANGE);
+    if (n < 0) return RadosError(n, "rbd_snap_list");
+    bool found = false;
+    for (int i = 0; i < n; ++i)
+      if (snaps[i].id == snap_id) {
+        rec.size_bytes = snaps[i].size;
+        found = true;
+      }
+    rbd_snap_list_end(snaps.data());
+    if (!found) return absl::InternalError("the new snapshot is not listed");
     return Status();
   };
   Status taken = take();

@@ -203,7 +203,8 @@ Status RbdPool::BuildVolume(VolumeRecord& rec, const VolumeRequest& req, const V
     if (r < 0)
       return RadosError(r, absl::StrCat("snapshot ", src.rbd_pool, "/", src.image, "@",
                                         rec.clone_snap));
-    ASSIGN_OR_RETURN(int parent_depth, ChainDepth(src.rbd_pool, src.image_id, rec.clone_snap));
+    // The snapshot was just taken of the head: same ancestors as the open head.
+    ASSIGN_OR_RETURN(int parent_depth, ChainDepth(simg.get()));
     depth = parent_depth + 1;
     ImageOptions opts(vo, true);
     r = rbd_clone3(sio->get(), src.image.c_str(), rec.clone_snap.c_str(), io->get(),
