@@ -1,4 +1,5 @@
-// `vdisk backup init | create | list | show | restore | verify | prune | delete | add-key`:
+// `vdisk backup init | create | list | show | restore | verify | prune | delete | add-key |
+// unlock`:
 // backups of VM disks (and their Kubernetes manifests) to a file:// or s3:// repository.
 // Human output and a progress bar on a terminal; --json prints one JSON result object on stdout
 // (and --progress json puts progress lines on stderr) for Jobs. Exit codes: 0 success, 1 failed,
@@ -647,6 +648,24 @@ void AddDelete(CLI::App* backup) {
   });
 }
 
+void AddUnlock(CLI::App* backup) {
+  auto f = std::make_shared<RepoFlags>();
+  f->command = "unlock";
+  auto all = std::make_shared<bool>(false);
+  CLI::App* cmd = backup->add_subcommand(
+      "unlock", "Remove stale repository locks (left by crashed processes)");
+  AddRepoFlags(cmd, f.get());
+  cmd->add_flag("--all", *all, "Remove every lock, live ones too (only when nothing uses the repository)");
+  cmd->callback([=] {
+    auto repo = OrFail(*f, OpenRepo(*f));
+    auto removed = OrFail(*f, RepoLock::RemoveLocks(repo->store(), *all));
+    std::string human;
+    for (const auto& r : removed) absl::StrAppend(&human, "removed ", r, "\n");
+    absl::StrAppend(&human, removed.size(), " lock(s) removed\n");
+    Print(*f, {{"ok", true}, {"removed", removed}}, human);
+  });
+}
+
 }  // namespace
 
 void AddBackupCommands(CLI::App& app) {
@@ -663,6 +682,7 @@ void AddBackupCommands(CLI::App& app) {
   AddPrune(backup);
   AddDelete(backup);
   AddAddKey(backup);
+  AddUnlock(backup);
 }
 
 }  // namespace vdisk::cli

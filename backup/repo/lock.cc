@@ -157,4 +157,16 @@ StatusOr<int> RepoLock::RemoveStaleLocks() {
   return removed;
 }
 
+StatusOr<std::vector<std::string>> RepoLock::RemoveLocks(ObjectStore& store, bool all,
+                                                         LockOptions options) {
+  ASSIGN_OR_RETURN(auto locks, ReadLocks(store));
+  std::vector<std::string> removed;
+  for (const auto& l : locks) {
+    if (!all && !IsStale(l, options)) continue;
+    RETURN_IF_ERROR(store.Delete(l.key));
+    removed.push_back(Describe(l));
+  }
+  return removed;
+}
+
 }  // namespace vdisk::backup

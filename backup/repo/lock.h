@@ -15,6 +15,7 @@
 #include <mutex>
 #include <string>
 #include <thread>
+#include <vector>
 
 #include "backup/store/object_store.h"
 #include "common/status.h"
@@ -40,6 +41,11 @@ class RepoLock {
 
   // Removes stale locks of others (needs an exclusive lock held). Returns how many.
   StatusOr<int> RemoveStaleLocks();
+
+  // Operator override (`vdisk backup unlock`): removes stale locks, or every lock when `all`
+  // (only safe when no vdisk process uses the repository). Returns the descriptions removed.
+  static StatusOr<std::vector<std::string>> RemoveLocks(ObjectStore& store, bool all,
+                                                        LockOptions options = {});
 
   const std::string& key() const { return key_; }
 

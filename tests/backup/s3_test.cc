@@ -12,6 +12,7 @@
 #include "backup/pipeline/prune.h"
 #include "backup/pipeline/restore.h"
 #include "backup/pipeline/verify.h"
+#include "backup/repo/lock.h"
 #include "backup/s3/s3_client.h"
 #include "backup/store/open_store.h"
 #include "blockdev/registry.h"
@@ -229,8 +230,10 @@ TEST_F(S3Test, RadosgwStoppedMidUploadThenRestartedBackupCompletesOnRetry) {
 
   // The outage left an incomplete upload and the failed run's lock: both are invisible debris.
   // Removing the dead lock (as an operator would after the crash), prune cleans the rest.
-  auto locks = repo->store().List(kLocksPrefix).value();
-  for (const auto& l : locks) ASSERT_TRUE(repo->store().Delete(l.key).ok());
+  auto live = RepoLock::RemoveLocks(repo->store(), /*all=*/false).value();
+  EXPECT_TRUE(live.empty());  // the dead run's lock is not stale yet...
+  auto removed = RepoLock::RemoveLocks(repo->store(), /*all=*/true).value();  // ...so force it
+  EXPECT_EQ(removed.size(), 1u);
   PruneOptions po;
   po.policy.keep_last = 1;
   auto pr = Prune(*repo, po);
