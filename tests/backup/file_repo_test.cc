@@ -141,6 +141,11 @@ TEST_F(FileRepoTest, FullAndIncrementalRestoreByteIdenticalAndSparse) {
   EXPECT_TRUE(v->ok()) << v->problems.size() << " problems, first: "
                        << (v->problems.empty() ? "" : v->problems[0].message);
   EXPECT_EQ(v->backups, 3u);
+  EXPECT_EQ(v->chunks_read, v->chunks_referenced);
+  vo.sample_percent = 50;  // a sampled deep verify reads about half
+  auto sampled = Verify(*repo_, vo);
+  ASSERT_TRUE(sampled.ok()) << sampled.status();
+  EXPECT_EQ(sampled->chunks_read, (v->chunks_referenced + 1) / 2);
 }
 
 TEST_F(FileRepoTest, RestoreOverwritesAnExistingFileAndPunchesHoles) {
