@@ -51,13 +51,19 @@ mem=1G
 boot() {
   local log=$1
   shift
+  local rc=0
   timeout 300 qemu-system-x86_64 -accel tcg -nodefaults -display none -no-reboot \
     -m $mem -smp "$queues" \
     -object memory-backend-memfd,id=mem0,size=$mem,share=on -machine q35,memory-backend=mem0 \
     -kernel "$guest_dir/vmlinuz" -initrd "$work/initrd" \
     -append "console=ttyS0 panic=-1 quiet loglevel=3 vdisk.arg=rt=$runtime vdisk.arg=wl=$workloads" \
-    -serial stdio -monitor none "$@" </dev/null > "$log" 2>&1
-  grep -q "VDISK-GUEST-EXIT: 0" "$log" || { echo "bench vhost: guest failed, see below" >&2; cat "$log" >&2; exit 1; }
+    -serial stdio -monitor none "$@" </dev/null > "$log" 2>&1 || rc=$?
+  if [[ $rc != 0 ]] || ! grep -q "VDISK-GUEST-EXIT: 0" "$log"; then
+    echo "bench vhost: guest failed (qemu exit $rc; 124 = timed out); console:" >&2
+    cut -c1-200 "$log" >&2
+    for e in "$work"/*.err; do echo "--- $e" >&2; tail -20 "$e" >&2; done
+    exit 1
+  fi
 }
 wait_socket() {
   for _ in $(seq 100); do [[ -S $1 ]] && return 0; sleep 0.1; done
