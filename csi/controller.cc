@@ -4,6 +4,7 @@
 
 #include "absl/strings/str_cat.h"
 #include "csi/ids.h"
+#include "csi/node_attach.h"
 #include "csi/paging.h"
 #include "csi/provision.h"
 #include "csi/rpc.h"
@@ -130,6 +131,8 @@ Status ControllerService::DoCreateVolume(const v1::CreateVolumeRequest& req, v1:
   if (req.has_volume_content_source() &&
       req.volume_content_source().type_case() == v1::VolumeContentSource::TYPE_NOT_SET)
     return absl::InvalidArgumentError("volume_content_source names neither a snapshot nor a volume");
+  ASSIGN_OR_RETURN(AttachSpec attach, ParseAttachSpec(params));
+  RETURN_IF_ERROR(CheckAttachMode(attach, caps.mode));
 
   // 2. Validate it against the pool.
   ASSIGN_OR_RETURN(std::shared_ptr<Pool> pool, ctx_->pools().Get(pool_name, secrets));
@@ -231,6 +234,7 @@ Status ControllerService::DoCreateVolume(const v1::CreateVolumeRequest& req, v1:
     RETURN_IF_ERROR(FillVolume(*ctx_, pool_name, *pool, *existing, resp->mutable_volume()));
     resp->mutable_volume()->clear_content_source();
     EchoSource(req, resp->mutable_volume());
+    AddAttachContext(attach, resp->mutable_volume()->mutable_volume_context());
     return Status();
   }
 
@@ -250,6 +254,7 @@ Status ControllerService::DoCreateVolume(const v1::CreateVolumeRequest& req, v1:
   RETURN_IF_ERROR(FillVolume(*ctx_, pool_name, *pool, vol, resp->mutable_volume()));
   resp->mutable_volume()->clear_content_source();
   EchoSource(req, resp->mutable_volume());
+  AddAttachContext(attach, resp->mutable_volume()->mutable_volume_context());
   return Status();
 }
 

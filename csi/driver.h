@@ -1,5 +1,5 @@
 // What the CSI services of one vdisk-csi process share: its options, the configured pools, the
-// per-object operation locks and the node's persisted state.
+// per-object operation locks, the node's persisted state and its vhost-user exports.
 //
 // Thread-safety: all members are safe to use from concurrent RPC handlers.
 #pragma once
@@ -11,6 +11,7 @@
 #include <vector>
 
 #include "blockdev/registry.h"
+#include "blockdev/vhost/export_registry.h"
 #include "common/status.h"
 #include "csi/csi.pb.h"
 #include "csi/node_state.h"
@@ -55,6 +56,8 @@ class DriverContext {
   blockdev::PoolSet& pools() { return *pools_; }
   OpLocks& locks() { return locks_; }
   NodeStateStore& node_state() { return node_state_; }
+  // The vhost-user-blk exports of volumes published with attach: vhost-user (node_attach.h).
+  blockdev::vhost::ExportRegistry& vhost_exports() { return vhost_exports_; }
 
   // The pool named in a decoded id. NOT_FOUND (the object cannot exist) if no such pool is
   // configured; otherwise the PoolSet's result.
@@ -76,6 +79,7 @@ class DriverContext {
   std::shared_ptr<blockdev::PoolSet> pools_;
   OpLocks locks_;
   NodeStateStore node_state_;
+  blockdev::vhost::ExportRegistry vhost_exports_;
   std::atomic<bool> cancel_{false};
 };
 

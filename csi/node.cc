@@ -9,7 +9,9 @@
 #include "absl/strings/str_join.h"
 #include "csi/ids.h"
 #include "csi/mounter.h"
+#include "csi/node_attach.h"
 #include "csi/rpc.h"
+#include "common/fs.h"
 #include "csi/validation.h"
 #include "spdlog/spdlog.h"
 
@@ -27,6 +29,40 @@ std::string NodeLockKey(const std::string& csi_id) { return "node volume " + csi
 bool PathExists(const std::string& path) {
   struct stat st;
   return ::lstat(path.c_str(), &st) == 0;
+}
+
+// Makes `target` ready to become a vhost-user socket: its parent exists, and whatever is there
+// is a socket (a stale one is replaced by the export) or an empty file kubelet may have made.
+Status PrepareSocketTarget(const std::string& target) {
+  const auto slash = target.find_last_of('/');
+  if (slash != std::string::npos && slash > 0) RETURN_IF_ERROR(fs::MakeDirs(target.substr(0, slash), 0750));
+  struct stat st;
+  if (::lstat(target.c_str(), &st) != 0) return Status();
+  if (S_ISSOCK(st.st_mode)) return Status();
+  if (S_ISREG(st.st_mode) && st.st_size == 0) return mount::RemoveTarget(target);
+  return absl::FailedPreconditionError(
+      absl::StrCat("target_path ", target, " exists and is not a vhost-user socket"));
+}
+
+blockdev::vhost::ExportOptions VhostExportOptions(const std::string& local_id, const std::string& socket,
+                                                  bool readonly, unsigned queues) {
+  blockdev::vhost::ExportOptions o;
+  o.socket_path = socket;
+  o.read_only = readonly;
+  o.num_queues = queues;
+  o.serial = local_id.substr(0, 20);  // virtio-blk GET_ID holds 20 bytes
+  return o;
+}
+
+// The pool attachment a read-only publish made for itself, if no other publish of the record
+// still uses the same device (two read-only publishes share one read-only loop device).
+std::optional<blockdev::Attachment> OwnAttachmentToRelease(const VolumeRecord& rec, const PublishRecord& pub) {
+  if (!pub.own_attachment) return std::nullopt;
+  for (const auto& other : rec.publishes)
+    if (other.target_path != pub.target_path && other.own_attachment &&
+        other.own_attachment->path == pub.own_attachment->path)
+      return std::nullopt;
+  return pub.own_attachment;
 }
 
 // Removes a leftover target the CO asked us to clean up, but only if it is plainly ours to
@@ -47,6 +83,35 @@ Status RemoveIfEmptyTarget(const std::string& path) {
 }  // namespace
 
 // ------------------------------------------------------------------------------------------------
+// Start-up
+
+void NodeService::RestoreVhostExports() {
+  auto records = ctx_->node_state().LoadAll();
+  if (!records.ok()) {
+    spdlog::error("cannot read node records to restore vhost-user exports: {}", records.status().ToString());
+    return;
+  }
+  for (const auto& rec : *records) {
+    if (rec.vhost_queues == 0 || rec.publishes.empty()) continue;
+    auto oid = DecodeVolumeId(rec.volume_id);
+    auto pool = oid.ok() ? ctx_->PoolForId(oid->pool, {}) : StatusOr<std::shared_ptr<Pool>>(oid.status());
+    for (const auto& pub : rec.publishes) {
+      Status s = pool.status();
+      if (pool.ok()) s = PrepareSocketTarget(pub.target_path);
+      if (s.ok())
+        s = ctx_->vhost_exports().Publish(
+            rec.volume_id, [&](bool ro) { return (*pool)->open_volume(oid->local_id, ro); },
+            VhostExportOptions(oid->local_id, pub.target_path, pub.readonly, rec.vhost_queues));
+      if (s.ok())
+        spdlog::info("restored vhost-user export of {} at {}", rec.volume_id, pub.target_path);
+      else
+        spdlog::error("cannot restore the vhost-user export of {} at {}: {}", rec.volume_id, pub.target_path,
+                      s.ToString());
+    }
+  }
+}
+
+// ------------------------------------------------------------------------------------------------
 // NodeStageVolume / NodeUnstageVolume
 
 Status NodeService::DoStage(const v1::NodeStageVolumeRequest& req) {
@@ -54,6 +119,9 @@ Status NodeService::DoStage(const v1::NodeStageVolumeRequest& req) {
   RETURN_IF_ERROR(ctx_->CheckPathAllowed(req.staging_target_path(), "staging_target_path"));
   if (!req.has_volume_capability()) return absl::InvalidArgumentError("volume_capability is required");
   ASSIGN_OR_RETURN(Capability cap, ParseCapability(req.volume_capability()));
+  ASSIGN_OR_RETURN(AttachSpec attach, ParseAttachSpec(ToParams(req.volume_context())));
+  RETURN_IF_ERROR(CheckAttachMode(attach, cap.mode));
+  const unsigned vhost_queues = attach.vhost_user ? attach.vhost_queues : 0;
   ASSIGN_OR_RETURN(ObjectId oid, DecodeVolumeId(req.volume_id()));
   const Params secrets = ToParams(req.secrets());
   ASSIGN_OR_RETURN(std::shared_ptr<Pool> pool, ctx_->PoolForId(oid.pool, secrets));
@@ -79,7 +147,7 @@ Status NodeService::DoStage(const v1::NodeStageVolumeRequest& req) {
     if (rec.staging_path != staging)
       return absl::FailedPreconditionError(
           absl::StrCat("volume ", req.volume_id(), " is already staged at ", rec.staging_path));
-    if (rec.readonly != readonly || rec.mode != cap.mode)
+    if (rec.readonly != readonly || rec.mode != cap.mode || rec.vhost_queues != vhost_queues)
       return absl::AlreadyExistsError(absl::StrCat("volume ", req.volume_id(), " is already staged at ", staging,
                                                    " with an incompatible capability"));
   } else {
@@ -89,10 +157,12 @@ Status NodeService::DoStage(const v1::NodeStageVolumeRequest& req) {
     rec.access = cap.access;
     rec.readonly = readonly;
     rec.flags_fingerprint = FlagsFingerprint(cap.mount_flags);
+    rec.vhost_queues = vhost_queues;
     RETURN_IF_ERROR(store.Save(rec));  // intent first: a crash from here on is recoverable
   }
 
   auto stage = [&]() -> Status {
+    if (rec.vhost_queues > 0) return Status();  // no kernel attachment: publish starts the export
     ASSIGN_OR_RETURN(blockdev::Attachment att, pool->attach(oid.local_id, readonly, secrets));
     if (att.path != rec.attachment.path || att.is_block_device != rec.attachment.is_block_device) {
       rec.attachment = att;
@@ -114,7 +184,7 @@ Status NodeService::DoStage(const v1::NodeStageVolumeRequest& req) {
   }
   if (s.ok() && fresh)
     spdlog::info("NodeStageVolume id={} staging={} attachment={} ro={}", req.volume_id(), staging,
-                 rec.attachment.path, readonly);
+                 rec.vhost_queues > 0 ? "vhost-user" : rec.attachment.path, readonly);
   return s;
 }
 
@@ -199,6 +269,12 @@ Status NodeService::DoPublish(const v1::NodePublishVolumeRequest& req) {
   }
 
   auto publish = [&]() -> Status {
+    if (rec.vhost_queues > 0) {
+      RETURN_IF_ERROR(PrepareSocketTarget(target));
+      return ctx_->vhost_exports().Publish(
+          req.volume_id(), [&](bool ro) { return pool->open_volume(oid.local_id, ro); },
+          VhostExportOptions(oid.local_id, target, readonly, rec.vhost_queues));
+    }
     if (vol.mode == VolumeMode::kBlock) {
       blockdev::Attachment device;
       if (readonly && !rec.readonly) {
@@ -238,9 +314,10 @@ Status NodeService::DoPublish(const v1::NodePublishVolumeRequest& req) {
   };
   Status s = publish();
   if (!s.ok() && fresh) {
-    (void)mount::Unmount(target);
+    if (rec.vhost_queues > 0) (void)ctx_->vhost_exports().Unpublish(target);
+    else (void)mount::Unmount(target);
     (void)mount::RemoveTarget(target);
-    if (pub->own_attachment) (void)pool->detach(oid.local_id, *pub->own_attachment);
+    if (auto own = OwnAttachmentToRelease(rec, *pub)) (void)pool->detach(oid.local_id, *own);
     rec.publishes.erase(std::remove_if(rec.publishes.begin(), rec.publishes.end(),
                                        [&](const PublishRecord& p) { return p.target_path == target; }),
                         rec.publishes.end());
@@ -267,11 +344,12 @@ Status NodeService::DoUnpublish(const v1::NodeUnpublishVolumeRequest& req) {
   PublishRecord* pub = rec ? rec->FindPublish(req.target_path()) : nullptr;
   if (pub == nullptr) return RemoveIfEmptyTarget(req.target_path());  // already unpublished
 
-  RETURN_IF_ERROR(mount::Unmount(pub->target_path));
+  if (rec->vhost_queues > 0) RETURN_IF_ERROR(ctx_->vhost_exports().Unpublish(pub->target_path));
+  else RETURN_IF_ERROR(mount::Unmount(pub->target_path));
   RETURN_IF_ERROR(mount::RemoveTarget(pub->target_path));
-  if (pub->own_attachment) {
+  if (auto own = OwnAttachmentToRelease(*rec, *pub)) {
     ASSIGN_OR_RETURN(std::shared_ptr<Pool> pool, ctx_->PoolForId(oid.pool, {}));
-    RETURN_IF_ERROR(pool->detach(oid.local_id, *pub->own_attachment));
+    RETURN_IF_ERROR(pool->detach(oid.local_id, *own));
   }
   const std::string target = pub->target_path;
   rec->publishes.erase(std::remove_if(rec->publishes.begin(), rec->publishes.end(),
@@ -304,7 +382,10 @@ Status NodeService::DoStats(const v1::NodeGetVolumeStatsRequest& req, v1::NodeGe
 
   // Health: the volume's own condition, and whether its mount is still in place.
   std::string problem = vol.condition;
-  const bool should_be_mounted = rec->FindPublish(path) != nullptr || rec->mode == VolumeMode::kFilesystem;
+  const bool is_publish = rec->FindPublish(path) != nullptr;
+  const bool should_be_mounted = rec->vhost_queues == 0 && (is_publish || rec->mode == VolumeMode::kFilesystem);
+  if (rec->vhost_queues > 0 && is_publish && !ctx_->vhost_exports().Contains(path))
+    problem = absl::StrCat("the vhost-user export at ", path, " is not running");
   if (should_be_mounted) {
     ASSIGN_OR_RETURN(bool mounted, mount::IsMountPoint(path));
     if (!mounted) problem = absl::StrCat(path, " is no longer mounted");
@@ -379,6 +460,13 @@ Status NodeService::DoExpand(const v1::NodeExpandVolumeRequest& req, v1::NodeExp
     return absl::OutOfRangeError(absl::StrCat("the volume is ", vol.size_bytes, " bytes; expand it to ", required,
                                               " with ControllerExpandVolume first"));
 
+  if (rec->vhost_queues > 0) {
+    auto grown = ctx_->vhost_exports().Resize(
+        req.volume_id(), [&](bool ro) { return pool->open_volume(oid.local_id, ro); });
+    if (!grown.ok() && !absl::IsNotFound(grown.status())) return grown.status();  // NOT_FOUND: staged only
+    resp->set_capacity_bytes(static_cast<int64_t>(grown.ok() ? *grown : vol.size_bytes));
+    return Status();
+  }
   if (!rec->attachment.path.empty()) RETURN_IF_ERROR(pool->node_expand(oid.local_id, rec->attachment));
   for (const auto& p : rec->publishes)
     if (p.own_attachment) RETURN_IF_ERROR(pool->node_expand(oid.local_id, *p.own_attachment));

@@ -9,6 +9,10 @@
 // read-only bind mount does not stop writes through a device node). Every step is recorded in
 // the NodeStateStore before it is taken, so repeats are idempotent and a restarted driver
 // knows what to undo. Paths outside the allowed roots are INVALID_ARGUMENT.
+//
+// A Block volume whose volume context says `attach: vhost-user` (node_attach.h) is staged
+// without a kernel attachment; each publish serves it as a vhost-user-blk socket at the target
+// path from this process (DriverContext::vhost_exports), for QEMU/KVM to attach.
 #pragma once
 
 #include <memory>
@@ -21,6 +25,10 @@ namespace vdisk::csi {
 class NodeService final : public ::csi::v1::Node::Service {
  public:
   explicit NodeService(std::shared_ptr<DriverContext> ctx) : ctx_(std::move(ctx)) {}
+
+  // Starts again the vhost-user exports the node records say are published (after a plugin
+  // restart). Failures are logged; the volumes stay recorded so NodeUnpublish still works.
+  void RestoreVhostExports();
 
   grpc::Status NodeStageVolume(grpc::ServerContext*, const ::csi::v1::NodeStageVolumeRequest*,
                                ::csi::v1::NodeStageVolumeResponse*) override;

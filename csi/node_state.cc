@@ -81,6 +81,7 @@ std::string NodeStateStore::Serialize(const VolumeRecord& r) {
          {"flags", r.flags_fingerprint},
          {"attachment", AttachmentToJson(r.attachment)},
          {"publishes", std::move(pubs)}};
+  if (r.vhost_queues > 0) j["vhost_queues"] = r.vhost_queues;
   return j.dump(2) + "\n";
 }
 
@@ -104,6 +105,7 @@ StatusOr<VolumeRecord> NodeStateStore::Parse(const std::string& text) {
     r.readonly = j.at("readonly").get<bool>();
     r.flags_fingerprint = j.value("flags", "");
     r.attachment = AttachmentFromJson(j.at("attachment"));
+    r.vhost_queues = j.value("vhost_queues", 0u);
     for (const auto& jp : j.at("publishes")) {
       PublishRecord p;
       p.target_path = jp.at("target_path").get<std::string>();

@@ -38,7 +38,10 @@ struct VolumeRecord {
   blockdev::AccessMode access = blockdev::AccessMode::kSingleNodeWriter;
   bool readonly = false;  // attached read-only (reader-only access mode)
   std::string flags_fingerprint;
-  blockdev::Attachment attachment;  // what the pool's attach() returned
+  blockdev::Attachment attachment;  // what the pool's attach() returned (empty for vhost-user)
+  // attach: vhost-user (node_attach.h): every publish is a vhost-user-blk socket served by the
+  // plugin with this many queues; 0 for the kernel attachment.
+  unsigned vhost_queues = 0;
   std::vector<PublishRecord> publishes;
 
   PublishRecord* FindPublish(const std::string& target_path);

@@ -55,7 +55,9 @@ StatusOr<std::unique_ptr<CsiServer>> CsiServer::Start(const std::string& endpoin
     builder.RegisterService(s->controller_.get());
   }
   if (ctx->options().serve_node) {
-    s->node_ = std::make_unique<NodeService>(ctx);
+    auto node = std::make_unique<NodeService>(ctx);
+    node->RestoreVhostExports();
+    s->node_ = std::move(node);
     builder.RegisterService(s->node_.get());
   }
   s->server_ = builder.BuildAndStart();

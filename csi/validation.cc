@@ -6,6 +6,7 @@
 
 #include "absl/strings/str_cat.h"
 #include "csi/ids.h"
+#include "csi/node_attach.h"
 
 namespace vdisk::csi {
 
@@ -191,7 +192,7 @@ StatusOr<std::string> PoolFromParams(const blockdev::Params& params, const std::
 blockdev::Params PoolParams(const blockdev::Params& params) {
   blockdev::Params out;
   for (const auto& [k, v] : params) {
-    if (k == kPoolParam || k.starts_with(kCoParamPrefix)) continue;
+    if (k == kPoolParam || k.starts_with(kCoParamPrefix) || IsAttachParam(k)) continue;
     out[k] = v;
   }
   return out;

@@ -78,7 +78,8 @@ StatusOr<uint64_t> ChooseCapacity(const ::csi::v1::CapacityRange* range, uint64_
 // the name is not well formed.
 StatusOr<std::string> PoolFromParams(const blockdev::Params& params, const std::string& default_pool);
 
-// Parameters as a pool sees them: without "pool" and without the CO's csi.storage.k8s.io/ keys.
+// Parameters as a pool sees them: without "pool", the node attach keys (node_attach.h) and the
+// CO's csi.storage.k8s.io/ keys.
 blockdev::Params PoolParams(const blockdev::Params& params);
 
 // Mount flags vdisk honours on a bind mount (ro, nosuid, nodev, noexec, noatime, nodiratime,

@@ -75,6 +75,13 @@ Status CreateSparseImage(const std::string& path, uint64_t size, bool preallocat
   if (fd.get() < 0) return LastErrnoStatus(absl::StrCat("create ", path));
   RETURN_IF_ERROR(TruncateTo(fd.get(), path, size));
   if (preallocate && size > 0) {
+    // Refuse up front what cannot fit: a failing fallocate would first fill the file system
+    // (ext4 allocates as it goes), starving every other writer on the node until it gives up.
+    struct statvfs sv;
+    if (::fstatvfs(fd.get(), &sv) == 0 && static_cast<uint64_t>(sv.f_bavail) * sv.f_frsize < size)
+      return absl::ResourceExhaustedError(absl::StrCat("no space to preallocate ", size, " bytes for ", path, " (",
+                                                       static_cast<uint64_t>(sv.f_bavail) * sv.f_frsize,
+                                                       " available)"));
     int rc = ::fallocate(fd.get(), 0, 0, static_cast<off_t>(size));
     if (rc != 0) {
       int err = errno;

@@ -22,7 +22,7 @@ Status ExportRegistry::Publish(const std::string& volume_key, const VolumeOpener
         "vhost socket ", options.socket_path, " already exports volume ", it->second->volume_key,
         it->second->read_only ? " (read-only)" : " (read-write)"));
   }
-  ASSIGN_OR_RETURN(std::unique_ptr<Device> device, open());
+  ASSIGN_OR_RETURN(std::unique_ptr<Device> device, open(options.read_only));
   ASSIGN_OR_RETURN(auto exp, Export::Start(std::shared_ptr<Device>(std::move(device)), options));
   auto entry = std::make_shared<Entry>();
   entry->volume_key = volume_key;
@@ -52,7 +52,7 @@ StatusOr<uint64_t> ExportRegistry::Resize(const std::string& volume_key, const V
   for (auto& [path, e] : exports_) {
     if (e->volume_key != volume_key) continue;
     found = true;
-    ASSIGN_OR_RETURN(std::unique_ptr<Device> device, open());
+    ASSIGN_OR_RETURN(std::unique_ptr<Device> device, open(e->read_only));
     ASSIGN_OR_RETURN(size, e->exp->Resize(std::shared_ptr<Device>(std::move(device))));
   }
   if (!found) {

@@ -24,8 +24,9 @@
 
 namespace vdisk::blockdev::vhost {
 
-// Opens (or re-opens) the volume to export, e.g. [&]{ return pool->open_volume(id, ro); }.
-using VolumeOpener = std::function<StatusOr<std::unique_ptr<Device>>()>;
+// Opens (or re-opens) the volume to export in the given mode, e.g.
+// [&](bool ro) { return pool->open_volume(id, ro); }.
+using VolumeOpener = std::function<StatusOr<std::unique_ptr<Device>>(bool read_only)>;
 
 struct PublishedExport {
   std::string volume_key;  // caller's volume identity (e.g. the CSI volume id)
@@ -46,8 +47,8 @@ class ExportRegistry {
                  const ExportOptions& options);
   // Stops the export at `socket_path`; OK if there is none.
   Status Unpublish(const std::string& socket_path);
-  // Resizes every export of `volume_key` (see Export::Resize); returns the new size, or
-  // NOT_FOUND if the volume is not exported here.
+  // Resizes every export of `volume_key` (see Export::Resize), each reopened in its own mode;
+  // returns the new size, or NOT_FOUND if the volume is not exported here.
   StatusOr<uint64_t> Resize(const std::string& volume_key, const VolumeOpener& open);
   // Whether `socket_path` is an export of this registry.
   bool Contains(const std::string& socket_path) const;

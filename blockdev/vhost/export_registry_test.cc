@@ -24,8 +24,8 @@ class ExportRegistryTest : public ::testing::Test {
     ASSERT_EQ(::truncate(image_.c_str(), 8 << 20), 0);
   }
   void TearDown() override { fs::remove_all(dir_); }
-  VolumeOpener Opener(bool read_only = false) {
-    return [this, read_only]() -> StatusOr<std::unique_ptr<Device>> {
+  VolumeOpener Opener() {
+    return [this](bool read_only) -> StatusOr<std::unique_ptr<Device>> {
       uring::FileDeviceOptions o;
       o.read_only = read_only;
       return uring::OpenFileDevice(image_, o);
@@ -46,9 +46,9 @@ TEST_F(ExportRegistryTest, PublishIsIdempotentAndUnpublishRemovesTheSocket) {
   EXPECT_TRUE(fs::exists(dir_ + "/a.sock"));
   EXPECT_TRUE(r.Publish("vol-1", Opener(), At("a.sock")).ok());  // retried publish
   EXPECT_EQ(r.Publish("vol-2", Opener(), At("a.sock")).code(), absl::StatusCode::kAlreadyExists);
-  EXPECT_EQ(r.Publish("vol-1", Opener(true), At("a.sock", true)).code(),
+  EXPECT_EQ(r.Publish("vol-1", Opener(), At("a.sock", true)).code(),
             absl::StatusCode::kAlreadyExists);
-  ASSERT_TRUE(r.Publish("vol-1", Opener(true), At("b.sock", true)).ok());  // second target
+  ASSERT_TRUE(r.Publish("vol-1", Opener(), At("b.sock", true)).ok());  // second target
   EXPECT_EQ(r.List().size(), 2u);
   EXPECT_TRUE(r.Unpublish(dir_ + "/a.sock").ok());
   EXPECT_FALSE(fs::exists(dir_ + "/a.sock"));
@@ -68,9 +68,20 @@ TEST_F(ExportRegistryTest, ResizeReopensEveryExportOfTheVolume) {
   EXPECT_EQ(r.List()[0].stats.capacity_bytes, 16u << 20);
 }
 
+TEST_F(ExportRegistryTest, ResizeKeepsAReadOnlyExportReadOnly) {
+  ExportRegistry r;
+  ASSERT_TRUE(r.Publish("vol-1", Opener(), At("rw.sock")).ok());
+  ASSERT_TRUE(r.Publish("vol-1", Opener(), At("ro.sock", true)).ok());
+  ASSERT_EQ(::truncate(image_.c_str(), 12 << 20), 0);
+  auto size = r.Resize("vol-1", Opener());
+  ASSERT_TRUE(size.ok()) << size.status();
+  EXPECT_EQ(*size, 12u << 20);
+  for (const auto& e : r.List()) EXPECT_EQ(e.stats.capacity_bytes, 12u << 20) << e.socket_path;
+}
+
 TEST_F(ExportRegistryTest, OpenFailureLeavesNothingBehind) {
   ExportRegistry r;
-  VolumeOpener missing = []() -> StatusOr<std::unique_ptr<Device>> {
+  VolumeOpener missing = [](bool) -> StatusOr<std::unique_ptr<Device>> {
     return absl::NotFoundError("no such volume");
   };
   EXPECT_EQ(r.Publish("vol-x", missing, At("c.sock")).code(), absl::StatusCode::kNotFound);

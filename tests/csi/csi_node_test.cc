@@ -337,6 +337,28 @@ TEST_F(NodeTest, StagingAndPublishingSurviveRestartsAndCrashes) {
   EXPECT_EQ(left.loops, 0);
 }
 
+// Two read-only publishes of a read-write staged Block volume share one read-only loop device;
+// unpublishing the first must leave the second working.
+TEST_F(NodeTest, TwoReadOnlyBlockPublishesShareTheirDeviceSafely) {
+  auto vol = MustCreate(CreateReq("pvc-two-ro", 8 * kMiB, true));
+  const std::string staging = StagingDir("tr");
+  const std::string t1 = TargetPath("tr1"), t2 = TargetPath("tr2");
+  ASSERT_TRUE(Stage(vol.volume_id(), staging, true).ok());
+  ASSERT_TRUE(Publish(vol.volume_id(), staging, t1, true, /*readonly=*/true).ok());
+  ASSERT_TRUE(Publish(vol.volume_id(), staging, t2, true, /*readonly=*/true).ok());
+  ASSERT_TRUE(Unpublish(vol.volume_id(), t1).ok());
+  std::string block(4096, '\0');
+  int fd = ::open(t2.c_str(), O_RDONLY | O_CLOEXEC);
+  ASSERT_GE(fd, 0) << strerror(errno);
+  EXPECT_EQ(::pread(fd, block.data(), block.size(), 0), 4096) << "the second read-only publish lost its device";
+  ::close(fd);
+  ASSERT_TRUE(Unpublish(vol.volume_id(), t2).ok());
+  ASSERT_TRUE(Unstage(vol.volume_id(), staging).ok());
+  auto left = FindUnder(scratch_->path());
+  EXPECT_EQ(left.loops, 0);
+  EXPECT_EQ(left.mounts, 0);
+}
+
 TEST_F(NodeTest, PublishRestoresAMountLostUnderneath) {
   // What a node reboot (or an admin's umount) does: the staging bind mount disappears while the
   // driver's record stays. The next publish puts it back.
