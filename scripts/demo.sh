@@ -9,6 +9,8 @@
 #   restore each snapshot into a new, larger volume             CreateVolume from a snapshot
 #   clone a volume                                              CreateVolume from a volume
 #   expand a published volume                                   ControllerExpandVolume, NodeExpandVolume
+#   back up snapshots (full, then incremental) to a file:// repo  vdisk backup init/create/verify
+#   restore onto a new volume and into a sparse file, compare   vdisk backup restore/show
 #   stats, unpublish, unstage, delete everything                NodeGetVolumeStats, ... DeleteVolume
 #
 # The pool lives on a reflink-capable filesystem so snapshots and clones are O(1) reflinks: the
@@ -263,10 +265,57 @@ expect_sum "filesystem data after expansion" "$(data_path "$FSV_T" fs)" 100 "$SU
 run "$VDISK" volume stats "$FSV" --path "$FSV_T"
 
 # ------------------------------------------------------------------------------------------------
-# === BACKUP / RESTORE (lead: add the backup-to-S3 and restore steps here) =======================
-# The published volumes at this point: $BLK at $BLK_T (pattern B at 100 MiB, 3 GiB) and $FSV at
-# $FSV_T (disk.img, pattern B at 100 MiB, 2 GiB); snapshots $SNAP_BLK / $SNAP_FSV hold pattern A.
-# ================================================================================================
+step "Backing up the VM's root disk OADP-style: from its snapshots, with its manifests, encrypted"
+BACKUPS=file://$DEMO_DIR/backups   # any s3://bucket/prefix works the same (docs/backup.md)
+export VDISK_BACKUP_PASSWORD="demo-$(head -c 18 /dev/urandom | base64)"
+cat > "$WORK/vm.yaml" <<YAML
+apiVersion: kubevirt.io/v1
+kind: VirtualMachine
+metadata: {name: demo-vm, namespace: demo}
+spec:
+  runStrategy: Halted
+  template:
+    spec:
+      domain: {devices: {disks: [{name: rootdisk, disk: {bus: virtio}}]}, resources: {requests: {memory: 1Gi}}}
+      volumes: [{name: rootdisk, persistentVolumeClaim: {claimName: vm-root-disk}}]
+YAML
+run "$VDISK" backup init --repo "$BACKUPS" --create
+backup_of() {  # snapshot_id label -> prints the backup id
+  local out
+  out=$(run "$VDISK" backup create --repo "$BACKUPS" --progress none --pool "local:$DATA/pool" \
+    --disk "rootdisk=snapshot:$1" --source-snapshot "rootdisk=$2" --volume "rootdisk=vm-root-disk" \
+    --k8s "$WORK/vm.yaml")
+  echo "$out" >&2
+  sed -n 's/^backup \([^ ]*\) .*/\1/p' <<<"$out"
+}
+say "full backup of snapshot vm-root-disk-snap (pattern A, 1 GiB disk):"
+FULL_ID=$(backup_of "$SNAP_BLK" vm-root-disk-snap)
+[[ -n $FULL_ID ]] || fail "no backup id"
+out=$(run "$VDISK" snapshot create vm-root-disk-snap2 --volume "$BLK"); echo "$out"
+SNAP2=$(sed -n 's/^snapshot \([^ ]*\) .*/\1/p' <<<"$out"); SNAPSHOTS+=("$SNAP2")
+say "incremental backup of snapshot vm-root-disk-snap2 (pattern B, grown to 3 GiB): the pool's change map says what to read"
+INCR_ID=$(backup_of "$SNAP2" vm-root-disk-snap2)
+[[ -n $INCR_ID ]] || fail "no backup id"
+run "$VDISK" backup list --repo "$BACKUPS"
+run "$VDISK" backup verify --repo "$BACKUPS" --deep --progress none
+
+step "Restoring the latest backup onto a new Block volume, and the first one into a sparse file"
+out=$(run "$VDISK" volume create vm-root-from-backup --size 3G --mode block --access rwo); echo "$out"
+RB=$(sed -n 's/^volume \([^ ]*\) .*/\1/p' <<<"$out"); VOLUMES+=("$RB")
+stage_publish "$RB" block from-backup; RB_T=$LAST_TARGET
+t0=$(date +%s%N)
+run "$VDISK" backup restore latest --repo "$BACKUPS" --disk rootdisk --to "$RB_T" --progress none
+say "restore of the 3 GiB disk took $(ms_since "$t0") ms"
+expect_sum "volume restored from backup $INCR_ID" "$RB_T" 100 "$SUM_B"
+cmp -s "$RB_T" "$BLK_T" || fail "the restored volume differs from the source volume"
+say "ok  all $(blockdev --getsize64 "$RB_T") bytes equal the source volume's (cmp)"
+unpublish_unstage "$RB" from-backup
+run "$VDISK" backup restore "$FULL_ID" --repo "$BACKUPS" --disk rootdisk --to "$WORK/rootdisk-full.img" --progress none
+expect_sum "file restored from the full backup $FULL_ID" "$WORK/rootdisk-full.img" 100 "$SUM_A"
+say "ok  $(stat -c %s "$WORK/rootdisk-full.img") bytes, $(( $(stat -c %b "$WORK/rootdisk-full.img") * 512 >> 20 )) MiB allocated (holes restored as holes)"
+run "$VDISK" backup show latest --repo "$BACKUPS" --k8s-out "$WORK/k8s" >/dev/null
+cmp -s "$WORK/k8s/vm.yaml" "$WORK/vm.yaml" || { ls -R "$WORK/k8s" >&2; fail "the VirtualMachine manifest did not come back"; }
+say "ok  the VirtualMachine manifest came back with the backup ($WORK/k8s/vm.yaml)"
 
 step "Unpublishing, unstaging and deleting everything"
 unpublish_unstage "$BLK" root
