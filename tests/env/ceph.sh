@@ -221,6 +221,10 @@ client_mount_timeout = 30
 
 [client.vdisk]
 keyring = $dir/vdisk.keyring
+# A test must fail, not hang until CTest's timeout, if the OSD dies under it (seen once when the
+# host's disk filled: bluestore aborts on ENOSPC). Production clusters keep librados' defaults.
+rados_osd_op_timeout = 90
+rados_mon_op_timeout = 60
 
 [client.rgw.gw]
 keyring = $dir/rgw/keyring
