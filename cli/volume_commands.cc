@@ -411,7 +411,7 @@ void AddVolumeControllerCommands(CLI::App* vol) {
 
 void AddVolumeNodeCommands(CLI::App* vol) {
   {
-    struct Args { Common common; std::string id, staging, mode, access = "rwo"; std::vector<std::string> secrets; };
+    struct Args { Common common; std::string id, staging, mode, access = "rwo"; std::vector<std::string> secrets, context; };
     auto a = std::make_shared<Args>();
     auto* cmd = vol->add_subcommand("stage", "Attach a volume on this node (CSI NodeStageVolume)");
     AddCommon(cmd, a->common);
@@ -420,6 +420,9 @@ void AddVolumeNodeCommands(CLI::App* vol) {
     cmd->add_option("--mode", a->mode, "block or filesystem (default: asked from the driver)");
     cmd->add_option("--access", a->access, "Access mode (default rwo; rox attaches read-only)");
     cmd->add_option("--secret", a->secrets, "CSI secret key=value (repeatable)");
+    cmd->add_option("--context", a->context,
+                    "Volume context key=value, as kubelet passes the PV's volumeAttributes (repeatable; "
+                    "e.g. attach=vhost-user vhostQueues=2)");
     cmd->callback([a] {
       auto client = Connect(a->common);
       v1::NodeStageVolumeRequest req;
@@ -427,6 +430,7 @@ void AddVolumeNodeCommands(CLI::App* vol) {
       req.set_staging_target_path(a->staging);
       *req.mutable_volume_capability() = MakeCapability(ModeOf(*client, a->id, a->mode), a->access);
       for (const auto& [k, v] : ParseKeyValues(a->secrets, "--secret")) (*req.mutable_secrets())[k] = v;
+      for (const auto& [k, v] : ParseKeyValues(a->context, "--context")) (*req.mutable_volume_context())[k] = v;
       Check(client->NodeStageVolume(req), "NodeStageVolume");
       if (a->common.json) return PrintJson(json{{"staged", a->id}, {"staging_path", a->staging}});
       std::cout << "staged volume " << a->id << " at " << a->staging << "\n";
@@ -453,7 +457,7 @@ void AddVolumeNodeCommands(CLI::App* vol) {
       Common common;
       std::string id, staging, target, mode, access = "rwo";
       bool readonly = false;
-      std::vector<std::string> flags, secrets;
+      std::vector<std::string> flags, secrets, context;
     };
     auto a = std::make_shared<Args>();
     auto* cmd = vol->add_subcommand(
@@ -462,12 +466,15 @@ void AddVolumeNodeCommands(CLI::App* vol) {
     AddCommon(cmd, a->common);
     cmd->add_option("volume-id", a->id, "Volume id")->required();
     cmd->add_option("--staging-path", a->staging, "Where it was staged")->required();
-    cmd->add_option("--target", a->target, "Target path (file for Block, directory for Filesystem)")->required();
+    cmd->add_option("--target", a->target, "Target path (file for Block, directory for Filesystem, a socket with attach=vhost-user)")->required();
     cmd->add_option("--mode", a->mode, "block or filesystem (default: asked from the driver)");
     cmd->add_option("--access", a->access, "Access mode (default rwo)");
     cmd->add_flag("--readonly", a->readonly, "Publish read-only");
     cmd->add_option("--mount-flag", a->flags, "Bind-mount flag for Filesystem volumes (noatime, nosuid, ...)");
     cmd->add_option("--secret", a->secrets, "CSI secret key=value (repeatable)");
+    cmd->add_option("--context", a->context,
+                    "Volume context key=value, as kubelet passes the PV's volumeAttributes (repeatable; "
+                    "e.g. attach=vhost-user vhostQueues=2)");
     cmd->callback([a] {
       auto client = Connect(a->common);
       v1::NodePublishVolumeRequest req;
@@ -477,6 +484,7 @@ void AddVolumeNodeCommands(CLI::App* vol) {
       req.set_readonly(a->readonly);
       *req.mutable_volume_capability() = MakeCapability(ModeOf(*client, a->id, a->mode), a->access, a->flags);
       for (const auto& [k, v] : ParseKeyValues(a->secrets, "--secret")) (*req.mutable_secrets())[k] = v;
+      for (const auto& [k, v] : ParseKeyValues(a->context, "--context")) (*req.mutable_volume_context())[k] = v;
       Check(client->NodePublishVolume(req), "NodePublishVolume");
       if (a->common.json) return PrintJson(json{{"published", a->id}, {"target", a->target}, {"readonly", a->readonly}});
       std::cout << "published volume " << a->id << " at " << a->target << (a->readonly ? " (read-only)" : "") << "\n";

@@ -34,6 +34,9 @@ struct DriverOptions {
   std::vector<std::string> allowed_path_roots;
   // Reported by NodeGetInfo; 0 means no limit.
   int64_t max_volumes_per_node = 0;
+  // Group given to vhost-user sockets (mode 0660) so an unprivileged QEMU can connect, e.g.
+  // KubeVirt's virt-launcher (qemu, gid 107); -1 leaves them root:root.
+  int64_t vhost_socket_gid = -1;
   // Topology segment key naming this node (for node-local pools).
   std::string topology_key = "topology.vdisk.csi.io/node";
 };

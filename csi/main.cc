@@ -52,6 +52,10 @@ int main(int argc, char** argv) {
                  "Staging/target paths must lie under this directory (repeatable; e.g. /var/lib/kubelet). "
                  "Default: any absolute path");
   app.add_option("--max-volumes-per-node", max_volumes, "Reported by NodeGetInfo (0 = no limit)");
+  int64_t vhost_gid = -1;
+  app.add_option("--vhost-socket-group", vhost_gid,
+                 "Numeric group of the vhost-user sockets (attach: vhost-user), mode 0660, so an "
+                 "unprivileged QEMU in that group can connect (KubeVirt's qemu: 107)");
   app.add_option("--topology-key", topology_key, "Topology segment key naming the node");
   app.add_flag("-v,--verbose", verbosity, "More log output (-v info, -vv debug with redacted requests)");
   app.add_flag("--log-json", json_logs, "Log one JSON object per line");
@@ -88,6 +92,7 @@ int main(int argc, char** argv) {
   else if (file.allowed_path_roots) opts.allowed_path_roots = *file.allowed_path_roots;
   for (const auto& r : opts.allowed_path_roots)
     if (r.empty() || r.front() != '/') return Fail("allowed target root '" + r + "' must be an absolute path");
+  opts.vhost_socket_gid = vhost_gid;
   if (max_volumes >= 0) opts.max_volumes_per_node = max_volumes;
   else if (file.max_volumes_per_node) opts.max_volumes_per_node = *file.max_volumes_per_node;
 

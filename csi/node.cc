@@ -2,6 +2,7 @@
 
 #include <sys/stat.h>
 #include <sys/statvfs.h>
+#include <unistd.h>
 
 #include <algorithm>
 
@@ -44,16 +45,6 @@ Status PrepareSocketTarget(const std::string& target) {
       absl::StrCat("target_path ", target, " exists and is not a vhost-user socket"));
 }
 
-blockdev::vhost::ExportOptions VhostExportOptions(const std::string& local_id, const std::string& socket,
-                                                  bool readonly, unsigned queues) {
-  blockdev::vhost::ExportOptions o;
-  o.socket_path = socket;
-  o.read_only = readonly;
-  o.num_queues = queues;
-  o.serial = local_id.substr(0, 20);  // virtio-blk GET_ID holds 20 bytes
-  return o;
-}
-
 // The pool attachment a read-only publish made for itself, if no other publish of the record
 // still uses the same device (two read-only publishes share one read-only loop device).
 std::optional<blockdev::Attachment> OwnAttachmentToRelease(const VolumeRecord& rec, const PublishRecord& pub) {
@@ -83,7 +74,24 @@ Status RemoveIfEmptyTarget(const std::string& path) {
 }  // namespace
 
 // ------------------------------------------------------------------------------------------------
-// Start-up
+// vhost-user exports
+
+Status NodeService::StartVhostExport(const std::string& csi_id, const std::shared_ptr<Pool>& pool,
+                                     const std::string& local_id, const std::string& socket, bool readonly,
+                                     unsigned queues) {
+  RETURN_IF_ERROR(PrepareSocketTarget(socket));
+  blockdev::vhost::ExportOptions o;
+  o.socket_path = socket;
+  o.read_only = readonly;
+  o.num_queues = queues;
+  o.serial = local_id.substr(0, 20);  // virtio-blk GET_ID holds 20 bytes
+  RETURN_IF_ERROR(ctx_->vhost_exports().Publish(
+      csi_id, [&](bool ro) { return pool->open_volume(local_id, ro); }, o));
+  const int64_t gid = ctx_->options().vhost_socket_gid;
+  if (gid >= 0 && ::chown(socket.c_str(), static_cast<uid_t>(-1), static_cast<gid_t>(gid)) != 0)
+    return LastErrnoStatus(absl::StrCat("chown of the vhost-user socket ", socket, " to group ", gid));
+  return Status();
+}
 
 void NodeService::RestoreVhostExports() {
   auto records = ctx_->node_state().LoadAll();
@@ -97,11 +105,8 @@ void NodeService::RestoreVhostExports() {
     auto pool = oid.ok() ? ctx_->PoolForId(oid->pool, {}) : StatusOr<std::shared_ptr<Pool>>(oid.status());
     for (const auto& pub : rec.publishes) {
       Status s = pool.status();
-      if (pool.ok()) s = PrepareSocketTarget(pub.target_path);
       if (s.ok())
-        s = ctx_->vhost_exports().Publish(
-            rec.volume_id, [&](bool ro) { return (*pool)->open_volume(oid->local_id, ro); },
-            VhostExportOptions(oid->local_id, pub.target_path, pub.readonly, rec.vhost_queues));
+        s = StartVhostExport(rec.volume_id, *pool, oid->local_id, pub.target_path, pub.readonly, rec.vhost_queues);
       if (s.ok())
         spdlog::info("restored vhost-user export of {} at {}", rec.volume_id, pub.target_path);
       else
@@ -269,12 +274,8 @@ Status NodeService::DoPublish(const v1::NodePublishVolumeRequest& req) {
   }
 
   auto publish = [&]() -> Status {
-    if (rec.vhost_queues > 0) {
-      RETURN_IF_ERROR(PrepareSocketTarget(target));
-      return ctx_->vhost_exports().Publish(
-          req.volume_id(), [&](bool ro) { return pool->open_volume(oid.local_id, ro); },
-          VhostExportOptions(oid.local_id, target, readonly, rec.vhost_queues));
-    }
+    if (rec.vhost_queues > 0)
+      return StartVhostExport(req.volume_id(), pool, oid.local_id, target, readonly, rec.vhost_queues);
     if (vol.mode == VolumeMode::kBlock) {
       blockdev::Attachment device;
       if (readonly && !rec.readonly) {

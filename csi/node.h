@@ -48,6 +48,10 @@ class NodeService final : public ::csi::v1::Node::Service {
                            ::csi::v1::NodeGetInfoResponse*) override;
 
  private:
+  // Serves the volume at `socket` (attach: vhost-user), idempotently.
+  Status StartVhostExport(const std::string& csi_id, const std::shared_ptr<blockdev::Pool>& pool,
+                          const std::string& local_id, const std::string& socket, bool readonly,
+                          unsigned queues);
   Status DoStage(const ::csi::v1::NodeStageVolumeRequest& req);
   Status DoUnstage(const ::csi::v1::NodeUnstageVolumeRequest& req);
   Status DoPublish(const ::csi::v1::NodePublishVolumeRequest& req);

@@ -20,8 +20,16 @@ using blockdev::vhost::BlkConfig;
 using blockdev::vhost::testing::VhostClient;
 namespace vh = blockdev::vhost;
 
+constexpr gid_t kQemuGroup = 4242;  // --vhost-socket-group: the group an unprivileged QEMU runs in
+
 class VhostAttachTest : public CsiDriverTest {
  protected:
+  std::vector<std::string> DriverArgs() override {
+    auto args = CsiDriverTest::DriverArgs();
+    args.insert(args.end(), {"--vhost-socket-group", std::to_string(kQemuGroup)});
+    return args;
+  }
+
   v1::CreateVolumeRequest VhostReq(const std::string& name, int64_t size, const std::string& queues = "2") {
     auto r = CreateReq(name, size, /*block=*/true,
                        {Mode::SINGLE_NODE_WRITER, Mode::MULTI_NODE_MULTI_WRITER});
@@ -118,6 +126,10 @@ TEST_F(VhostAttachTest, GuestBytesReachTheVolumeAndSurviveRestartAndGrowth) {
   ASSERT_TRUE(PublishCtx(vol, staging, target).ok());
   ASSERT_TRUE(PublishCtx(vol, staging, target).ok());  // idempotent
   ASSERT_TRUE(IsSocket(target));
+  struct stat st;
+  ASSERT_EQ(::stat(target.c_str(), &st), 0);
+  EXPECT_EQ(st.st_gid, kQemuGroup);
+  EXPECT_EQ(st.st_mode & 0777, 0660u);
 
   const std::string data = Pattern(256 * 1024, 5);
   {
