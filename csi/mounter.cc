@@ -9,39 +9,14 @@
 
 #include <climits>
 #include <cstdlib>
-#include <fstream>
-#include <sstream>
 
 #include "absl/strings/str_cat.h"
-#include "absl/strings/str_split.h"
 #include "common/fs.h"
+#include "common/mountinfo.h"
 
 namespace vdisk::csi::mount {
 
 namespace {
-
-// mountinfo escapes space, tab, newline and backslash as \ooo.
-std::string Unescape(const std::string& s) {
-  std::string out;
-  for (size_t i = 0; i < s.size(); ++i) {
-    if (s[i] == '\\' && i + 3 < s.size()) {
-      int v = 0;
-      bool ok = true;
-      for (int k = 1; k <= 3; ++k) {
-        char c = s[i + k];
-        if (c < '0' || c > '7') ok = false;
-        v = v * 8 + (c - '0');
-      }
-      if (ok) {
-        out += static_cast<char>(v);
-        i += 3;
-        continue;
-      }
-    }
-    out += s[i];
-  }
-  return out;
-}
 
 std::string RealPath(const std::string& path) {
   char buf[PATH_MAX];
@@ -58,15 +33,9 @@ StatusOr<bool> IsMountPoint(const std::string& path) {
     // A stale mount (e.g. of a deleted device) still counts as a mount point.
   }
   const std::string real = RealPath(path);
-  std::ifstream in("/proc/self/mountinfo");
-  if (!in) return absl::InternalError("cannot read /proc/self/mountinfo");
-  std::string line;
-  while (std::getline(in, line)) {
-    std::vector<std::string> f = absl::StrSplit(line, ' ');
-    if (f.size() < 5) continue;
-    std::string mp = Unescape(f[4]);
-    if (mp == path || mp == real) return true;
-  }
+  ASSIGN_OR_RETURN(std::vector<MountInfoEntry> mounts, ReadMountInfo());
+  for (const auto& m : mounts)
+    if (m.mountpoint == path || m.mountpoint == real) return true;
   return false;
 }
 
