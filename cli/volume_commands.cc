@@ -158,6 +158,12 @@ std::map<std::string, std::string> ParseKeyValues(const std::vector<std::string>
   return out;
 }
 
+// Parses KEY=VALUE flags (as ParseKeyValues) into a request's map field.
+void PutKeyValues(const std::vector<std::string>& items, const char* what,
+                  google::protobuf::Map<std::string, std::string>* out) {
+  for (const auto& [k, v] : ParseKeyValues(items, what)) (*out)[k] = v;
+}
+
 json VolumeJson(const v1::Volume& v) {
   json j{{"volume_id", v.volume_id()}, {"capacity_bytes", v.capacity_bytes()}};
   json ctx = json::object();
@@ -249,9 +255,9 @@ void RunCreate(const CreateArgs& a, bool clone) {
     req.mutable_capacity_range()->set_required_bytes(bytes);
   }
   for (const auto& acc : a.access) *req.add_volume_capabilities() = MakeCapability(mode, acc);
-  for (const auto& [k, v] : ParseKeyValues(a.params, "--param")) (*req.mutable_parameters())[k] = v;
+  PutKeyValues(a.params, "--param", req.mutable_parameters());
   if (!a.pool.empty()) (*req.mutable_parameters())["pool"] = a.pool;
-  for (const auto& [k, v] : ParseKeyValues(a.secrets, "--secret")) (*req.mutable_secrets())[k] = v;
+  PutKeyValues(a.secrets, "--secret", req.mutable_secrets());
   if (!a.from_snapshot.empty())
     req.mutable_volume_content_source()->mutable_snapshot()->set_snapshot_id(a.from_snapshot);
   if (!a.from_volume.empty()) req.mutable_volume_content_source()->mutable_volume()->set_volume_id(a.from_volume);
@@ -283,7 +289,7 @@ void AddVolumeControllerCommands(CLI::App* vol) {
     cmd->callback([a] {
       v1::DeleteVolumeRequest req;
       req.set_volume_id(a->id);
-      for (const auto& [k, v] : ParseKeyValues(a->secrets, "--secret")) (*req.mutable_secrets())[k] = v;
+      PutKeyValues(a->secrets, "--secret", req.mutable_secrets());
       Check(Connect(a->common)->DeleteVolume(req), "DeleteVolume");
       if (a->common.json) return PrintJson(json{{"deleted", a->id}});
       std::cout << "deleted volume " << a->id << "\n";
@@ -357,7 +363,7 @@ void AddVolumeControllerCommands(CLI::App* vol) {
       v1::ControllerExpandVolumeRequest req;
       req.set_volume_id(a->id);
       req.mutable_capacity_range()->set_required_bytes(ParseSize(a->size));
-      for (const auto& [k, v] : ParseKeyValues(a->secrets, "--secret")) (*req.mutable_secrets())[k] = v;
+      PutKeyValues(a->secrets, "--secret", req.mutable_secrets());
       auto resp = Check(client->ControllerExpandVolume(req), "ControllerExpandVolume");
       json out{{"volume_id", a->id},
                {"capacity_bytes", resp.capacity_bytes()},
@@ -429,8 +435,8 @@ void AddVolumeNodeCommands(CLI::App* vol) {
       req.set_volume_id(a->id);
       req.set_staging_target_path(a->staging);
       *req.mutable_volume_capability() = MakeCapability(ModeOf(*client, a->id, a->mode), a->access);
-      for (const auto& [k, v] : ParseKeyValues(a->secrets, "--secret")) (*req.mutable_secrets())[k] = v;
-      for (const auto& [k, v] : ParseKeyValues(a->context, "--context")) (*req.mutable_volume_context())[k] = v;
+      PutKeyValues(a->secrets, "--secret", req.mutable_secrets());
+      PutKeyValues(a->context, "--context", req.mutable_volume_context());
       Check(client->NodeStageVolume(req), "NodeStageVolume");
       if (a->common.json) return PrintJson(json{{"staged", a->id}, {"staging_path", a->staging}});
       std::cout << "staged volume " << a->id << " at " << a->staging << "\n";
@@ -483,8 +489,8 @@ void AddVolumeNodeCommands(CLI::App* vol) {
       req.set_target_path(a->target);
       req.set_readonly(a->readonly);
       *req.mutable_volume_capability() = MakeCapability(ModeOf(*client, a->id, a->mode), a->access, a->flags);
-      for (const auto& [k, v] : ParseKeyValues(a->secrets, "--secret")) (*req.mutable_secrets())[k] = v;
-      for (const auto& [k, v] : ParseKeyValues(a->context, "--context")) (*req.mutable_volume_context())[k] = v;
+      PutKeyValues(a->secrets, "--secret", req.mutable_secrets());
+      PutKeyValues(a->context, "--context", req.mutable_volume_context());
       Check(client->NodePublishVolume(req), "NodePublishVolume");
       if (a->common.json) return PrintJson(json{{"published", a->id}, {"target", a->target}, {"readonly", a->readonly}});
       std::cout << "published volume " << a->id << " at " << a->target << (a->readonly ? " (read-only)" : "") << "\n";
@@ -556,8 +562,8 @@ void AddSnapshotCommands(CLI::App& app) {
       v1::CreateSnapshotRequest req;
       req.set_name(a->name);
       req.set_source_volume_id(a->volume);
-      for (const auto& [k, v] : ParseKeyValues(a->params, "--param")) (*req.mutable_parameters())[k] = v;
-      for (const auto& [k, v] : ParseKeyValues(a->secrets, "--secret")) (*req.mutable_secrets())[k] = v;
+      PutKeyValues(a->params, "--param", req.mutable_parameters());
+      PutKeyValues(a->secrets, "--secret", req.mutable_secrets());
       auto resp = Check(Connect(a->common)->CreateSnapshot(req), "CreateSnapshot");
       if (a->common.json) return PrintJson(SnapshotJson(resp.snapshot()));
       std::cout << "snapshot " << resp.snapshot().snapshot_id() << "  " << a->name << "  of "
@@ -575,7 +581,7 @@ void AddSnapshotCommands(CLI::App& app) {
     cmd->callback([a] {
       v1::DeleteSnapshotRequest req;
       req.set_snapshot_id(a->id);
-      for (const auto& [k, v] : ParseKeyValues(a->secrets, "--secret")) (*req.mutable_secrets())[k] = v;
+      PutKeyValues(a->secrets, "--secret", req.mutable_secrets());
       Check(Connect(a->common)->DeleteSnapshot(req), "DeleteSnapshot");
       if (a->common.json) return PrintJson(json{{"deleted", a->id}});
       std::cout << "deleted snapshot " << a->id << "\n";
