@@ -1,8 +1,8 @@
 # vdisk_add_test(<name> SOURCES <files...> [LIBS <targets...>] [LABELS <labels...>]
 #                [TIMEOUT <seconds>] [FIXTURES <fixtures...>] [RESOURCE_LOCK <locks...>])
 # Builds a GoogleTest executable and registers it with CTest as one test (the executable runs
-# all its cases), labelled for `ctest -L`. Labels in use: unit, integration, e2e, ceph, iscsi,
-# nfs, qemu, root (needs loop devices / mounts).
+# all its cases), labelled for `ctest -L`. Labels in use: unit, integration, e2e, ceph, qemu,
+# root (needs loop devices / mounts).
 function(vdisk_add_test name)
   cmake_parse_arguments(T "" "TIMEOUT" "SOURCES;LIBS;LABELS;FIXTURES;RESOURCE_LOCK" ${ARGN})
   add_executable(${name} ${T_SOURCES})
