@@ -2,6 +2,7 @@
 
 #include <openssl/sha.h>
 #include <poll.h>
+#include <sys/stat.h>
 
 #include <algorithm>
 #include <array>
@@ -10,6 +11,7 @@
 #include <cstring>
 #include <filesystem>
 #include <memory>
+#include <thread>
 #include <vector>
 
 #include "absl/strings/escaping.h"
@@ -17,6 +19,7 @@
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_split.h"
 #include "blockdev/aligned_buffer.h"
+#include "blockdev/registry.h"
 #include "blockdev/zero_detect.h"
 #include "common/fs.h"
 
@@ -95,6 +98,18 @@ StatusOr<Checkpoint> Parse(const std::string& text, const std::string& path) {
   return c;
 }
 
+// A second, page-cache (not O_DIRECT) handle on a destination that is a regular file opened
+// through the "file" scheme, or nullptr. See CopyOptions::dst_page_cache.
+std::unique_ptr<Device> PageCacheTwin(Device& dst) {
+  const std::string d = dst.describe();
+  if (!d.starts_with("file:") || d.find('?') != std::string::npos) return nullptr;
+  struct stat st {};
+  if (::stat(d.c_str() + 5, &st) != 0 || !S_ISREG(st.st_mode)) return nullptr;
+  auto twin = OpenDeviceUri(d + "?direct=off", /*read_only=*/false);
+  if (!twin.ok() || (*twin)->describe() != d || (*twin)->size() != dst.size()) return nullptr;
+  return std::move(*twin);
+}
+
 // One piece of the source address space in flight: a chunk with data (read into a buffer,
 // zero-scanned, written) or a hole (at most discards on the destination).
 struct Unit {
@@ -110,6 +125,12 @@ struct Unit {
 class Copier {
  public:
   Copier(Device& src, Device& dst, const CopyOptions& o) : src_(src), dst_(dst), o_(o) {}
+  ~Copier() {
+    // A failed run may leave a checkpoint flush in flight: its callback starts the writer.
+    while (dq_ && dq_->in_flight() > 0)
+      if (!dq_->poll(1, -1).ok()) break;
+    if (writer_.joinable()) writer_.join();
+  }
   StatusOr<CopyResult> Run();
 
  private:
@@ -121,6 +142,7 @@ class Copier {
   void Retire();
   Status Wait();
   void MaybeCheckpoint(bool force);
+  void ReapCheckpoint(bool wait);
   void WriteCheckpoint(uint64_t done, const std::string& sha_state, uint64_t r, uint64_t w,
                        uint64_t z, uint64_t d);
   void Report(bool final);
@@ -135,6 +157,8 @@ class Copier {
   Device& src_;
   Device& dst_;
   const CopyOptions& o_;
+  std::unique_ptr<Device> dst_cached_;  // page-cache twin of a file destination (see Setup)
+  Device* out_ = nullptr;               // what the destination I/O goes through
   uint64_t size_ = 0, chunk_ = 0, granule_ = 0;
   std::unique_ptr<IoQueue> sq_, dq_;
   unsigned src_depth_ = 0, dst_depth_ = 0;
@@ -153,7 +177,14 @@ class Copier {
   Status error_;
   Clock::time_point start_, last_report_, last_checkpoint_time_;
   uint64_t last_checkpoint_done_ = 0;
+  uint64_t last_checkpoint_read_ = 0;  // result_.bytes_read at the last checkpoint
+  // A checkpoint is pending from its destination flush until its file is durable; the file is
+  // written (fsync, rename, fsync of the directory) on a helper thread so the copy goes on.
   bool flush_pending_ = false;
+  std::thread writer_;
+  std::atomic<bool> writer_done_{false};
+  Status writer_status_;
+  uint64_t writer_done_offset_ = 0, writer_read_ = 0;
 };
 
 Status Copier::Setup() {
@@ -182,10 +213,16 @@ Status Copier::Setup() {
     return absl::InvalidArgumentError("copy: queue_depth must be 1..1024, chunk_bytes > 0");
   chunk_ = std::max<uint64_t>(granule_, (o_.chunk_bytes + granule_ - 1) / granule_ * granule_);
 
+  out_ = &dst_;
+  if (o_.dst_page_cache) {
+    dst_cached_ = PageCacheTwin(dst_);
+    if (dst_cached_) out_ = dst_cached_.get();
+  }
+
   ASSIGN_OR_RETURN(ExtentList alloc, src_.allocated(0, size_));
   src_alloc_ = Clip(AlignOut(alloc, granule_), 0, size_);
   if (o_.discard_holes) {
-    ASSIGN_OR_RETURN(ExtentList dalloc, dst_.allocated(0, size_));
+    ASSIGN_OR_RETURN(ExtentList dalloc, out_->allocated(0, size_));
     dst_alloc_ = Clip(AlignOut(dalloc, granule_), 0, size_);
   }
 
@@ -193,7 +230,7 @@ Status Copier::Setup() {
   src_depth_ = std::min(4096u, 2 * qd);
   dst_depth_ = std::min(4096u, 2 * qd + 2);
   ASSIGN_OR_RETURN(sq_, src_.open_queue(src_depth_));
-  ASSIGN_OR_RETURN(dq_, dst_.open_queue(dst_depth_));
+  ASSIGN_OR_RETURN(dq_, out_->open_queue(dst_depth_));
 
   const size_t align = std::max<size_t>({4096, src_.buffer_alignment(), dst_.buffer_alignment()});
   buffers_ = AlignedBuffer(static_cast<size_t>(qd) * chunk_, align);
@@ -408,17 +445,42 @@ void Copier::Retire() {
 
 void Copier::WriteCheckpoint(uint64_t done, const std::string& sha_state, uint64_t r, uint64_t w,
                              uint64_t z, uint64_t d) {
+  // Runs on writer_; the main thread only looks at writer_status_ after writer_done_.
   Checkpoint c{src_.describe(), dst_.describe(), size_, o_.checksum, done, r, w, z, d, sha_state};
   Status s = fs::WriteFileAtomic(o_.checkpoint_path, Serialize(c), 0600);
-  if (!s.ok()) Fail(Annotate(s, "copy: writing checkpoint"));
+  writer_status_ = s.ok() ? Status() : Annotate(s, "copy: writing checkpoint");
+  writer_done_offset_ = done;
+  writer_read_ = r;
+  writer_done_.store(true, std::memory_order_release);
+}
+
+// Collects a finished checkpoint writer (with `wait`: waits for a pending one, flush included).
+void Copier::ReapCheckpoint(bool wait) {
+  if (wait) {
+    while (flush_pending_ && !writer_.joinable() && dq_->in_flight() > 0) {
+      if (!dq_->poll(1, -1).ok()) break;
+    }
+  }
+  if (!writer_.joinable()) return;
+  if (!wait && !writer_done_.load(std::memory_order_acquire)) return;
+  writer_.join();
+  writer_done_.store(false, std::memory_order_relaxed);
+  flush_pending_ = false;
+  if (!writer_status_.ok()) return Fail(std::move(writer_status_));
+  last_checkpoint_done_ = writer_done_offset_;
+  last_checkpoint_read_ = writer_read_;
 }
 
 // Flushes the destination and, once that completes, records the watermark as of now.
+// Due after checkpoint_every_bytes read from the source (the data a resumed copy would redo;
+// skipping holes again is cheap) or checkpoint_every_seconds, whichever comes first.
 void Copier::MaybeCheckpoint(bool force) {
-  if (o_.checkpoint_path.empty() || flush_pending_ || done_ == last_checkpoint_done_) return;
+  if (o_.checkpoint_path.empty()) return;
+  ReapCheckpoint(false);
+  if (flush_pending_ || done_ == last_checkpoint_done_) return;
   const auto now = Clock::now();
   const bool due =
-      force || done_ - last_checkpoint_done_ >= o_.checkpoint_every_bytes ||
+      force || result_.bytes_read - last_checkpoint_read_ >= o_.checkpoint_every_bytes ||
       std::chrono::duration<double>(now - last_checkpoint_time_).count() >=
           o_.checkpoint_every_seconds;
   if (!due) return;
@@ -430,11 +492,14 @@ void Copier::MaybeCheckpoint(bool force) {
               counters = std::make_shared<std::array<uint64_t, 4>>(std::array<uint64_t, 4>{
                   result_.bytes_read, result_.bytes_written, result_.bytes_zero,
                   result_.bytes_discarded})](Status s) {
-    flush_pending_ = false;
-    if (!s.ok()) return Fail(Annotate(s, "copy: flush before checkpoint"));
-    WriteCheckpoint(done, *sha_state, (*counters)[0], (*counters)[1], (*counters)[2],
-                    (*counters)[3]);
-    last_checkpoint_done_ = done;
+    if (!s.ok()) {
+      flush_pending_ = false;
+      return Fail(Annotate(s, "copy: flush before checkpoint"));
+    }
+    writer_ = std::thread([this, done, sha_state, counters] {
+      WriteCheckpoint(done, *sha_state, (*counters)[0], (*counters)[1], (*counters)[2],
+                      (*counters)[3]);
+    });
   });
 }
 
@@ -508,12 +573,14 @@ StatusOr<CopyResult> Copier::Run() {
   // Units issued but unfinished when stopping are simply redone by a resumed copy.
   if (!o_.checkpoint_path.empty() && error_.ok() && done_ < size_) {
     // Cancelled: make the last progress durable so a re-run resumes from here.
+    ReapCheckpoint(true);
     MaybeCheckpoint(true);
     while (dq_->in_flight() > 0) {
       auto n = dq_->poll(1, -1);
       if (!n.ok()) break;
     }
   }
+  ReapCheckpoint(true);
   Report(true);
   if (!error_.ok()) return error_;
   if (done_ < size_)

@@ -39,6 +39,12 @@ struct CopyOptions {
   // is not known to be empty). When false they are left untouched.
   bool discard_holes = true;
   bool flush_at_end = true;
+  // A destination that is a regular file (a "file:" Device) is written through the page cache
+  // (a second, buffered handle on the same file) and made durable by the checkpoint flushes and
+  // the final flush, as qemu-img and cp do: O_DIRECT writes into the holes of a new sparse file
+  // cost an allocation and an unwritten-extent conversion per write and compete with the reads,
+  // while writeback allocates large extents at once. false: write through `dst` itself.
+  bool dst_page_cache = true;
   // Compute a SHA-256 over the source's full logical content (holes as zeroes): the same value
   // as `sha256sum` of the source. Costs CPU for every byte, holes included.
   bool checksum = false;
