@@ -2,6 +2,7 @@
 
 #include <openssl/sha.h>
 #include <poll.h>
+#include <sys/mman.h>
 #include <sys/stat.h>
 
 #include <algorithm>
@@ -110,6 +111,45 @@ std::unique_ptr<Device> PageCacheTwin(Device& dst) {
   return std::move(*twin);
 }
 
+// The chunk buffers: anonymous memory on 2 MiB boundaries, asked to be transparent huge pages
+// and populated by the kernel in one call. (Zero-filling a heap buffer page by page from user
+// space costs ~15 us per 4 KiB fault in a VM: ~140 ms for the default 32 MiB, before any I/O.)
+class PoolMemory {
+ public:
+  PoolMemory() = default;
+  explicit PoolMemory(size_t size) {
+    constexpr size_t kHuge = 2 << 20;
+    size_ = (size + kHuge - 1) / kHuge * kHuge;
+    map_size_ = size_ + kHuge;
+    void* p = ::mmap(nullptr, map_size_, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+    if (p == MAP_FAILED) throw std::bad_alloc();
+    map_ = static_cast<std::byte*>(p);
+    data_ = map_ + (kHuge - reinterpret_cast<uintptr_t>(map_) % kHuge) % kHuge;
+    (void)::madvise(data_, size_, MADV_HUGEPAGE);
+#ifdef MADV_POPULATE_WRITE
+    (void)::madvise(data_, size_, MADV_POPULATE_WRITE);  // 5.14+; else faulted in on first use
+#endif
+  }
+  ~PoolMemory() {
+    if (map_) ::munmap(map_, map_size_);
+  }
+  PoolMemory& operator=(PoolMemory&& o) noexcept {
+    std::swap(map_, o.map_);
+    std::swap(data_, o.data_);
+    std::swap(size_, o.size_);
+    std::swap(map_size_, o.map_size_);
+    return *this;
+  }
+  PoolMemory(const PoolMemory&) = delete;
+  std::byte* data() { return data_; }
+  size_t size() const { return size_; }
+
+ private:
+  std::byte* map_ = nullptr;
+  std::byte* data_ = nullptr;
+  size_t size_ = 0, map_size_ = 0;
+};
+
 // One piece of the source address space in flight: a chunk with data (read into a buffer,
 // zero-scanned, written) or a hole (at most discards on the destination).
 struct Unit {
@@ -169,7 +209,7 @@ class Copier {
   uint64_t start_done_ = 0;
   std::vector<Unit> units_;
   size_t head_ = 0, count_ = 0;
-  AlignedBuffer buffers_;
+  PoolMemory buffers_;
   std::vector<int> free_buffers_;
   AlignedBuffer zeroes_;
   SHA256_CTX sha_{};
@@ -233,7 +273,9 @@ Status Copier::Setup() {
   ASSIGN_OR_RETURN(dq_, out_->open_queue(dst_depth_));
 
   const size_t align = std::max<size_t>({4096, src_.buffer_alignment(), dst_.buffer_alignment()});
-  buffers_ = AlignedBuffer(static_cast<size_t>(qd) * chunk_, align);
+  if (align > (2u << 20))
+    return absl::InvalidArgumentError(absl::StrCat("copy: buffer alignment ", align, " > 2 MiB"));
+  buffers_ = PoolMemory(static_cast<size_t>(qd) * chunk_);
   for (int i = static_cast<int>(qd) - 1; i >= 0; --i) free_buffers_.push_back(i);
   // Fixed buffers on both rings (one region: the whole pool). Optional: ignore failure.
   iovec region{buffers_.data(), buffers_.size()};
