@@ -3,7 +3,6 @@
 #include <openssl/sha.h>
 #include <poll.h>
 #include <sys/mman.h>
-#include <sys/stat.h>
 
 #include <algorithm>
 #include <array>
@@ -20,7 +19,6 @@
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_split.h"
 #include "blockdev/aligned_buffer.h"
-#include "blockdev/registry.h"
 #include "blockdev/zero_detect.h"
 #include "common/fs.h"
 
@@ -97,18 +95,6 @@ StatusOr<Checkpoint> Parse(const std::string& text, const std::string& path) {
     else return bad(absl::StrCat("line '", lines[i], "'"));
   }
   return c;
-}
-
-// A second, page-cache (not O_DIRECT) handle on a destination that is a regular file opened
-// through the "file" scheme, or nullptr. See CopyOptions::dst_page_cache.
-std::unique_ptr<Device> PageCacheTwin(Device& dst) {
-  const std::string d = dst.describe();
-  if (!d.starts_with("file:") || d.find('?') != std::string::npos) return nullptr;
-  struct stat st {};
-  if (::stat(d.c_str() + 5, &st) != 0 || !S_ISREG(st.st_mode)) return nullptr;
-  auto twin = OpenDeviceUri(d + "?direct=off", /*read_only=*/false);
-  if (!twin.ok() || (*twin)->describe() != d || (*twin)->size() != dst.size()) return nullptr;
-  return std::move(*twin);
 }
 
 // The chunk buffers: anonymous memory on 2 MiB boundaries, asked to be transparent huge pages
@@ -197,8 +183,6 @@ class Copier {
   Device& src_;
   Device& dst_;
   const CopyOptions& o_;
-  std::unique_ptr<Device> dst_cached_;  // page-cache twin of a file destination (see Setup)
-  Device* out_ = nullptr;               // what the destination I/O goes through
   uint64_t size_ = 0, chunk_ = 0, granule_ = 0;
   std::unique_ptr<IoQueue> sq_, dq_;
   unsigned src_depth_ = 0, dst_depth_ = 0;
@@ -253,16 +237,10 @@ Status Copier::Setup() {
     return absl::InvalidArgumentError("copy: queue_depth must be 1..1024, chunk_bytes > 0");
   chunk_ = std::max<uint64_t>(granule_, (o_.chunk_bytes + granule_ - 1) / granule_ * granule_);
 
-  out_ = &dst_;
-  if (o_.dst_page_cache) {
-    dst_cached_ = PageCacheTwin(dst_);
-    if (dst_cached_) out_ = dst_cached_.get();
-  }
-
   ASSIGN_OR_RETURN(ExtentList alloc, src_.allocated(0, size_));
   src_alloc_ = Clip(AlignOut(alloc, granule_), 0, size_);
   if (o_.discard_holes) {
-    ASSIGN_OR_RETURN(ExtentList dalloc, out_->allocated(0, size_));
+    ASSIGN_OR_RETURN(ExtentList dalloc, dst_.allocated(0, size_));
     dst_alloc_ = Clip(AlignOut(dalloc, granule_), 0, size_);
   }
 
@@ -270,7 +248,7 @@ Status Copier::Setup() {
   src_depth_ = std::min(4096u, 2 * qd);
   dst_depth_ = std::min(4096u, 2 * qd + 2);
   ASSIGN_OR_RETURN(sq_, src_.open_queue(src_depth_));
-  ASSIGN_OR_RETURN(dq_, out_->open_queue(dst_depth_));
+  ASSIGN_OR_RETURN(dq_, dst_.open_queue(dst_depth_));
 
   const size_t align = std::max<size_t>({4096, src_.buffer_alignment(), dst_.buffer_alignment()});
   if (align > (2u << 20))

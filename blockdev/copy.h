@@ -39,12 +39,6 @@ struct CopyOptions {
   // is not known to be empty). When false they are left untouched.
   bool discard_holes = true;
   bool flush_at_end = true;
-  // A destination that is a regular file (a "file:" Device) is written through the page cache
-  // (a second, buffered handle on the same file) and made durable by the checkpoint flushes and
-  // the final flush, as qemu-img and cp do: O_DIRECT writes into the holes of a new sparse file
-  // cost an allocation and an unwritten-extent conversion per write and compete with the reads,
-  // while writeback allocates large extents at once. false: write through `dst` itself.
-  bool dst_page_cache = true;
   // Compute a SHA-256 over the source's full logical content (holes as zeroes): the same value
   // as `sha256sum` of the source. Costs CPU for every byte, holes included.
   bool checksum = false;
@@ -55,7 +49,10 @@ struct CopyOptions {
   // Zero detection granularity (a power of two, >= both block sizes): runs of all-zero blocks of
   // this size are not written.
   uint32_t zero_granularity = 4096;
-  // A checkpoint is made after this many bytes or seconds of progress, whichever comes first.
+  // A checkpoint (a destination flush, then an atomic write of the checkpoint file on a helper
+  // thread) is made after this many bytes read from the source since the last one (the data a
+  // resumed copy would redo; holes are cheap to skip again) or this many seconds of progress,
+  // whichever comes first.
   uint64_t checkpoint_every_bytes = 256ull << 20;
   double checkpoint_every_seconds = 2.0;
 };

@@ -24,7 +24,6 @@
 
 #include "absl/strings/escaping.h"
 #include "common/fs.h"
-#include "blockdev/registry.h"
 #include "blockdev/uring/uring_device.h"
 
 namespace vdisk::blockdev {
@@ -142,46 +141,6 @@ TEST_F(CopyTest, SparseCopyIsIdenticalAndHolesStayHoles) {
   EXPECT_EQ(Union(src_data, dst_data), Normalize(src_data)) << "destination data outside source data";
   EXPECT_LE(AllocatedBytes(Path("dst.img")), AllocatedBytes(src_path));
   EXPECT_LT(AllocatedBytes(Path("dst.img")), AllocatedBytes(src_path)) << "zero blocks not written";
-}
-
-// A "file:" destination is written through a page-cache twin (`<path>?direct=off`, opened
-// through the registry) unless dst_page_cache is false; the result is the same either way.
-TEST_F(CopyTest, FileDestinationGoesThroughThePageCacheTwin) {
-  static std::vector<std::string> opened;
-  RegisterDeviceScheme("file", [](const std::string& rest, bool read_only)
-                                   -> StatusOr<std::unique_ptr<Device>> {
-    opened.push_back(rest);
-    auto parsed = uring::ParseFileUri(rest, read_only);
-    if (!parsed.ok()) return parsed.status();
-    return uring::OpenFileDevice(parsed->first, parsed->second);
-  });
-  const uint64_t size = 64 * kMiB;
-  std::string src_path = MakeSource("src.img", size, 30, 7);
-  for (bool page_cache : {true, false}) {
-    SCOPED_TRACE(page_cache ? "page cache" : "direct");
-    opened.clear();
-    const std::string dst_path = Path(page_cache ? "dst-pc.img" : "dst-direct.img");
-    auto src = Open(src_path, true);
-    auto dst = Open(dst_path, false, size);
-    ASSERT_TRUE(src && dst);
-    ASSERT_TRUE(uring::GetFileDeviceInfo(*dst)->direct) << "test needs an O_DIRECT destination";
-    CopyOptions o;
-    o.checksum = true;
-    o.dst_page_cache = page_cache;
-    o.checkpoint_path = Path("pc.ckpt");
-    o.checkpoint_every_bytes = 4 * kMiB;
-    auto r = CopyDevice(*src, *dst, o);
-    ASSERT_TRUE(r.ok()) << r.status();
-    if (page_cache)
-      EXPECT_EQ(opened, std::vector<std::string>{dst_path + "?direct=off"});
-    else
-      EXPECT_TRUE(opened.empty());
-    EXPECT_EQ(r->sha256_hex, Sha256File(src_path));
-    EXPECT_TRUE(SameBytes(src_path, dst_path));
-    EXPECT_EQ(Union(DataExtents(src_path), DataExtents(dst_path)),
-              Normalize(DataExtents(src_path)));
-    EXPECT_LT(AllocatedBytes(dst_path), AllocatedBytes(src_path));
-  }
 }
 
 TEST_F(CopyTest, DirtyDestinationIsDiscardedWhereTheSourceIsEmpty) {
