@@ -218,6 +218,24 @@ TEST_F(CopyTest, ErrorsAreClear) {
   EXPECT_EQ(CopyDevice(*src, *dst, other).status().code(), absl::StatusCode::kDataLoss);
 }
 
+// The checkpoint file is written on a helper thread: its failure still fails the copy, and
+// the copy does not hang or leave the thread behind.
+TEST_F(CopyTest, CheckpointWriteFailureFailsTheCopy) {
+  const uint64_t size = 32 * kMiB;
+  std::string src_path = MakeSource("src.img", size, 40, 8);
+  auto src = Open(src_path, true);
+  auto dst = Open(Path("dst.img"), false, size);
+  ASSERT_TRUE(src && dst);
+  CopyOptions o;
+  o.queue_depth = 4;
+  o.chunk_bytes = 256 * 1024;
+  o.checkpoint_path = Path("no-such-dir/copy.ckpt");
+  o.checkpoint_every_bytes = 1 * kMiB;
+  auto r = CopyDevice(*src, *dst, o);
+  ASSERT_FALSE(r.ok());
+  EXPECT_NE(r.status().message().find("writing checkpoint"), std::string::npos) << r.status();
+}
+
 TEST_F(CopyTest, CancelThenResumeEndsIdenticalWithTheSameChecksum) {
   const uint64_t size = 128 * kMiB;
   std::string src_path = MakeSource("src.img", size, 200, 5);
