@@ -169,9 +169,8 @@ void BlkProcessor::Start(Request& r) {
         iov = &r.bounce_iov;
         iovcnt = 1;
       }
-      if (in) r.written = static_cast<uint32_t>(len + 1);
-      if (iov == r.data.data() && len > kPieceBytes && IssueSplit(r, in, offset)) return;
       if (in) {
+        r.written = static_cast<uint32_t>(len + 1);
         io_->readv(offset, iov, iovcnt, Callback(c.head));
       } else {
         io_->writev(offset, iov, iovcnt, Callback(c.head));
@@ -252,37 +251,6 @@ void BlkProcessor::Start(Request& r) {
       Complete(r, kBlkSUnsupp);
       return;
   }
-}
-
-bool BlkProcessor::IssueSplit(Request& r, bool in, uint64_t offset) {
-  const uint64_t len = r.data_len;
-  const unsigned n = static_cast<unsigned>((len + kPieceBytes - 1) / kPieceBytes);
-  // Keep one IoQueue slot for every request the driver could still start (each needs one).
-  const unsigned could_start = vq_->num() - in_flight_;
-  if (io_->in_flight() + n + could_start > io_->depth()) return false;
-  if (r.pieces.size() < n) r.pieces.resize(n);
-  r.pending = n;
-  r.error = Status();
-  target_->stats.split_requests.fetch_add(1, std::memory_order_relaxed);
-  const uint16_t head = r.chain.head;
-  for (unsigned k = 0; k < n; k++) {
-    const uint64_t skip = uint64_t{k} * kPieceBytes;
-    const uint64_t piece = std::min(kPieceBytes, len - skip);
-    Slice(r.data, skip, piece, &r.pieces[k]);
-    const iovec* iov = r.pieces[k].data();
-    const int cnt = static_cast<int>(r.pieces[k].size());
-    auto done = [this, head](Status s) { OnPiece(head, std::move(s)); };
-    if (in) io_->readv(offset + skip, iov, cnt, std::move(done));
-    else io_->writev(offset + skip, iov, cnt, std::move(done));
-  }
-  return true;
-}
-
-void BlkProcessor::OnPiece(uint16_t head, Status s) {
-  Request& r = requests_[head];
-  if (!s.ok() && r.error.ok()) r.error = std::move(s);
-  if (--r.pending > 0) return;
-  OnIo(head, std::move(r.error));
 }
 
 bool BlkProcessor::NeedsBounce(const Request& r) const {

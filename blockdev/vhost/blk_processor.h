@@ -8,13 +8,9 @@
 // Publish() makes them visible and says whether to notify the driver. A bad chain completes
 // with VIRTIO_BLK_S_IOERR when its status byte can be located (used length 0 otherwise) and
 // never stops the queue; only a corrupt ring does (Process returns FAILED_PRECONDITION).
-// A read or write larger than kPieceBytes is issued as several IoQueue operations of at most
-// kPieceBytes each, in parallel, when the IoQueue has room beyond one operation per possible
-// request (see docs/vhost.md, "1 MiB requests"); the request completes when all have.
 // Single-threaded: owned by the queue's worker.
 #pragma once
 
-#include <algorithm>
 #include <cstdint>
 #include <vector>
 
@@ -27,12 +23,6 @@ namespace vdisk::blockdev::vhost {
 
 class BlkProcessor {
  public:
-  // Largest IoQueue operation a guest read/write is split into (guest memory is 4 KiB pages
-  // scattered in host memory: 256 KiB = at most 64 host pages + 2 per block request).
-  static constexpr uint64_t kPieceBytes = 256 << 10;
-  // IoQueue depth the worker should open for a virtqueue of `num` entries (room to split).
-  static unsigned IoDepthFor(unsigned num) { return std::min(2 * num, 4096u); }
-
   BlkProcessor(BlkTarget* target, unsigned queue_index, SplitVirtqueue* vq, IoQueue* io,
                ChainLimits limits);
 
@@ -55,19 +45,13 @@ class BlkProcessor {
     std::vector<iovec> data;       // data buffers (views into chain)
     AlignedBuffer bounce;
     iovec bounce_iov{};
-    unsigned pending = 0;          // IoQueue operations not yet completed
-    Status error;                  // first failure among them
-    std::vector<std::vector<iovec>> pieces;  // per-operation iovecs of a split request
   };
 
   Status StartOne(uint16_t head);
   void Start(Request& r);
   void Complete(Request& r, uint8_t status);
   void OnIo(uint16_t head, Status s);
-  void OnPiece(uint16_t head, Status s);
   IoCallback Callback(uint16_t head);
-  // Issues a read/write as pieces of at most kPieceBytes if the IoQueue has room; false if not.
-  bool IssueSplit(Request& r, bool in, uint64_t offset);
   bool NeedsBounce(const Request& r) const;
 
   BlkTarget* target_;

@@ -21,7 +21,6 @@ struct BlkStats {
   std::atomic<uint64_t> unsupported{0};     // requests completed with UNSUPP
   std::atomic<uint64_t> bad_requests{0};    // malformed / hostile descriptor chains
   std::atomic<uint64_t> bounced{0};         // requests copied through an aligned buffer
-  std::atomic<uint64_t> split_requests{0};  // reads/writes issued as several IoQueue operations
   std::atomic<uint64_t> queue_requests[kMaxExportQueues] = {};  // per virtqueue
 };
 

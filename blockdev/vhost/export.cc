@@ -232,7 +232,6 @@ ExportStats ExportImpl::stats() const {
   s.unsupported = b.unsupported.load();
   s.bad_requests = b.bad_requests.load();
   s.bounced = b.bounced.load();
-  s.split_requests = b.split_requests.load();
   s.capacity_bytes = target_.capacity_bytes.load();
   for (unsigned i = 0; i < options_.num_queues; i++) {
     s.queue_requests.push_back(b.queue_requests[i].load());

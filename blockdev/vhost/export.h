@@ -48,7 +48,6 @@ struct ExportStats {
   uint64_t unsupported = 0;    // requests answered VIRTIO_BLK_S_UNSUPP
   uint64_t bad_requests = 0;   // malformed or hostile descriptor chains
   uint64_t bounced = 0;        // requests copied through an aligned bounce buffer
-  uint64_t split_requests = 0; // reads/writes issued as several IoQueue operations
   uint64_t broken_queues = 0;  // virtqueues abandoned because the driver corrupted the ring
   uint64_t capacity_bytes = 0;
   std::vector<uint64_t> queue_requests;  // requests per virtqueue (num_queues entries)

@@ -47,13 +47,7 @@ struct QueueWorker::Loop {
   bool broken = false;
 
   Status OpenIo() {
-    // Twice the ring size: room to split large requests (BlkProcessor::kPieceBytes); an engine
-    // that refuses the depth gets the ring size (no splitting then).
-    Device* dev = w->params_.target->device.load();
-    auto q = dev->open_queue(BlkProcessor::IoDepthFor(vq.num()));
-    if (!q.ok()) q = dev->open_queue(vq.num());
-    if (!q.ok()) return q.status();
-    io = std::move(q).value();
+    ASSIGN_OR_RETURN(io, w->params_.target->device.load()->open_queue(vq.num()));
     proc = std::make_unique<BlkProcessor>(w->params_.target, w->params_.index, &vq, io.get(),
                                           w->params_.limits);
     completion_fd = io->completion_fd();
