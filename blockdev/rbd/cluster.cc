@@ -2,6 +2,7 @@
 
 #include <cerrno>
 #include <cstring>
+#include <mutex>
 #include <vector>
 
 #include "absl/strings/str_cat.h"
@@ -22,12 +23,45 @@ Status SetConf(rados_t h, const std::string& key, const std::string& value, bool
   return Status();
 }
 
+// The live connections, by everything that makes one differ (secrets included: the key is
+// never printed). Entries expire with their last owner.
+struct Connections {
+  std::mutex mu;  // held across a connect, so two callers never race to make the same client
+  std::map<std::string, std::weak_ptr<Cluster>> live;
+};
+Connections& LiveConnections() {
+  static auto* c = new Connections();  // never destroyed: Clusters may outlive static teardown
+  return *c;
+}
+
+std::string ConnectionKey(const ClusterOptions& o) {
+  std::string k;
+  for (const std::string* part : {&o.conf, &o.mon_host, &o.user, &o.key, &o.keyring})
+    absl::StrAppend(&k, part->size(), ":", *part, ";");
+  absl::StrAppend(&k, o.connect_timeout_s, ";");
+  for (const auto& [name, value] : o.config) absl::StrAppend(&k, name, "=", value, ";");
+  return k;
+}
+
 }  // namespace
 
 StatusOr<std::shared_ptr<Cluster>> Cluster::Connect(const ClusterOptions& o) {
   if (o.conf.empty() && o.mon_host.empty())
     return absl::InvalidArgumentError(
         "ceph cluster: set a config file (conf=) or monitors (mon_host=)");
+  Connections& live = LiveConnections();
+  const std::string key = ConnectionKey(o);
+  std::lock_guard lock(live.mu);
+  if (auto it = live.live.find(key); it != live.live.end()) {
+    if (auto c = it->second.lock()) return c;
+    live.live.erase(it);
+  }
+  ASSIGN_OR_RETURN(std::shared_ptr<Cluster> c, ConnectNew(o));
+  live.live[key] = c;
+  return c;
+}
+
+StatusOr<std::shared_ptr<Cluster>> Cluster::ConnectNew(const ClusterOptions& o) {
   std::shared_ptr<Cluster> c(new Cluster());
   int r = rados_create(&c->handle_, o.user.empty() ? nullptr : o.user.c_str());
   if (r < 0) return RadosError(r, "rados_create");

@@ -4,7 +4,11 @@
 // Cluster::Connect() reads the given ceph.conf (or none), applies the monitors and cephx
 // credentials, and connects with a bounded wait. A Cluster is thread-safe and shared (via
 // shared_ptr) by the pool and every Device opened from it; librados shuts down when the last
-// owner goes. Credentials are never logged and never appear in Status messages.
+// owner goes. Connect() hands out the live connection for the same options if there is one
+// (one rados client per cluster and user per process, as ceph-csi's connection pool): a
+// client per pool or device would repeat the monitor handshake and multiply librados'
+// threads, and librbd 16 has been seen to crash when many short-lived clients come and go
+// in one process. Credentials are never logged and never appear in Status messages.
 //
 // Errors of Connect(): INVALID_ARGUMENT (no conf and no monitors, unreadable conf or keyring),
 // PERMISSION_DENIED (cephx refused the user or key), UNAVAILABLE (no monitor answered in time).
@@ -55,6 +59,7 @@ class Cluster {
 
  private:
   Cluster() = default;
+  static StatusOr<std::shared_ptr<Cluster>> ConnectNew(const ClusterOptions& options);
   rados_t handle_ = nullptr;
   std::string fsid_;
   std::string user_;

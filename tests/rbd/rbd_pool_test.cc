@@ -186,6 +186,31 @@ TEST_F(RbdPoolTest, UnknownRadosPoolIsInvalidArgument) {
   EXPECT_TRUE(none->empty());
 }
 
+TEST_F(RbdPoolTest, OneRadosClientPerClusterAndUser) {
+  const auto& env = fixture_->env();
+  rbdb::ClusterOptions o;
+  o.conf = env.conf;
+  o.user = env.driver_user;
+  o.keyring = env.driver_keyring;
+  ASSERT_OK_AND_ASSIGN(auto a, rbdb::Cluster::Connect(o));
+  ASSERT_OK_AND_ASSIGN(auto b, rbdb::Cluster::Connect(o));
+  EXPECT_EQ(a->handle(), b->handle()) << "the live connection is shared";
+  rbdb::ClusterOptions other = o;
+  other.config["rbd_cache"] = "false";
+  ASSERT_OK_AND_ASSIGN(auto c, rbdb::Cluster::Connect(other));
+  EXPECT_NE(c->handle(), a->handle()) << "different options, different client";
+  rbdb::ClusterOptions wrong = o;
+  wrong.key = "AQBzZXQgYSB3cm9uZyBrZXkgaGVyZQ==";
+  wrong.keyring.clear();
+  wrong.connect_timeout_s = 3;
+  EXPECT_FALSE(rbdb::Cluster::Connect(wrong).ok()) << "a failed connect is not shared";
+  // Once every owner has let go, the next Connect gets a working client (new or still shared).
+  a.reset();
+  b.reset();
+  ASSERT_OK_AND_ASSIGN(auto d, rbdb::Cluster::Connect(o));
+  EXPECT_TRUE(rbdb::IoCtx::Open(d, env.rbd_pool).ok());
+}
+
 TEST_F(RbdPoolTest, CredentialsFromCsiSecretsAndBadCredentials) {
   const auto& env = fixture_->env();
   auto cfg = fixture_->config();
