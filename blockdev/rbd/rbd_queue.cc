@@ -151,15 +151,15 @@ void RbdQueue::write_zeroes(uint64_t offset, uint64_t length, IoCallback done) {
 }
 
 void RbdQueue::OnComplete(rbd_completion_t, void* arg) {
-  // Runs on a librbd thread: only hand the slot over to the owner thread.
+  // Runs on a librbd thread: only hand the slot over to the owner thread. The eventfd is
+  // signalled with mu_ held: once the owner has taken this slot (under mu_) it may destroy the
+  // queue and close the eventfd, so nothing here may touch the queue after unlocking. (Writing
+  // after the unlock once let a late completion write into a closed, reused descriptor.)
   Slot* s = static_cast<Slot*>(arg);
   RbdQueue* q = s->queue;
-  bool was_empty;
-  {
-    std::lock_guard lock(q->mu_);
-    was_empty = q->done_.empty();
-    q->done_.push_back(s->index);
-  }
+  std::lock_guard lock(q->mu_);
+  const bool was_empty = q->done_.empty();
+  q->done_.push_back(s->index);
   if (was_empty) {
     uint64_t one = 1;
     ssize_t w = ::write(q->eventfd_, &one, sizeof one);
