@@ -4,10 +4,10 @@
 # all its cases), labelled for `ctest -L`. Labels in use: unit, integration, e2e, ceph, qemu,
 # root (needs loop devices / mounts).
 function(vdisk_add_test name)
-  cmake_parse_arguments(T "" "TIMEOUT" "SOURCES;LIBS;LABELS;FIXTURES;RESOURCE_LOCK" ${ARGN})
+  cmake_parse_arguments(T "" "TIMEOUT" "SOURCES;LIBS;LABELS;FIXTURES;RESOURCE_LOCK;LAUNCHER" ${ARGN})
   add_executable(${name} ${T_SOURCES})
   target_link_libraries(${name} PRIVATE ${T_LIBS} GTest::gtest GTest::gtest_main GTest::gmock)
-  add_test(NAME ${name} COMMAND ${name} --gtest_color=no)
+  add_test(NAME ${name} COMMAND ${T_LAUNCHER} $<TARGET_FILE:${name}> --gtest_color=no)
   if(NOT T_TIMEOUT)
     set(T_TIMEOUT 300)
   endif()
