@@ -250,27 +250,59 @@ void RbdPool::MarkBuilding(const std::string& id, bool on) {
 // ---------------------------------------------------------------------------------------------
 // Clone chains and flatten.
 
+namespace {
+constexpr uint64_t kHeadSnap = UINT64_MAX - 1;  // librbd's CEPH_NOSNAP: the image head
+
+// The parent of snapshot `snap_id` (kHeadSnap: the head) of `head`, an image open read-only at
+// its head. A snapshot's parent is the head's unless the head was flattened after the snapshot
+// without deep-flatten; only then is the handle moved to the snapshot. Opening images at a
+// snapshot and closing them trips a use-after-free in librbd 16.2.15 (docs/rbd.md), so the head
+// answers whenever it can.
+StatusOr<std::optional<ParentRef>> ParentAt(rbd_image_t head, uint64_t snap_id) {
+  ASSIGN_OR_RETURN(auto parent, GetParent(head));
+  if (parent || snap_id == kHeadSnap) return parent;
+  uint64_t features = 0;
+  if (int r = rbd_get_features(head, &features); r < 0) return RadosError(r, "rbd_get_features");
+  if (features & RBD_FEATURE_DEEP_FLATTEN) return parent;
+  if (int r = rbd_snap_set_by_id(head, snap_id); r < 0)
+    return RadosError(r, "rbd_snap_set_by_id");
+  return GetParent(head);
+}
+
+// Number of ancestors above `parent` (0 when there is none), walking the images' heads.
+StatusOr<int> ChainDepthFrom(const std::shared_ptr<Cluster>& cluster,
+                             std::optional<ParentRef> parent) {
+  int depth = 0;
+  while (parent) {
+    if (++depth > 256) return absl::InternalError("rbd clone chain longer than 256");
+    ASSIGN_OR_RETURN(IoCtx pio, IoCtx::Open(cluster, parent->pool));
+    ASSIGN_OR_RETURN(Image next, Image::OpenById(pio, parent->image_id, "", true));
+    ASSIGN_OR_RETURN(parent, ParentAt(next.get(), parent->snap_id));
+  }
+  return depth;
+}
+}  // namespace
+
 StatusOr<int> RbdPool::ChainDepth(const std::string& rbd_pool, const std::string& image_id,
                                   const std::string& snap) {
   ASSIGN_OR_RETURN(const IoCtx* io, Io(rbd_pool));
-  ASSIGN_OR_RETURN(Image img, Image::OpenById(*io, image_id, snap, true));
-  return ChainDepth(img.get());
+  ASSIGN_OR_RETURN(Image img, Image::OpenById(*io, image_id, "", true));
+  uint64_t snap_id = kHeadSnap;
+  if (!snap.empty()) {
+    ASSIGN_OR_RETURN(auto snaps, ListSnaps(img.get()));
+    auto it = std::find_if(snaps.begin(), snaps.end(),
+                           [&](const SnapInfo& s) { return s.name == snap; });
+    if (it == snaps.end())
+      return absl::NotFoundError(absl::StrCat("snapshot ", rbd_pool, "/", image_id, "@", snap));
+    snap_id = it->id;
+  }
+  ASSIGN_OR_RETURN(auto parent, ParentAt(img.get(), snap_id));
+  return ChainDepthFrom(cluster_, std::move(parent));
 }
 
 StatusOr<int> RbdPool::ChainDepth(rbd_image_t start) {
-  Image img;  // the current ancestor, once we have moved past `start`
-  int depth = 0;
-  for (;;) {
-    ASSIGN_OR_RETURN(auto parent, GetParent(img.get() ? img.get() : start));
-    if (!parent) return depth;
-    if (++depth > 256) return absl::InternalError("rbd clone chain longer than 256");
-    ASSIGN_OR_RETURN(IoCtx pio, IoCtx::Open(cluster_, parent->pool));
-    Image next;
-    ASSIGN_OR_RETURN(next, Image::OpenById(pio, parent->image_id, "", true));
-    int r = rbd_snap_set_by_id(next.get(), parent->snap_id);
-    if (r < 0) return RadosError(r, "rbd_snap_set_by_id on a parent");
-    img = std::move(next);
-  }
+  ASSIGN_OR_RETURN(auto parent, GetParent(start));
+  return ChainDepthFrom(cluster_, std::move(parent));
 }
 
 namespace {
