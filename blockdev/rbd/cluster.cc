@@ -155,27 +155,37 @@ StatusOr<IoCtx> IoCtx::Open(std::shared_ptr<Cluster> cluster, const std::string&
   return io;
 }
 
+namespace {
+// Moves `img`, open at its head, to snapshot `snap` (nothing for an empty `snap`).
+Status SetSnap(Image& img, const std::string& snap, const std::string& what) {
+  if (snap.empty()) return absl::OkStatus();
+  if (int r = rbd_snap_set(img.get(), snap.c_str()); r < 0)
+    return RadosError(r, absl::StrCat("moving rbd image ", what, " to snapshot ", snap));
+  return absl::OkStatus();
+}
+}  // namespace
+
 StatusOr<Image> Image::OpenById(const IoCtx& io, const std::string& image_id,
                                 const std::string& snap, bool read_only) {
   Image img;
-  const char* s = snap.empty() ? nullptr : snap.c_str();
-  int r = read_only ? rbd_open_by_id_read_only(io.get(), image_id.c_str(), &img.image_, s)
-                    : rbd_open_by_id(io.get(), image_id.c_str(), &img.image_, s);
-  if (r < 0)
-    return RadosError(r, absl::StrCat("opening rbd image id ", io.pool(), "/", image_id,
-                                      snap.empty() ? "" : "@", snap));
+  const std::string what = absl::StrCat("id ", io.pool(), "/", image_id);
+  int r = read_only || !snap.empty()
+              ? rbd_open_by_id_read_only(io.get(), image_id.c_str(), &img.image_, nullptr)
+              : rbd_open_by_id(io.get(), image_id.c_str(), &img.image_, nullptr);
+  if (r < 0) return RadosError(r, absl::StrCat("opening rbd image ", what));
+  RETURN_IF_ERROR(SetSnap(img, snap, what));
   return img;
 }
 
 StatusOr<Image> Image::OpenByName(const IoCtx& io, const std::string& name,
                                   const std::string& snap, bool read_only) {
   Image img;
-  const char* s = snap.empty() ? nullptr : snap.c_str();
-  int r = read_only ? rbd_open_read_only(io.get(), name.c_str(), &img.image_, s)
-                    : rbd_open(io.get(), name.c_str(), &img.image_, s);
-  if (r < 0)
-    return RadosError(r, absl::StrCat("opening rbd image ", io.pool(), "/", name,
-                                      snap.empty() ? "" : "@", snap));
+  const std::string what = absl::StrCat(io.pool(), "/", name);
+  int r = read_only || !snap.empty()
+              ? rbd_open_read_only(io.get(), name.c_str(), &img.image_, nullptr)
+              : rbd_open(io.get(), name.c_str(), &img.image_, nullptr);
+  if (r < 0) return RadosError(r, absl::StrCat("opening rbd image ", what));
+  RETURN_IF_ERROR(SetSnap(img, snap, what));
   return img;
 }
 

@@ -102,7 +102,10 @@ class IoCtx {
 class Image {
  public:
   Image() = default;
-  // By image id (works for images in the RBD trash too). `snap` empty: the head.
+  // By image id (works for images in the RBD trash too). `snap` empty: the head. With a
+  // snapshot the image is opened read-only at its head and then moved to the snapshot
+  // (rbd_snap_set): opening at a snapshot directly trips librbd 16.2.15's use-after-free
+  // (docs/rbd.md, Pitfalls). Errors: NOT_FOUND for a missing image or snapshot.
   static StatusOr<Image> OpenById(const IoCtx& io, const std::string& image_id,
                                   const std::string& snap, bool read_only);
   static StatusOr<Image> OpenByName(const IoCtx& io, const std::string& name,

@@ -6,8 +6,9 @@
 # Why: Debian's librbd 16.2.15 has a use-after-free in its io_context threads that a plain
 # librbd program reproduces (tests/rbd/tools/librbd_clone_stress.cc: open a parent at a
 # snapshot, close it, rbd_clone3, open/write/close/remove the child, in a loop on a loaded
-# machine). It shows up as a crash or a hang in roughly 1 of 15 runs of rbd_pool_test under
-# heavy CPU load. See docs/rbd.md "Pitfalls".
+# machine). It showed up as a crash or a hang in roughly 1 of 15 runs of rbd_pool_test under
+# heavy CPU load, before vdisk stopped opening images at a snapshot (it now opens the head and
+# calls rbd_snap_set). Kept as a safety net for a path not yet found. See docs/rbd.md "Pitfalls".
 #
 #   rerun-on-librbd-crash.sh <test binary> [args...]
 set -uo pipefail

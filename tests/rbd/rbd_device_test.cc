@@ -261,6 +261,12 @@ TEST_F(RbdDeviceTest, UriSchemeOpensImagesAndSnapshots) {
                 .status()
                 .code(),
             absl::StatusCode::kNotFound);
+  // A snapshot that does not exist on an image that does.
+  EXPECT_EQ(OpenDeviceUri(absl::StrCat("rbd:", env_.rbd_pool, "/", image, "@no-such-snap", creds),
+                          true)
+                .status()
+                .code(),
+            absl::StatusCode::kNotFound);
   sdev->reset();
   dev->reset();
   EXPECT_TRUE(pool_->delete_snapshot(snap->id).ok());

@@ -1,13 +1,21 @@
 // A reproducer for a use-after-free inside librbd 16.2.15 (Debian 12), with no vdisk code:
-// one thread, sequential librbd calls, the same sequence the RBD pool uses for "restore a
+// one thread, sequential librbd calls, the same sequence the RBD pool once used for "restore a
 // snapshot into a new volume". On a loaded machine (e.g. 8 busy loops on 2 cores) an
 // io_context_pool thread eventually locks a freed mutex inside librbd: the process hangs in
 // rbd_clone3, crashes with SIGSEGV, or aborts with std::system_error (EINVAL) — the same three
-// outcomes seen in rbd_pool_test, with the same librbd frames. Here it hung after ~120
-// iterations once and failed glibc's mutex-owner assertion after ~30 another time. The
-// trigger is the open/close at the snapshot: opening the head instead ran 800 iterations clean.
+// outcomes seen in rbd_pool_test, with the same librbd frames. The trigger is closing an image
+// opened *at* a snapshot: with `at-snap` it failed after ~30 to ~120 iterations (four runs);
+// `snap-set` (open the head, then rbd_snap_set — what vdisk does), `head-ro`, `head-rw` and
+// `none` each ran 800 iterations clean.
 //
-//   librbd_clone_stress <ceph.conf> <user id, e.g. admin> <rbd pool> <iterations>
+//   librbd_clone_stress <ceph.conf> <user id, e.g. admin> <rbd pool> <iterations> [how]
+//
+// [how] is how each iteration opens the source before the clone:
+//   at-snap    rbd_open_by_id_read_only(..., "s")            (default; the failing pattern)
+//   snap-set   open the head read-only, then rbd_snap_set("s") on that handle
+//   head-ro    open the head read-only
+//   head-rw    open the head read-write
+//   none       no open at all
 //
 // Exit 0 after the iterations; 2 on an API error. Leaves nothing behind when it completes.
 #include <rados/librados.h>
@@ -39,11 +47,18 @@ int Fail(const char* what, int i, int r) {
 }  // namespace
 
 int main(int argc, char** argv) {
-  if (argc != 5) {
-    std::fprintf(stderr, "usage: %s <ceph.conf> <user id> <rbd pool> <iterations>\n", argv[0]);
+  if (argc != 5 && argc != 6) {
+    std::fprintf(stderr, "usage: %s <ceph.conf> <user id> <rbd pool> <iterations> [how]\n",
+                 argv[0]);
     return 2;
   }
   const int iterations = std::atoi(argv[4]);
+  const std::string how = argc == 6 ? argv[5] : "at-snap";
+  if (how != "at-snap" && how != "snap-set" && how != "head-ro" && how != "head-rw" &&
+      how != "none") {
+    std::fprintf(stderr, "unknown [how] '%s'\n", how.c_str());
+    return 2;
+  }
   rados_t cluster;
   if (rados_create(&cluster, argv[2]) < 0 || rados_conf_read_file(cluster, argv[1]) < 0)
     return Fail("rados_create / conf", 0, -1);
@@ -66,17 +81,25 @@ int main(int argc, char** argv) {
   rbd_get_id(parent, id, sizeof id);
 
   for (int i = 0; i < iterations; ++i) {
-    // The pool's clone-depth check: open the source at the snapshot, read its parent, close.
-    rbd_image_t at_snap;
-    if ((r = rbd_open_by_id_read_only(io, id, &at_snap, "s")) < 0)
-      return Fail("rbd_open_by_id_read_only", i, r);
-    rbd_linked_image_spec_t ps;
-    rbd_snap_spec_t ss;
-    if (rbd_get_parent(at_snap, &ps, &ss) == 0) {
-      rbd_linked_image_spec_cleanup(&ps);
-      rbd_snap_spec_cleanup(&ss);
+    // The pool's clone-depth check: open the source (how: see above), read its parent, close.
+    if (how != "none") {
+      rbd_image_t src;
+      if (how == "at-snap")
+        r = rbd_open_by_id_read_only(io, id, &src, "s");
+      else if (how == "head-rw")
+        r = rbd_open_by_id(io, id, &src, nullptr);
+      else
+        r = rbd_open_by_id_read_only(io, id, &src, nullptr);
+      if (r < 0) return Fail("rbd_open_by_id", i, r);
+      if (how == "snap-set" && (r = rbd_snap_set(src, "s")) < 0) return Fail("rbd_snap_set", i, r);
+      rbd_linked_image_spec_t ps;
+      rbd_snap_spec_t ss;
+      if (rbd_get_parent(src, &ps, &ss) == 0) {
+        rbd_linked_image_spec_cleanup(&ps);
+        rbd_snap_spec_cleanup(&ss);
+      }
+      rbd_close(src);
     }
-    rbd_close(at_snap);
     // The clone, then a first write through it, then its removal.
     const std::string child = base + "-child-" + std::to_string(i);
     opts = Options(true);
