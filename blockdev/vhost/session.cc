@@ -105,6 +105,8 @@ Status Session::Serve(int stop_fd) {
     }
     bool replied = false;
     uint32_t request = msg.header.request;
+    spdlog::debug("vhost-user: request {} ({} payload bytes, {} fds)", request, msg.header.size,
+                  msg.fds.size());
     Status h = Handle(msg, &replied);
     if (!h.ok()) {
       spdlog::warn("vhost-user: request {} failed: {}", request, h.ToString());

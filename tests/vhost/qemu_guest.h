@@ -8,6 +8,7 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <chrono>
 #include <cstdlib>
 #include <string>
@@ -48,7 +49,10 @@ class QemuGuest {
     if (std::system(cmd.c_str()) != 0) return "guest.sh initrd failed: " + cmd;
     std::vector<std::string> args = {
         "qemu-system-x86_64", "-accel", "tcg", "-nodefaults", "-display", "none", "-no-reboot",
-        "-m", o.mem, "-smp", std::to_string(o.cpus),
+        // maxcpus >= 2: QEMU 7.2's TCG drops the guest's memory barriers when only one vCPU
+        // can exist, and the guest then misses completions (docs/vhost.md, "Guest stalls").
+        "-m", o.mem, "-smp",
+        std::to_string(o.cpus) + ",maxcpus=" + std::to_string(std::max(o.cpus, 2u)),
         "-object", "memory-backend-memfd,id=mem0,size=" + o.mem + ",share=on",
         "-machine", "q35,memory-backend=mem0",
         "-kernel", GuestDir() + "/vmlinuz", "-initrd", initrd,
