@@ -14,6 +14,12 @@ bench_line() {
     "$name" "$unit" "$vdisk" "$peer" "$peer_value" "$ratio"
 }
 
+# median: the median of the numbers on stdin (one per line), 0 if there are none.
+median() {
+  sort -g | awk '{v[NR] = $1} END {if (NR == 0) print 0; else if (NR % 2) print v[(NR + 1) / 2];
+                                   else printf "%.2f\n", (v[NR / 2] + v[NR / 2 + 1]) / 2}'
+}
+
 # Root of the source tree and the build directory holding the binaries.
 VDISK_SRC=${VDISK_SRC:-$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)}
 VDISK_BUILD=${VDISK_BUILD:-$VDISK_SRC/build}

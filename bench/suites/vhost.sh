@@ -5,12 +5,15 @@
 #   qsd         qemu-storage-daemon --export type=vhost-user-blk, aio=io_uring, cache.direct=on
 #   drive       QEMU's own virtio-blk: -drive aio=io_uring,cache=none
 # Prints vhost-qsd-<workload> and vhost-drive-<workload> BENCH lines (ratio > 1: vdisk better).
+# Then the back ends alone, without a guest: bench/tools/vhost_load.cc drives vdisk and
+# qemu-storage-daemon from the host (vhost-host-qsd-<rw>-4k IOPS and -cpu us/IO lines).
 # Env: VHOST_BENCH_RUNTIME (s per workload, 8), VHOST_BENCH_WORKLOADS (comma list),
 #      VHOST_BENCH_SIZE (backing file, 1G), VHOST_BENCH_QUEUES (1; vCPUs = queues),
-#      VHOST_BENCH_ROUNDS (2: back ends interleaved, best round reported),
-#      VHOST_BENCH_DIR (where the backing file goes, default a temp dir under /var/tmp).
+#      VHOST_BENCH_ROUNDS (3: back ends interleaved, median of rounds reported),
+#      VHOST_BENCH_DIR (where the backing file goes, default a temp dir under /var/tmp),
+#      VHOST_BENCH_HOST_ROUNDS (3), VHOST_BENCH_HOST_RUNTIME (s per host-side run, 5).
 # A guest that fails or times out (VHOST_BENCH_BOOT_TIMEOUT, 180 s) is reported on stderr and
-# that round of that back end counts as 0.
+# that round of that back end counts as no result (left out of the median).
 # Note: the guest runs under TCG (no KVM here), so guest CPU emulation caps every back end;
 # all three share that cap, which is why they are compared in the same run. maxcpus is at least
 # 2: with one possible vCPU QEMU 7.2's TCG drops the guest's memory barriers, and guests stall
@@ -23,10 +26,15 @@ runtime=${VHOST_BENCH_RUNTIME:-8}
 workloads=${VHOST_BENCH_WORKLOADS:-randread-4k,randwrite-4k,read-1m,write-1m}
 size=${VHOST_BENCH_SIZE:-1G}
 queues=${VHOST_BENCH_QUEUES:-1}
-rounds=${VHOST_BENCH_ROUNDS:-2}
+rounds=${VHOST_BENCH_ROUNDS:-3}
 vdisk=$VDISK_BUILD/cli/vdisk
+load=$VDISK_BUILD/bench/tools/vdisk_vhost_load
+host_rounds=${VHOST_BENCH_HOST_ROUNDS:-3}
+host_runtime=${VHOST_BENCH_HOST_RUNTIME:-5}
 guest_dir=$VDISK_BUILD/test-env/guest
-[[ -x $vdisk ]] || { echo "bench vhost: $vdisk not built" >&2; exit 1; }
+for b in "$vdisk" "$load"; do
+  [[ -x $b ]] || { echo "bench vhost: $b not built" >&2; exit 1; }
+done
 for tool in qemu-system-x86_64 qemu-storage-daemon fio; do
   command -v $tool >/dev/null || { echo "bench vhost: $tool missing (scripts/deps.sh)" >&2; exit 1; }
 done
@@ -77,38 +85,49 @@ wait_socket() {
 }
 vhost_disk() { echo "-chardev socket,id=c0,path=$1 -device vhost-user-blk-pci,chardev=c0,num-queues=$queues"; }
 
-run_vdisk() {  # <round>
+start_vdisk() {  # <log tag>: starts `vdisk serve` on the file; its pid in $server
   "$vdisk" serve --socket "$work/vdisk.sock" --uri "file:$image" --queues "$queues" \
     > "$work/vdisk.out" 2> "$work/vdisk.$1.err" &
-  local pid=$!
-  pids+=($pid)
+  server=$!
+  pids+=($server)
   wait_socket "$work/vdisk.sock"
-  echo "bench vhost: round $1: vdisk export" >&2
-  # shellcheck disable=SC2046
-  boot "$work/vdisk.$1.log" $(vhost_disk "$work/vdisk.sock") || true
-  kill "$pid"; wait "$pid" || true
 }
-run_qsd() {
+start_qsd() {  # <log tag>: starts qemu-storage-daemon on the file; its pid in $server
   qemu-storage-daemon \
     --blockdev "driver=file,node-name=f0,filename=$image,aio=io_uring,cache.direct=on" \
     --export "type=vhost-user-blk,id=e0,node-name=f0,addr.type=unix,addr.path=$work/qsd.sock,writable=on,num-queues=$queues" \
     > "$work/qsd.$1.err" 2>&1 &
-  local pid=$!
-  pids+=($pid)
+  server=$!
+  pids+=($server)
   wait_socket "$work/qsd.sock"
+}
+stop_server() {
+  kill "$server"; wait "$server" || true
+  rm -f "$work/vdisk.sock" "$work/qsd.sock"
+}
+run_vdisk() {  # <round>
+  start_vdisk "$1"
+  echo "bench vhost: round $1: vdisk export" >&2
+  # shellcheck disable=SC2046
+  boot "$work/vdisk.$1.log" $(vhost_disk "$work/vdisk.sock") || true
+  stop_server
+}
+run_qsd() {
+  start_qsd "$1"
   echo "bench vhost: round $1: qemu-storage-daemon export" >&2
   # shellcheck disable=SC2046
   boot "$work/qsd.$1.log" $(vhost_disk "$work/qsd.sock") || true
-  kill "$pid"; wait "$pid" || true
-  rm -f "$work/qsd.sock"
+  stop_server
 }
 run_drive() {
   echo "bench vhost: round $1: QEMU -drive aio=io_uring,cache=none" >&2
   boot "$work/drive.$1.log" -drive "file=$image,format=raw,if=none,id=d0,aio=io_uring,cache=none" \
     -device "virtio-blk-pci,drive=d0,num-queues=$queues" || true
 }
-# Rounds interleave the back ends; each figure is the best round (interference on a shared
-# machine only ever lowers throughput).
+# Rounds interleave the back ends; each figure is the median of that back end's completed rounds
+# (per-round values and the best round on stderr). The TCG guest's throughput moves by +-30%
+# between boots of the same back end, so the best of a few rounds compares luck, not back ends
+# (bench/RESULTS.md, 2026-12-06).
 for round in $(seq "$rounds"); do
   run_vdisk "$round"
   run_qsd "$round"
@@ -127,15 +146,17 @@ metric1() {  # metric1 <log> <workload> -> value (IOPS for 4k, MiB/s for 1m)
     write-1m) awk -F';' '{printf "%.1f", $48/1024}' <<<"$line" ;;
   esac
 }
-metric() {  # metric <backend> <workload>: best over the rounds
-  local best=0 v r all=
+metric() {  # metric <backend> <workload>: median of the completed rounds (0: none completed)
+  local v r all=
   for r in $(seq "$rounds"); do
     v=$(metric1 "$work/$1.$r.log" "$2")
     all+=" $v"
-    best=$(awk -v a="$best" -v b="$v" 'BEGIN{print (b > a) ? b : a}')
   done
-  echo "bench vhost: $1 $2 rounds:$all" >&2
-  echo "$best"
+  local med best
+  med=$(tr ' ' '\n' <<<"$all" | awk '$1 > 0' | median)
+  best=$(tr ' ' '\n' <<<"$all" | sort -g | tail -1)
+  echo "bench vhost: $1 $2 rounds:$all (median $med, best $best)" >&2
+  echo "$med"
 }
 for w in ${workloads//,/ }; do
   unit=IOPS
@@ -145,4 +166,37 @@ for w in ${workloads//,/ }; do
   d=$(metric drive "$w")
   bench_line "vhost-qsd-$w" "$unit" "$v" qemu-storage-daemon "$q" 1
   bench_line "vhost-drive-$w" "$unit" "$v" qemu-drive-io_uring "$d" 1
+done
+
+# The back ends alone: bench/tools/vhost_load.cc is a host-side front end (a virtio-blk driver
+# in a process, no guest CPU in the way) keeping QD32 4 KiB requests in flight for
+# $host_runtime s against each back end on the same file, rounds interleaved. Prints IOPS and
+# the back end's CPU time per request (user + system of its process), medians of the rounds.
+host_workloads="randread randwrite"
+host_load() {  # <backend> <round>
+  local w
+  for w in $host_workloads; do
+    "$load" --socket "$work/$1.sock" --size "$(stat -c %s "$image")" --rw "$w" --qd 32 \
+      --seconds "$host_runtime" --backend-pid "$server" > "$work/host.$1.$w.$2" ||
+      echo "bench vhost: host load $w on $1 failed" >&2
+  done
+}
+for round in $(seq "$host_rounds"); do
+  echo "bench vhost: host-side round $round" >&2
+  start_vdisk "host$round"; host_load vdisk "$round"; stop_server
+  start_qsd "host$round"; host_load qsd "$round"; stop_server
+done
+host_metric() {  # <backend> <workload> <field>: median over the rounds
+  local all
+  all=$(for r in $(seq "$host_rounds"); do
+    grep -o "$3=[0-9.]*" "$work/host.$1.$2.$r" 2>/dev/null | cut -d= -f2
+  done)
+  echo "bench vhost: host $1 $2 $3 rounds: $(tr '\n' ' ' <<<"$all")" >&2
+  median <<<"$all"
+}
+for w in $host_workloads; do
+  bench_line "vhost-host-qsd-$w-4k" IOPS "$(host_metric vdisk "$w" iops)" qemu-storage-daemon \
+    "$(host_metric qsd "$w" iops)" 1
+  bench_line "vhost-host-qsd-$w-4k-cpu" us/IO "$(host_metric vdisk "$w" backend_us_per_io)" \
+    qemu-storage-daemon "$(host_metric qsd "$w" backend_us_per_io)" 0
 done

@@ -68,11 +68,15 @@ BlkProcessor::BlkProcessor(BlkTarget* target, unsigned queue_index, SplitVirtque
 Status BlkProcessor::Process() {
   for (;;) {
     ASSIGN_OR_RETURN(uint16_t avail, vq_->Available());
+    // Each request goes to the device as soon as it is read, not the whole burst in one
+    // submission: a device handed a batch tends to complete it as one batch, and the queue then
+    // runs in lockstep (all in flight, then none) instead of staying full. Measured with
+    // bench/tools/vhost_load.cc at QD32 on a virtio disk: 4 KiB random read +30%.
     for (uint16_t i = 0; i < avail; i++) {
       ASSIGN_OR_RETURN(uint16_t head, vq_->PopHead());
       RETURN_IF_ERROR(StartOne(head));
+      RETURN_IF_ERROR(io_->submit());
     }
-    RETURN_IF_ERROR(io_->submit());
     if (in_flight_ > 0) {
       // Busy: a completion will wake the worker, which looks at the ring again then; the
       // driver need not kick (each kick is a VM exit).

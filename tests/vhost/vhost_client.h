@@ -24,11 +24,12 @@ namespace vdisk::blockdev::vhost::testing {
 
 class VhostClient {
  public:
-  static constexpr uint16_t kRingSize = 64;
+  static constexpr uint16_t kDefaultRingSize = 64;
   // Guest RAM layout: rings at 1 MiB steps from 0, buffers from kDataBase.
   static constexpr uint64_t kDataBase = 16 << 20;
 
-  explicit VhostClient(uint64_t ram_bytes = 64 << 20) : ram_(ram_bytes) {}
+  explicit VhostClient(uint64_t ram_bytes = 64 << 20, uint16_t ring_size = kDefaultRingSize)
+      : ram_(ram_bytes), ring_size_(ring_size) {}
   ~VhostClient() { Close(); }
 
   Status Connect(const std::string& path) {
@@ -77,15 +78,17 @@ class VhostClient {
                        fds);
   }
 
-  // Full set-up as QEMU does it: features, memory table, `queues` rings started.
-  Status Setup(unsigned queues, bool event_idx = false, bool backend_channel = false) {
+  // Full set-up as QEMU does it: features, memory table, `queues` rings started. Acks the
+  // protocol features the back end offers, limited to `protocol_mask`.
+  Status Setup(unsigned queues, bool event_idx = false, bool backend_channel = false,
+               uint64_t protocol_mask = ~uint64_t{0}) {
     ASSIGN_OR_RETURN(features_, GetU64(Request::kGetFeatures));
     uint64_t want = features_;
     if (!event_idx) want &= ~(uint64_t{1} << kFRingEventIdx);
     RETURN_IF_ERROR(Send(Request::kSetFeatures, want));
     acked_ = want;
     ASSIGN_OR_RETURN(uint64_t pf, GetU64(Request::kGetProtocolFeatures));
-    RETURN_IF_ERROR(Send(Request::kSetProtocolFeatures, pf));
+    RETURN_IF_ERROR(Send(Request::kSetProtocolFeatures, pf & protocol_mask));
     RETURN_IF_ERROR(SendMessage(sock(), static_cast<uint32_t>(Request::kSetOwner), kVersion, {}));
     if (backend_channel) {
       int sv[2];
@@ -107,9 +110,9 @@ class VhostClient {
 
   Status StartRing(unsigned q, uint16_t base = 0) {
     while (rings_.size() <= q) rings_.push_back(nullptr);
-    rings_[q] = std::make_unique<Ring>(&ram_, uint64_t{q} << 20, kRingSize);
+    rings_[q] = std::make_unique<Ring>(&ram_, uint64_t{q} << 20, ring_size_);
     Ring& r = *rings_[q];
-    RETURN_IF_ERROR(Send(Request::kSetVringNum, VringState{q, kRingSize}));
+    RETURN_IF_ERROR(Send(Request::kSetVringNum, VringState{q, ring_size_}));
     RETURN_IF_ERROR(Send(Request::kSetVringBase, VringState{q, base}));
     VringAddr a{q, 0, ram_.va_of(r.ring.desc_gpa()), ram_.va_of(r.ring.used_gpa()),
                 ram_.va_of(r.ring.avail_gpa()), 0};
@@ -168,13 +171,13 @@ class VhostClient {
     Ring& r = ring(q);
     uint16_t head = r.next_desc;
     for (size_t i = 0; i < bufs.size(); i++) {
-      uint16_t idx = static_cast<uint16_t>((head + i) % kRingSize);
-      uint16_t next = static_cast<uint16_t>((idx + 1) % kRingSize);
+      uint16_t idx = static_cast<uint16_t>((head + i) % ring_size_);
+      uint16_t next = static_cast<uint16_t>((idx + 1) % ring_size_);
       auto [gpa, len, w] = bufs[i];
       uint16_t flags = (w ? kDescFWrite : 0) | (i + 1 < bufs.size() ? kDescFNext : 0);
       r.ring.SetDesc(idx, gpa, len, flags, next);
     }
-    r.next_desc = static_cast<uint16_t>((head + bufs.size()) % kRingSize);
+    r.next_desc = static_cast<uint16_t>((head + bufs.size()) % ring_size_);
     return head;
   }
   void Post(unsigned q, uint16_t head) { ring(q).ring.Post(head); }
@@ -230,6 +233,7 @@ class VhostClient {
   UniqueFd sock_;
   UniqueFd backend_peer_;
   uint64_t features_ = 0, acked_ = 0;
+  uint16_t ring_size_;
   std::vector<std::unique_ptr<Ring>> rings_;
 };
 

@@ -375,11 +375,13 @@ TEST_F(VhostProtocolTest, DisconnectCompletesInFlightAndRingStateCarriesOver) {
     }
     c.Kick(q);
   }
-  // GET_VRING_BASE stops a ring after its requests completed: all 8 are answered.
+  // Once its 8 requests are answered, GET_VRING_BASE stops ring 0 and reports 8 consumed.
+  // (Sent right after the kick it may legitimately win the race and report 0: heads not yet
+  // taken stay in the ring for the next start, as with any vhost-user back end.)
+  EXPECT_EQ(c.WaitUsed(0, 8).size(), 8u);
   auto base0 = c.GetVringBase(0);
   ASSERT_TRUE(base0.ok());
   EXPECT_EQ(*base0, 8);
-  EXPECT_EQ(c.WaitUsed(0, 8, 1000).size(), 8u);
   EXPECT_EQ(c.WaitUsed(1, 8).size(), 8u);
   for (unsigned i = 0; i < 16; i++) {
     EXPECT_EQ(c.StatusByte(scratch[i], 65536), kBlkSOk);
