@@ -6,10 +6,10 @@
 #   drive       QEMU's own virtio-blk: -drive aio=io_uring,cache=none
 # Prints vhost-qsd-<workload> and vhost-drive-<workload> BENCH lines (ratio > 1: vdisk better).
 # Then the back ends alone, without a guest: bench/tools/vhost_load.cc drives vdisk and
-# qemu-storage-daemon from the host (vhost-host-qsd-<rw>-4k IOPS and -cpu us/IO lines).
+# qemu-storage-daemon from the host (vhost-host-qsd-<rw>-<4k|1m> throughput and -cpu us/IO lines).
 # Env: VHOST_BENCH_RUNTIME (s per workload, 8), VHOST_BENCH_WORKLOADS (comma list),
 #      VHOST_BENCH_SIZE (backing file, 1G), VHOST_BENCH_QUEUES (1; vCPUs = queues),
-#      VHOST_BENCH_ROUNDS (3: back ends interleaved, median of rounds reported),
+#      VHOST_BENCH_ROUNDS (3: back ends interleaved, median of rounds reported; 0 skips the guests),
 #      VHOST_BENCH_DIR (where the backing file goes, default a temp dir under /var/tmp),
 #      VHOST_BENCH_HOST_ROUNDS (3), VHOST_BENCH_HOST_RUNTIME (s per host-side run, 5).
 # A guest that fails or times out (VHOST_BENCH_BOOT_TIMEOUT, 180 s) is reported on stderr and
@@ -48,9 +48,11 @@ cleanup() {
 }
 trap cleanup EXIT
 
-"$VDISK_SRC/tests/env/guest.sh" build "$guest_dir" --fio >&2
-"$VDISK_SRC/tests/env/guest.sh" initrd "$guest_dir" "$VDISK_SRC/tests/env/guest/fio_bench.sh" \
-  "$work/initrd" --fio
+if (( rounds > 0 )); then
+  "$VDISK_SRC/tests/env/guest.sh" build "$guest_dir" --fio >&2
+  "$VDISK_SRC/tests/env/guest.sh" initrd "$guest_dir" "$VDISK_SRC/tests/env/guest/fio_bench.sh" \
+    "$work/initrd" --fio
+fi
 image=$work/disk.img
 echo "bench vhost: writing a $size backing file" >&2
 truncate -s "$size" "$image"
@@ -158,6 +160,7 @@ metric() {  # metric <backend> <workload>: median of the completed rounds (0: no
   echo "bench vhost: $1 $2 rounds:$all (median $med, best $best)" >&2
   echo "$med"
 }
+(( rounds > 0 )) || workloads=""  # VHOST_BENCH_ROUNDS=0: the host-side part only
 for w in ${workloads//,/ }; do
   unit=IOPS
   [[ $w == *-1m ]] && unit=MiB/s
@@ -169,15 +172,18 @@ for w in ${workloads//,/ }; do
 done
 
 # The back ends alone: bench/tools/vhost_load.cc is a host-side front end (a virtio-blk driver
-# in a process, no guest CPU in the way) keeping QD32 4 KiB requests in flight for
-# $host_runtime s against each back end on the same file, rounds interleaved. Prints IOPS and
-# the back end's CPU time per request (user + system of its process), medians of the rounds.
-host_workloads="randread randwrite"
+# in a process, no guest CPU in the way) keeping random requests in flight for $host_runtime s
+# against each back end on the same file (4 KiB at QD32, 1 MiB at QD8), rounds interleaved.
+# Prints throughput and the back end's CPU time per request (user + system of its process),
+# medians of the rounds.
+host_workloads="randread-4k randwrite-4k randread-1m randwrite-1m"
 host_load() {  # <backend> <round>
-  local w
+  local w rw bs qd
   for w in $host_workloads; do
-    "$load" --socket "$work/$1.sock" --size "$(stat -c %s "$image")" --rw "$w" --qd 32 \
-      --seconds "$host_runtime" --backend-pid "$server" > "$work/host.$1.$w.$2" ||
+    rw=${w%-*}
+    case $w in *-4k) bs=4096 qd=32 ;; *) bs=1048576 qd=8 ;; esac
+    "$load" --socket "$work/$1.sock" --size "$(stat -c %s "$image")" --rw "$rw" --bs "$bs" \
+      --qd "$qd" --seconds "$host_runtime" --backend-pid "$server" > "$work/host.$1.$w.$2" ||
       echo "bench vhost: host load $w on $1 failed" >&2
   done
 }
@@ -189,14 +195,16 @@ done
 host_metric() {  # <backend> <workload> <field>: median over the rounds
   local all
   all=$(for r in $(seq "$host_rounds"); do
-    grep -o "$3=[0-9.]*" "$work/host.$1.$2.$r" 2>/dev/null | cut -d= -f2
+    grep -o " $3=[0-9.]*" "$work/host.$1.$2.$r" 2>/dev/null | cut -d= -f2
   done)
   echo "bench vhost: host $1 $2 $3 rounds: $(tr '\n' ' ' <<<"$all")" >&2
   median <<<"$all"
 }
 for w in $host_workloads; do
-  bench_line "vhost-host-qsd-$w-4k" IOPS "$(host_metric vdisk "$w" iops)" qemu-storage-daemon \
-    "$(host_metric qsd "$w" iops)" 1
-  bench_line "vhost-host-qsd-$w-4k-cpu" us/IO "$(host_metric vdisk "$w" backend_us_per_io)" \
+  field=iops unit=IOPS
+  [[ $w == *-1m ]] && field=mib_s unit=MiB/s
+  bench_line "vhost-host-qsd-$w" "$unit" "$(host_metric vdisk "$w" $field)" qemu-storage-daemon \
+    "$(host_metric qsd "$w" $field)" 1
+  bench_line "vhost-host-qsd-$w-cpu" us/IO "$(host_metric vdisk "$w" backend_us_per_io)" \
     qemu-storage-daemon "$(host_metric qsd "$w" backend_us_per_io)" 0
 done

@@ -7,8 +7,8 @@
 //
 //   vdisk_vhost_load --socket S --size BYTES [--rw randread|randwrite] [--qd 32] [--bs 4096]
 //                    [--seconds 5] [--backend-pid PID]
-// Prints one line: `vhost-load rw=.. qd=.. bs=.. ios=.. seconds=.. iops=.. backend_cpu_s=..
-// backend_us_per_io=..`. Exit status 1 on a set-up error or a request that failed.
+// Prints one line: `vhost-load rw=.. qd=.. bs=.. ios=.. seconds=.. iops=.. mib_s=..
+// interrupts=.. backend_cpu_s=.. backend_us_per_io=..`. Exit status 1 on a set-up error or a request that failed.
 #include <poll.h>
 #include <unistd.h>
 
@@ -171,9 +171,10 @@ int main(int argc, char** argv) {
       std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
   const double cpu = backend_pid > 0 ? ProcessCpuSeconds(backend_pid) - cpu0 : -1;
   std::printf(
-      "vhost-load rw=%s qd=%u bs=%u ios=%lu seconds=%.3f iops=%.0f interrupts=%lu "
+      "vhost-load rw=%s qd=%u bs=%u ios=%lu seconds=%.3f iops=%.0f mib_s=%.1f interrupts=%lu "
       "backend_cpu_s=%.2f backend_us_per_io=%.2f\n",
       rw.c_str(), qd, bs, static_cast<unsigned long>(ios), elapsed, ios / elapsed,
+      ios * static_cast<double>(bs) / elapsed / (1 << 20),
       static_cast<unsigned long>(interrupts), cpu, cpu >= 0 ? cpu * 1e6 / ios : -1.0);
   if (failed > 0) {
     std::fprintf(stderr, "vhost-load: %lu requests failed\n", static_cast<unsigned long>(failed));
