@@ -1,5 +1,7 @@
 #include "blockdev/pool.h"
 
+#include "absl/strings/str_cat.h"
+
 namespace vdisk::blockdev {
 
 std::string_view ToString(VolumeMode mode) {
@@ -17,6 +19,21 @@ std::string_view ToString(AccessMode mode) {
     case AccessMode::kSingleNodeMultiWriter: return "SINGLE_NODE_MULTI_WRITER";
   }
   return "UNKNOWN";
+}
+
+StatusOr<VolumeMode> ParseVolumeMode(const std::string& s) {
+  if (s == "block") return VolumeMode::kBlock;
+  if (s == "filesystem") return VolumeMode::kFilesystem;
+  return absl::InvalidArgumentError(absl::StrCat("unknown volume mode '", s, "'"));
+}
+
+StatusOr<AccessMode> ParseAccessMode(const std::string& s) {
+  for (AccessMode m : {AccessMode::kSingleNodeWriter, AccessMode::kSingleNodeReaderOnly,
+                       AccessMode::kMultiNodeReaderOnly, AccessMode::kMultiNodeSingleWriter,
+                       AccessMode::kMultiNodeMultiWriter, AccessMode::kSingleNodeSingleWriter,
+                       AccessMode::kSingleNodeMultiWriter})
+    if (ToString(m) == s) return m;
+  return absl::InvalidArgumentError(absl::StrCat("unknown access mode '", s, "'"));
 }
 
 }  // namespace vdisk::blockdev

@@ -67,6 +67,9 @@ struct Capabilities {
   bool node_local = false;
   // Cheap and O(1) clones/snapshots (reflink, RBD clone) rather than copies.
   bool fast_clone = false;
+  // The backend admits nodes one by one (an iSCSI ACL): publish() / unpublish() do it, and the
+  // CSI driver offers ControllerPublishVolume when a configured pool says so.
+  bool controller_publish = false;
 };
 
 struct VolumeSource {
@@ -181,9 +184,23 @@ class Pool {
   virtual Status detach(const std::string& id, const Attachment& attachment) = 0;
   // After expand_volume(): makes an attached volume show its new size on this node.
   virtual Status node_expand(const std::string& id, const Attachment& attachment) = 0;
+
+  // --- controller publish (Capabilities::controller_publish) ---
+  // Admits node `node_id` (a CSI node id) to the volume at the backend; returns what the node
+  // needs to know (CSI publish_context). Idempotent. NOT_FOUND unknown or pending volume.
+  // Default: nothing to do.
+  virtual StatusOr<Params> publish(const std::string& id, const std::string& node_id, bool read_only) {
+    return Params{};
+  }
+  // Undoes publish(). Idempotent (OK for an unknown volume).
+  virtual Status unpublish(const std::string& id, const std::string& node_id) { return Status(); }
 };
 
 std::string_view ToString(VolumeMode mode);
 std::string_view ToString(AccessMode mode);
+// The inverse of ToString ("block", "SINGLE_NODE_WRITER", ...), for stored records.
+// INVALID_ARGUMENT for an unknown name.
+StatusOr<VolumeMode> ParseVolumeMode(const std::string& s);
+StatusOr<AccessMode> ParseAccessMode(const std::string& s);
 
 }  // namespace vdisk::blockdev

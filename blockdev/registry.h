@@ -26,6 +26,9 @@ struct PoolConfig {
   std::string name;
   std::string kind;
   Params options;
+  // The node this process serves (vdisk-csi --node-id; empty: the host name). Backends that
+  // identify the node to their storage (an iSCSI initiator name) derive it from this.
+  std::string node_id;
 };
 
 // Builds a Pool. `secrets` are CSI request secrets (credentials), possibly empty.

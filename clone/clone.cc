@@ -59,8 +59,11 @@ StatusOr<Volume> HostCopyInto(Pool& pool, Pool& src_pool, const Volume& dst,
                  src.id, dst.id, dst.name, resuming ? " (resuming)" : "");
     auto copied = blockdev::CopyDevice(**from, **to, c);
     if (!copied.ok()) {
-      if (absl::IsCancelled(copied.status())) {
-        spdlog::warn("clone: copy into {} cancelled; the pending volume stays for a retry", dst.id);
+      // A cancel (shutdown) or an unreachable backend (a target restarting, a network outage)
+      // is not the copy's fault: the pending volume and its checkpoint stay for the retry.
+      if (absl::IsCancelled(copied.status()) || absl::IsUnavailable(copied.status())) {
+        spdlog::warn("clone: copy into {} stopped ({}); the pending volume stays for a retry", dst.id,
+                     copied.status().ToString());
         return copied.status();
       }
       spdlog::error("clone: copy into {} failed: {}; deleting the pending volume", dst.id,

@@ -100,10 +100,12 @@ int main(int argc, char** argv) {
   for (const auto& flag : pool_flags) {
     auto pc = vdisk::blockdev::ParsePoolFlag(flag);
     if (!pc.ok()) return Fail(pc.status().ToString());
+    pc->node_id = opts.node_id;
     if (auto s = pools->Add(*pc); !s.ok()) return Fail(s.ToString());
   }
-  for (const auto& pc : file.pools) {
+  for (auto pc : file.pools) {
     if (pools->contains(pc.name)) continue;  // a flag with the same name wins
+    pc.node_id = opts.node_id;
     if (auto s = pools->Add(pc); !s.ok()) return Fail(s.ToString());
   }
   if (pools->names().empty()) return Fail("no pool configured: give --pool local:/var/lib/vdisk or --config");

@@ -15,13 +15,6 @@ namespace vdisk::blockdev::local {
 namespace {
 using nlohmann::json;
 
-constexpr AccessMode kAllAccessModes[] = {
-    AccessMode::kSingleNodeWriter,       AccessMode::kSingleNodeReaderOnly,
-    AccessMode::kMultiNodeReaderOnly,    AccessMode::kMultiNodeSingleWriter,
-    AccessMode::kMultiNodeMultiWriter,   AccessMode::kSingleNodeSingleWriter,
-    AccessMode::kSingleNodeMultiWriter,
-};
-
 Status Bad(const std::string& what) {
   return absl::InvalidArgumentError(absl::StrCat("metadata: ", what));
 }
@@ -115,18 +108,6 @@ Status RemoveFileDurably(const std::string& path, const std::string& dir) {
   return fs::SyncDir(dir);
 }
 }  // namespace
-
-StatusOr<VolumeMode> ParseVolumeMode(const std::string& s) {
-  if (s == "block") return VolumeMode::kBlock;
-  if (s == "filesystem") return VolumeMode::kFilesystem;
-  return absl::InvalidArgumentError(absl::StrCat("unknown volume mode '", s, "'"));
-}
-
-StatusOr<AccessMode> ParseAccessMode(const std::string& s) {
-  for (AccessMode m : kAllAccessModes)
-    if (ToString(m) == s) return m;
-  return absl::InvalidArgumentError(absl::StrCat("unknown access mode '", s, "'"));
-}
 
 std::string EncodeVolume(const Volume& v) {
   json j;

@@ -23,10 +23,6 @@ StatusOr<Volume> DecodeVolume(const std::string& json);
 std::string EncodeSnapshot(const Snapshot& s);
 StatusOr<Snapshot> DecodeSnapshot(const std::string& json);
 
-// Mode and access-mode names as stored ("block", "SINGLE_NODE_WRITER", ...).
-StatusOr<VolumeMode> ParseVolumeMode(const std::string& s);
-StatusOr<AccessMode> ParseAccessMode(const std::string& s);
-
 class MetaStore {
  public:
   explicit MetaStore(const Layout& layout) : layout_(layout) {}
