@@ -192,7 +192,7 @@ class Pool {
   virtual StatusOr<Params> publish(const std::string& id, const std::string& node_id, bool read_only) {
     return Params{};
   }
-  // Undoes publish(). Idempotent (OK for an unknown volume).
+  // Undoes publish(); an empty node_id means every node. Idempotent (OK for an unknown volume).
   virtual Status unpublish(const std::string& id, const std::string& node_id) { return Status(); }
 };
 

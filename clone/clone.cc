@@ -53,6 +53,7 @@ StatusOr<Volume> HostCopyInto(Pool& pool, Pool& src_pool, const Volume& dst,
     c.discard_holes = true;
     c.flush_at_end = true;
     c.checkpoint_path = ckpt;
+    c.checkpoint_every_bytes = o.checkpoint_every_bytes;
     c.progress = o.progress;
     c.cancel = o.cancel;
     spdlog::info("clone: host copy {} {} -> volume {} ({}){}", IsSnapshotSource(src) ? "snapshot" : "volume",

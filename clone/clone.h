@@ -50,6 +50,8 @@ struct CloneOptions {
   // Directory for copy checkpoints ("<pool>-<volume id>.ckpt"); empty = no resume (a retry
   // restarts the copy from the beginning, which is still correct).
   std::string checkpoint_dir;
+  // A checkpoint every this many bytes read (or 2 s), as blockdev::CopyOptions.
+  uint64_t checkpoint_every_bytes = 256ull << 20;
   std::function<void(const blockdev::CopyProgress&)> progress;
   const std::atomic<bool>* cancel = nullptr;
 };

@@ -239,23 +239,59 @@ grpc::Status ControllerService::DeleteVolume(grpc::ServerContext*, const v1::Del
 }
 
 // ------------------------------------------------------------------------------------------------
-// ControllerPublish / Unpublish / Modify: not offered (no PUBLISH_UNPUBLISH_VOLUME, no
-// MODIFY_VOLUME capability); the node attaches volumes itself in NodeStageVolume.
+// ControllerPublish / Unpublish: offered only when a configured pool admits nodes one by one
+// (an iSCSI ACL, Capabilities::controller_publish); for the other pools of such a driver they do
+// nothing. Without such a pool they are UNIMPLEMENTED and the node attaches in NodeStageVolume.
+
+Status ControllerService::DoPublish(const v1::ControllerPublishVolumeRequest& req,
+                                    v1::ControllerPublishVolumeResponse* resp) {
+  if (!ctx_->AnyPublishingPool())
+    return absl::UnimplementedError("vdisk attaches volumes in NodeStageVolume; ControllerPublishVolume is not offered");
+  if (req.volume_id().empty()) return absl::InvalidArgumentError("volume_id is required");
+  if (req.node_id().empty()) return absl::InvalidArgumentError("node_id is required");
+  if (!req.has_volume_capability()) return absl::InvalidArgumentError("volume_capability is required");
+  ASSIGN_OR_RETURN(Capability cap, ParseCapability(req.volume_capability()));
+  ASSIGN_OR_RETURN(ObjectId oid, DecodeVolumeId(req.volume_id()));
+  ASSIGN_OR_RETURN(std::shared_ptr<Pool> pool, ctx_->PoolForId(oid.pool, ToParams(req.secrets())));
+  ASSIGN_OR_RETURN(OpLocks::Guard guard, ctx_->locks().Acquire({VolumeLockKey(req.volume_id())}));
+  ASSIGN_OR_RETURN(blockdev::Volume vol, pool->get_volume(oid.local_id));
+  if (vol.pending) return absl::NotFoundError(absl::StrCat("volume ", req.volume_id(), " is still being populated"));
+  if (cap.mode != vol.mode)
+    return absl::InvalidArgumentError(
+        absl::StrCat("volume_capability does not match the ", std::string(blockdev::ToString(vol.mode)), " volume"));
+  if (!pool->capabilities().controller_publish) return Status();
+  ASSIGN_OR_RETURN(Params context,
+                   pool->publish(oid.local_id, req.node_id(), req.readonly() || IsReadOnlyAccess(cap.access)));
+  for (const auto& [k, v] : context) (*resp->mutable_publish_context())[k] = v;
+  return Status();
+}
 
 grpc::Status ControllerService::ControllerPublishVolume(grpc::ServerContext*,
                                                         const v1::ControllerPublishVolumeRequest* req,
                                                         v1::ControllerPublishVolumeResponse* resp) {
-  return ServeRpc("ControllerPublishVolume", *req, resp, [] {
-    return absl::UnimplementedError("vdisk attaches volumes in NodeStageVolume; ControllerPublishVolume is not offered");
-  });
+  return ServeRpc("ControllerPublishVolume", *req, resp, [&] { return DoPublish(*req, resp); });
+}
+
+Status ControllerService::DoUnpublish(const v1::ControllerUnpublishVolumeRequest& req) {
+  if (!ctx_->AnyPublishingPool())
+    return absl::UnimplementedError("vdisk detaches volumes in NodeUnstageVolume; ControllerUnpublishVolume is not offered");
+  if (req.volume_id().empty()) return absl::InvalidArgumentError("volume_id is required");
+  auto oid = DecodeVolumeId(req.volume_id());
+  if (absl::IsInvalidArgument(oid.status())) return oid.status();
+  if (!oid.ok()) return Status();  // not an id of ours: nothing is published
+  auto pool = ctx_->PoolForId(oid->pool, ToParams(req.secrets()));
+  if (absl::IsNotFound(pool.status())) return Status();
+  if (!pool.ok()) return pool.status();
+  if (!(*pool)->capabilities().controller_publish) return Status();
+  ASSIGN_OR_RETURN(OpLocks::Guard guard, ctx_->locks().Acquire({VolumeLockKey(req.volume_id())}));
+  // An empty node_id unpublishes the volume from every node (CSI spec).
+  return (*pool)->unpublish(oid->local_id, req.node_id());
 }
 
 grpc::Status ControllerService::ControllerUnpublishVolume(grpc::ServerContext*,
                                                           const v1::ControllerUnpublishVolumeRequest* req,
                                                           v1::ControllerUnpublishVolumeResponse* resp) {
-  return ServeRpc("ControllerUnpublishVolume", *req, resp, [] {
-    return absl::UnimplementedError("vdisk detaches volumes in NodeUnstageVolume; ControllerUnpublishVolume is not offered");
-  });
+  return ServeRpc("ControllerUnpublishVolume", *req, resp, [&] { return DoUnpublish(*req); });
 }
 
 grpc::Status ControllerService::ControllerModifyVolume(grpc::ServerContext*,
@@ -403,7 +439,8 @@ grpc::Status ControllerService::ControllerGetCapabilities(grpc::ServerContext*,
                                                           v1::ControllerGetCapabilitiesResponse* resp) {
   return ServeRpc("ControllerGetCapabilities", *req, resp, [&]() -> Status {
     using T = v1::ControllerServiceCapability::RPC;
-    // Deliberately not offered: PUBLISH_UNPUBLISH_VOLUME / PUBLISH_READONLY (the node attaches),
+    // Deliberately not offered: PUBLISH_UNPUBLISH_VOLUME unless a pool needs it (below),
+    // PUBLISH_READONLY (the node attaches read-only itself),
     // LIST_VOLUMES_PUBLISHED_NODES (the controller does not track nodes), MODIFY_VOLUME (no
     // mutable parameters), GET_SNAPSHOT (GetSnapshot is served, but the capability is alpha and
     // older COs and csi-sanity reject capabilities they do not know).
@@ -411,6 +448,8 @@ grpc::Status ControllerService::ControllerGetCapabilities(grpc::ServerContext*,
                       T::LIST_SNAPSHOTS, T::CLONE_VOLUME, T::EXPAND_VOLUME, T::GET_VOLUME, T::VOLUME_CONDITION,
                       T::SINGLE_NODE_MULTI_WRITER})
       resp->add_capabilities()->mutable_rpc()->set_type(t);
+    // A pool that admits nodes one by one (iSCSI ACLs) needs ControllerPublishVolume.
+    if (ctx_->AnyPublishingPool()) resp->add_capabilities()->mutable_rpc()->set_type(T::PUBLISH_UNPUBLISH_VOLUME);
     return Status();
   });
 }

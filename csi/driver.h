@@ -72,6 +72,9 @@ class DriverContext {
 
   // True if any configured pool can be opened without secrets and reports node_local.
   bool AnyNodeLocalPool();
+  // True if any configured pool admits nodes one by one (Capabilities::controller_publish): the
+  // driver then offers ControllerPublishVolume.
+  bool AnyPublishingPool();
 
   // INVALID_ARGUMENT unless `path` is absolute, free of ".." components, and under an allowed
   // root. `what` names the field.

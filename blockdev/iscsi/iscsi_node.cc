@@ -117,13 +117,16 @@ StatusOr<Params> IscsiPool::publish(const std::string& id, const std::string& no
 Status IscsiPool::unpublish(const std::string& id, const std::string& node_id) {
   RETURN_IF_ERROR(RequireManager("ControllerUnpublishVolume"));
   if (!ValidateId(id, "volume").ok()) return Status();
-  const std::string who = NodeInitiator(o_.initiator_prefix, node_id);
+  // An empty node id: every node (ControllerUnpublishVolume without node_id).
+  const std::string who = node_id.empty() ? "" : NodeInitiator(o_.initiator_prefix, node_id);
   {
     std::lock_guard lock(mu_);
     auto it = state_.volumes.find(id);
-    if (it == state_.volumes.end() || !it->second.published.count(who)) return Status();
+    if (it == state_.volumes.end() || it->second.published.empty() || (!who.empty() && !it->second.published.count(who)))
+      return Status();
     JournalState next = state_;
-    next.volumes[id].published.erase(who);
+    if (who.empty()) next.volumes[id].published.clear();
+    else next.volumes[id].published.erase(who);
     RETURN_IF_ERROR(CommitLocked(std::move(next)));
   }
   RETURN_IF_ERROR(ReexportVolume(id));

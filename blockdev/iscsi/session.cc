@@ -260,8 +260,11 @@ Status ScsiStatus(int status, const scsi_task* task, const std::string& what) {
   }
   if (task == nullptr) return absl::UnavailableError(absl::StrCat(what, ": check condition"));
   const int key = task->sense.key, ascq = task->sense.ascq;
-  const std::string sense = absl::StrCat(what, ": ", scsi_sense_key_str(key), "/", scsi_sense_ascq_str(ascq),
-                                         " (0x", absl::Hex(ascq, absl::kZeroPad4), ")");
+  const char* key_name = scsi_sense_key_str(key);
+  const char* ascq_name = scsi_sense_ascq_str(ascq);
+  const std::string sense = absl::StrCat(what, ": SCSI sense ", key_name && *key_name ? key_name : "key",
+                                         " (0x", absl::Hex(key), "), ASC/ASCQ 0x", absl::Hex(ascq, absl::kZeroPad4),
+                                         ascq_name && *ascq_name ? absl::StrCat(" ", ascq_name) : "");
   switch (key) {
     case SCSI_SENSE_ILLEGAL_REQUEST:
       if (ascq == SCSI_SENSE_ASCQ_LBA_OUT_OF_RANGE) return absl::OutOfRangeError(sense);
@@ -272,6 +275,8 @@ Status ScsiStatus(int status, const scsi_task* task, const std::string& what) {
       return absl::PermissionDeniedError(sense);
     case SCSI_SENSE_MEDIUM_ERROR:
     case SCSI_SENSE_HARDWARE_ERROR:
+      // tgt 1.0.85 reports any failed pwrite of its backing file — a full file system included —
+      // as MEDIUM ERROR / UNRECOVERED READ ERROR; it cannot be told from a real medium error.
       if (ascq == 0x2707) return absl::ResourceExhaustedError(sense);
       return absl::DataLossError(sense);
     case SCSI_SENSE_NOT_READY:

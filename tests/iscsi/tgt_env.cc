@@ -14,12 +14,14 @@
 
 namespace vdisk::testing {
 
-StatusOr<TgtEnv> LoadTgtEnv() {
-  const char* dir = std::getenv("VDISK_TGT_DIR");
-  if (!dir || !*dir)
-    return absl::FailedPreconditionError(
-        "VDISK_TGT_DIR is not set: run through ctest (fixture `tgt`) or export it after tests/env/tgt.sh up <dir>");
-  std::ifstream in(std::string(dir) + "/tgt.env");
+namespace {
+std::string TgtScript() {
+  const char* src = std::getenv("VDISK_SOURCE_DIR");
+  return absl::StrCat(src && *src ? src : VDISK_SOURCE_DIR_DEFAULT, "/tests/env/tgt.sh");
+}
+
+StatusOr<TgtEnv> ReadTgtEnv(const std::string& dir) {
+  std::ifstream in(dir + "/tgt.env");
   if (!in) return absl::FailedPreconditionError(absl::StrCat(dir, "/tgt.env is missing: the tgt fixture did not start tgtd"));
   std::map<std::string, std::string> kv;
   std::string line;
@@ -35,11 +37,35 @@ StatusOr<TgtEnv> LoadTgtEnv() {
     return absl::FailedPreconditionError(absl::StrCat(dir, "/tgt.env is incomplete"));
   return env;
 }
+}  // namespace
+
+PrivateTgt::PrivateTgt(const std::string& xfs_size) {
+  const char* bin = std::getenv("VDISK_BINARY_DIR");
+  dir_ = absl::StrCat(bin && *bin ? bin : "/tmp", "/test-tmp/tgt-", UniqueToken());
+  auto r = RunProcess({TgtScript(), "up", dir_, xfs_size});
+  if (!r.ok()) {
+    status_ = r.status();
+  } else if (!r->ok()) {
+    status_ = absl::InternalError(absl::StrCat("tgt.sh up ", dir_, " failed: ", r->err));
+  } else {
+    auto env = ReadTgtEnv(dir_);
+    if (env.ok()) env_ = *env;
+    status_ = env.status();
+  }
+}
+
+PrivateTgt::~PrivateTgt() { (void)RunProcess({TgtScript(), "down", dir_}); }
+
+StatusOr<TgtEnv> LoadTgtEnv() {
+  const char* dir = std::getenv("VDISK_TGT_DIR");
+  if (!dir || !*dir)
+    return absl::FailedPreconditionError(
+        "VDISK_TGT_DIR is not set: run through ctest (fixture `tgt`) or export it after tests/env/tgt.sh up <dir>");
+  return ReadTgtEnv(dir);
+}
 
 Status TgtCommand(const TgtEnv& env, const std::string& cmd) {
-  const char* src = std::getenv("VDISK_SOURCE_DIR");
-  const std::string script = absl::StrCat(src && *src ? src : VDISK_SOURCE_DIR_DEFAULT, "/tests/env/tgt.sh");
-  ASSIGN_OR_RETURN(auto r, RunProcess({script, cmd, env.dir}));
+  ASSIGN_OR_RETURN(auto r, RunProcess({TgtScript(), cmd, env.dir}));
   if (!r.ok()) return absl::InternalError(absl::StrCat("tgt.sh ", cmd, " failed: ", r.err));
   return Status();
 }

@@ -27,6 +27,23 @@ Status TgtCommand(const TgtEnv& env, const std::string& cmd);
 // Runs `tgtadm -C <control> --lld iscsi <args>`; returns its output.
 StatusOr<std::string> Tgtadm(const TgtEnv& env, const std::string& args);
 
+// A tgtd of the test's own (tests/env/tgt.sh up in a fresh directory under the build tree), for
+// tests that kill or restart the target: the shared fixture target stays untouched. Stopped and
+// removed by the destructor.
+class PrivateTgt {
+ public:
+  // `xfs_size` as tgt.sh takes it ("1G"). Check ok() / status() before use.
+  explicit PrivateTgt(const std::string& xfs_size = "1G");
+  ~PrivateTgt();
+  const Status& status() const { return status_; }
+  const TgtEnv& env() const { return env_; }
+
+ private:
+  std::string dir_;
+  TgtEnv env_;
+  Status status_;
+};
+
 // A unique lower-case token for names and IQNs of this process ("t<pid>x<counter><random>").
 std::string UniqueToken();
 
