@@ -75,6 +75,8 @@ VDISK_CSI_CALL(controller_, GetSnapshot, GetSnapshotRequest, GetSnapshotResponse
 VDISK_CSI_CALL(controller_, ControllerExpandVolume, ControllerExpandVolumeRequest, ControllerExpandVolumeResponse)
 VDISK_CSI_CALL(controller_, ControllerGetVolume, ControllerGetVolumeRequest, ControllerGetVolumeResponse)
 VDISK_CSI_CALL(controller_, ControllerPublishVolume, ControllerPublishVolumeRequest, ControllerPublishVolumeResponse)
+VDISK_CSI_CALL(controller_, ControllerUnpublishVolume, ControllerUnpublishVolumeRequest,
+               ControllerUnpublishVolumeResponse)
 VDISK_CSI_CALL(node_, NodeStageVolume, NodeStageVolumeRequest, NodeStageVolumeResponse)
 VDISK_CSI_CALL(node_, NodeUnstageVolume, NodeUnstageVolumeRequest, NodeUnstageVolumeResponse)
 VDISK_CSI_CALL(node_, NodePublishVolume, NodePublishVolumeRequest, NodePublishVolumeResponse)

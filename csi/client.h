@@ -50,6 +50,8 @@ class CsiClient {
       const ::csi::v1::ControllerGetVolumeRequest& r);
   StatusOr<::csi::v1::ControllerPublishVolumeResponse> ControllerPublishVolume(
       const ::csi::v1::ControllerPublishVolumeRequest& r);
+  StatusOr<::csi::v1::ControllerUnpublishVolumeResponse> ControllerUnpublishVolume(
+      const ::csi::v1::ControllerUnpublishVolumeRequest& r);
 
   // Node
   StatusOr<::csi::v1::NodeStageVolumeResponse> NodeStageVolume(const ::csi::v1::NodeStageVolumeRequest& r);

@@ -15,24 +15,44 @@ namespace vdisk::blockdev::iscsi {
 // What a Device keeps alive: this controller's admission to a volume's target (revoked when the
 // last Device closes, unless the node is also published), or a snapshot's read-only export
 // (removed when the last Device closes).
-struct IscsiPool::Lease {
+struct IscsiLease {
   std::shared_ptr<IscsiPool> pool;
   std::string iqn;
   std::string volume_id;  // empty for a snapshot export
-  ~Lease() { pool->ReleaseLease(this); }
+  ~IscsiLease() { pool->ReleaseLease(this); }
 };
+
+namespace {
+// The shared part of every pool object of one pool (by name, target host directory, IQN prefix).
+std::shared_ptr<IscsiPoolCore> CoreFor(const IscsiPoolOptions& o) {
+  static std::mutex mu;
+  static std::map<std::string, std::weak_ptr<IscsiPoolCore>> cores;
+  const std::string key = absl::StrCat(o.name, "\n", o.backing_dir, "\n", o.iqn_prefix, "\n", o.portal);
+  std::lock_guard lock(mu);
+  if (auto c = cores[key].lock()) return c;
+  auto c = std::make_shared<IscsiPoolCore>();
+  cores[key] = c;
+  return c;
+}
+}  // namespace
 
 StatusOr<std::shared_ptr<Pool>> OpenIscsiPool(const IscsiPoolOptions& options) {
   ASSIGN_OR_RETURN(auto pool, IscsiPool::Open(options));
   return std::shared_ptr<Pool>(std::move(pool));
 }
 
-IscsiPool::IscsiPool(IscsiPoolOptions o) : o_(std::move(o)) {
+IscsiPool::IscsiPool(IscsiPoolOptions o, std::shared_ptr<IscsiPoolCore> core)
+    : o_(std::move(o)),
+      core_(std::move(core)),
+      mu_(core_->mu),
+      state_(core_->state),
+      leases_(core_->leases),
+      export_mu_(core_->export_mu) {
   initiator_ = NodeInitiator(o_.initiator_prefix, o_.node_id);
 }
 
 StatusOr<std::shared_ptr<IscsiPool>> IscsiPool::Open(const IscsiPoolOptions& options) {
-  std::shared_ptr<IscsiPool> pool(new IscsiPool(options));
+  std::shared_ptr<IscsiPool> pool(new IscsiPool(options, CoreFor(options)));
   RETURN_IF_ERROR(pool->Init());
   return pool;
 }
@@ -43,7 +63,11 @@ IscsiPool::~IscsiPool() {
     stopping_ = true;
   }
   keeper_cv_.notify_all();
-  if (keeper_.joinable()) keeper_.join();
+  if (keeper_.joinable()) {
+    keeper_.join();
+    std::lock_guard init(core_->init_mu);
+    core_->keeper_started = false;
+  }
 }
 
 Status IscsiPool::Init() {
@@ -61,15 +85,27 @@ Status IscsiPool::Init() {
       return absl::FailedPreconditionError(absl::StrCat("iscsi pool '", o_.name, "': reflink=on but ", o_.backing_dir,
                                                         " cannot reflink (XFS with reflink=1 or btrfs needed)"));
   }
-  ASSIGN_OR_RETURN(state_, journal_->Load());
-  RETURN_IF_ERROR(Recover());
-  if (Status s = EnsureExports(); !s.ok())
-    return Annotate(s, absl::StrCat("iscsi pool '", o_.name, "': exporting volumes (is tgtd -C ", o_.tgt_control,
-                                    " running?)"));
-  spdlog::info("iscsi pool {}: {} volume(s), {} snapshot(s) on {} (reflink {}), portal {}, initiator {}", o_.name,
-               state_.volumes.size(), state_.snapshots.size(), o_.backing_dir, reflink_ ? "yes" : "no", o_.portal,
-               initiator_);
-  if (o_.export_check_s > 0) keeper_ = std::thread([this] { KeeperLoop(); });
+  std::lock_guard init(core_->init_mu);
+  if (!core_->initialized) {
+    // The first object of this pool in the process: load, recover, re-export.
+    ASSIGN_OR_RETURN(JournalState loaded, journal_->Load());
+    {
+      std::lock_guard lock(mu_);
+      state_ = std::move(loaded);
+    }
+    RETURN_IF_ERROR(Recover());
+    if (Status s = EnsureExports(); !s.ok())
+      return Annotate(s, absl::StrCat("iscsi pool '", o_.name, "': exporting volumes (is tgtd -C ", o_.tgt_control,
+                                      " running?)"));
+    core_->initialized = true;
+    spdlog::info("iscsi pool {}: {} volume(s), {} snapshot(s) on {} (reflink {}), portal {}, initiator {}", o_.name,
+                 state_.volumes.size(), state_.snapshots.size(), o_.backing_dir, reflink_ ? "yes" : "no", o_.portal,
+                 initiator_);
+  }
+  if (o_.export_check_s > 0 && !core_->keeper_started) {
+    core_->keeper_started = true;  // one export check per pool, run by the first object
+    keeper_ = std::thread([this] { KeeperLoop(); });
+  }
   return Status();
 }
 

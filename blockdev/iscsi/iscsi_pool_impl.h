@@ -19,6 +19,21 @@
 
 namespace vdisk::blockdev::iscsi {
 
+struct IscsiLease;
+
+// What every IscsiPool object of one pool in this process shares. The CSI layer opens one Pool
+// per set of secrets (PoolSet), and they must see one journal state, one set of leases, one
+// recovery at start and one export check, or one would overwrite the others' changes.
+struct IscsiPoolCore {
+  std::mutex init_mu;      // first Init() recovers; the others only attach
+  bool initialized = false;
+  bool keeper_started = false;
+  std::mutex mu;           // state, leases
+  JournalState state;
+  std::map<std::string, std::weak_ptr<IscsiLease>> leases;  // by target IQN
+  std::mutex export_mu;    // target changes on tgtd
+};
+
 class IscsiPool final : public Pool, public std::enable_shared_from_this<IscsiPool> {
  public:
   static StatusOr<std::shared_ptr<IscsiPool>> Open(const IscsiPoolOptions& options);
@@ -71,8 +86,9 @@ class IscsiPool final : public Pool, public std::enable_shared_from_this<IscsiPo
   static Status ValidateId(const std::string& id, const char* what);
 
  private:
-  struct Lease;  // this controller's access to a volume target, or a snapshot's temporary export
-  explicit IscsiPool(IscsiPoolOptions o);
+  using Lease = IscsiLease;
+  friend struct IscsiLease;
+  IscsiPool(IscsiPoolOptions o, std::shared_ptr<IscsiPoolCore> core);
   Status Init();
   Status Recover();
   Status RequireManager(const char* what) const;
@@ -110,10 +126,11 @@ class IscsiPool final : public Pool, public std::enable_shared_from_this<IscsiPo
   std::unique_ptr<Journal> journal_;
   bool reflink_ = false;
 
-  mutable std::mutex mu_;  // state_, leases_
-  JournalState state_;
-  std::map<std::string, std::weak_ptr<Lease>> leases_;  // by target IQN
-  std::mutex export_mu_;   // target changes on tgtd
+  std::shared_ptr<IscsiPoolCore> core_;
+  std::mutex& mu_;  // the core's: state_, leases_
+  JournalState& state_;
+  std::map<std::string, std::weak_ptr<Lease>>& leases_;
+  std::mutex& export_mu_;
 
   std::mutex keeper_mu_;
   std::condition_variable keeper_cv_;
