@@ -36,4 +36,19 @@ StatusOr<AccessMode> ParseAccessMode(const std::string& s) {
   return absl::InvalidArgumentError(absl::StrCat("unknown access mode '", s, "'"));
 }
 
+std::string_view ToString(VolumeSource::Kind kind) {
+  switch (kind) {
+    case VolumeSource::Kind::kNone: return "none";
+    case VolumeSource::Kind::kSnapshot: return "snapshot";
+    case VolumeSource::Kind::kVolume: return "volume";
+  }
+  return "none";
+}
+
+StatusOr<VolumeSource::Kind> ParseSourceKind(const std::string& s) {
+  for (auto k : {VolumeSource::Kind::kNone, VolumeSource::Kind::kSnapshot, VolumeSource::Kind::kVolume})
+    if (ToString(k) == s) return k;
+  return absl::InvalidArgumentError(absl::StrCat("unknown content source kind '", s, "'"));
+}
+
 }  // namespace vdisk::blockdev

@@ -202,5 +202,8 @@ std::string_view ToString(AccessMode mode);
 // INVALID_ARGUMENT for an unknown name.
 StatusOr<VolumeMode> ParseVolumeMode(const std::string& s);
 StatusOr<AccessMode> ParseAccessMode(const std::string& s);
+// "none", "snapshot", "volume" and back.
+std::string_view ToString(VolumeSource::Kind kind);
+StatusOr<VolumeSource::Kind> ParseSourceKind(const std::string& s);
 
 }  // namespace vdisk::blockdev

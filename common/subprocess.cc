@@ -2,6 +2,7 @@
 
 #include <fcntl.h>
 #include <poll.h>
+#include <pthread.h>
 #include <signal.h>
 #include <spawn.h>
 #include <sys/wait.h>
@@ -17,6 +18,27 @@ extern char** environ;
 namespace vdisk {
 
 namespace {
+
+// While alive, a write to a pipe whose reader has gone fails with EPIPE instead of raising
+// SIGPIPE (which kills a process that left it at its default): the signal is blocked on this
+// thread, and one it raised is consumed before the mask is restored.
+class SigpipeBlocked {
+ public:
+  SigpipeBlocked() {
+    sigemptyset(&pipe_);
+    sigaddset(&pipe_, SIGPIPE);
+    pthread_sigmask(SIG_BLOCK, &pipe_, &old_);
+  }
+  ~SigpipeBlocked() {
+    const timespec zero = {0, 0};
+    while (sigtimedwait(&pipe_, nullptr, &zero) > 0) {
+    }
+    pthread_sigmask(SIG_SETMASK, &old_, nullptr);
+  }
+
+ private:
+  sigset_t pipe_, old_;
+};
 
 struct Pipe {
   int fd[2] = {-1, -1};
@@ -71,6 +93,7 @@ StatusOr<ProcessResult> RunProcess(const std::vector<std::string>& argv,
 
   ProcessResult res;
   size_t written = 0;
+  SigpipeBlocked no_sigpipe;
   const auto deadline = std::chrono::steady_clock::now() + std::chrono::milliseconds(timeout_ms);
   bool timed_out = false;
   while (out.fd[0] >= 0 || err.fd[0] >= 0) {

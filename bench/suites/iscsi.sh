@@ -21,7 +21,8 @@
 # Times include process start-up on both sides. EXTENDED COPY is not measured: tgt has none.
 #
 # Environment: VDISK_BENCH_RUNTIME (s per I/O run, default 5), VDISK_BENCH_ROUNDS (default 3),
-# VDISK_BUILD (build dir with cli/vdisk and csi/vdisk-csi), VDISK_BENCH_DIR (work dir parent).
+# VDISK_BENCH_PARTS (default "io copy clone"), VDISK_BUILD (build dir with cli/vdisk and
+# csi/vdisk-csi), VDISK_BENCH_DIR (work dir parent).
 set -euo pipefail
 here=$(cd "$(dirname "$0")/.." && pwd)
 source "$here/lib.sh"
@@ -29,6 +30,8 @@ VDISK=${VDISK:-$VDISK_BUILD/cli/vdisk}
 CSI=${VDISK_CSI:-$VDISK_BUILD/csi/vdisk-csi}
 RUNTIME=${VDISK_BENCH_RUNTIME:-5}
 ROUNDS=${VDISK_BENCH_ROUNDS:-3}
+PARTS=" ${VDISK_BENCH_PARTS:-io copy clone} "
+part() { [[ $PARTS == *" $1 "* ]]; }
 [[ -x $VDISK && -x $CSI ]] || { echo "iscsi.sh: build cli/vdisk and csi/vdisk-csi first (VDISK_BUILD=$VDISK_BUILD)" >&2; exit 1; }
 command -v jq >/dev/null || { echo "iscsi.sh: jq is not installed" >&2; exit 1; }
 command -v qemu-img >/dev/null || { echo "iscsi.sh: qemu-img (qemu-utils, qemu-block-extra) is not installed" >&2; exit 1; }
@@ -54,11 +57,9 @@ now() { date +%s.%N; }
 elapsed() { awk -v a="$1" -v b="$2" 'BEGIN{printf "%.3f", b-a}'; }
 
 # A LUN of our own for the I/O and copy runs: target <iqn>, LUN 1, thin, any initiator.
-tid=100
-lun() {  # name size -> iscsi:// URI
-  local name=$1 size=$2 iqn="iqn.2024-01.io.vdisk.bench:$1"
+lun() {  # name size tid -> iscsi:// URI
+  local name=$1 size=$2 tid=$3 iqn="iqn.2024-01.io.vdisk.bench:$1"
   truncate -s "$size" "$TGT_BACKING/$name.img"
-  tid=$((tid + 1))
   "${ADM[@]}" --op new --mode target --tid "$tid" -T "$iqn"
   "${ADM[@]}" --op new --mode logicalunit --tid "$tid" --lun 1 --bstype rdwr --backing-store "$TGT_BACKING/$name.img"
   "${ADM[@]}" --op update --mode logicalunit --tid "$tid" --lun 1 --params thin_provisioning=1
@@ -68,7 +69,8 @@ lun() {  # name size -> iscsi:// URI
 
 # ---------------------------------------------------------------------------------------------
 # I/O: the libiscsi Device vs qemu-img bench (QEMU's libiscsi driver).
-io=$(lun bench-io 1G)
+if part io; then
+io=$(lun bench-io 1G 101)
 dd if=/dev/urandom of="$work/fill.img" bs=1M count=1024 status=none
 "$VDISK" copy -q --no-discard "$work/fill.img" "$io" >/dev/null
 rm -f "$work/fill.img"
@@ -110,11 +112,13 @@ for w in "${workloads[@]}"; do
   echo "iscsi: $name vdisk ${vs[*]} qemu-img-bench ${ps[*]}" >&2
   bench_line "iscsi-io-$name" "$unit" "$v" "qemu-img bench" "$p" 1
 done
+fi
 
 # ---------------------------------------------------------------------------------------------
 # Copy: vdisk's sparse host copy vs qemu-img convert, iscsi -> iscsi, 10 GiB holding 1 GiB.
-src=$(lun copy-src 10G)
-dst=$(lun copy-dst 10G)
+# (the copy source is also the clone section's data)
+src=$(lun copy-src 10G 102)
+dst=$(lun copy-dst 10G 103)
 # 1 GiB of data in 16 runs of 64 MiB spread over the 10 GiB.
 truncate -s 10G "$work/data.img"
 for i in $(seq 0 15); do
@@ -125,6 +129,7 @@ rm -f "$work/data.img"
 truncate -s 10G "$work/empty.img"
 # Empties the destination: a copy of an empty image discards whatever GET LBA STATUS says is mapped.
 empty_dst() { "$VDISK" copy -q "$work/empty.img" "$dst" >/dev/null; }
+if part copy; then
 vs=() ps=()
 for _ in $(seq "$ROUNDS"); do
   empty_dst; t0=$(now); "$VDISK" copy -q "$src" "$dst" >/dev/null; t1=$(now); v1=$(elapsed "$t0" "$t1")
@@ -136,6 +141,8 @@ done
 qemu-img compare -f raw -F raw "$src" "$dst" >/dev/null || { echo "iscsi: copy differs from its source" >&2; exit 3; }
 echo "iscsi: copy-10g-1g vdisk ${vs[*]} qemu-img-convert ${ps[*]}" >&2
 bench_line iscsi-copy-10g-1g s "$(printf '%s\n' "${vs[@]}" | median)" "qemu-img convert" "$(printf '%s\n' "${ps[@]}" | median)" 0
+fi
+part clone || exit 0
 
 # ---------------------------------------------------------------------------------------------
 # Clone: target-side offload through vdisk-csi vs a host copy between LUNs.
@@ -159,7 +166,7 @@ for size in 1G 10G; do
     rm -f "$work/one.img"
   fi
   snap=$("$VDISK" snapshot create "snap-$size" --volume "$id" "${E[@]}" --json | jq -r '.snapshot_id // .id')
-  peer_dst=$(lun "peer-$size" "$size")
+  peer_dst=$(lun "peer-$size" "$size" "$([[ $size == 1G ]] && echo 104 || echo 105)")
   vs=() ps=()
   for r in $(seq "$ROUNDS"); do
     t0=$(now); "$VDISK" clone "clone-$size-$r" --from-snapshot "$snap" "${E[@]}" --json >/dev/null; t1=$(now)

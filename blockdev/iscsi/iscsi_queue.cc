@@ -11,6 +11,7 @@
 #include <cstring>
 
 #include "absl/strings/str_cat.h"
+#include "blockdev/queue_support.h"
 #include "spdlog/spdlog.h"
 
 namespace vdisk::blockdev::iscsi {
@@ -118,15 +119,10 @@ IscsiQueue::Slot* IscsiQueue::Start(Op op, uint64_t offset, uint64_t length, IoC
     return absl::StrCat(target_->address.iqn, "/", target_->address.lun, ": ", OpName(static_cast<int>(op)), " [",
                         offset, ", +", length, ")");
   };
-  if (op != Op::kRead && op != Op::kFlush && target_->read_only)
-    return fail(absl::PermissionDeniedError(where() + ": device is read-only"));
-  if (op != Op::kFlush) {
-    if (offset % bs_ != 0 || length % bs_ != 0)
-      return fail(absl::InvalidArgumentError(absl::StrCat(where(), ": not aligned to the block size ", bs_)));
-    const uint64_t size = target_->info.size_bytes;
-    if (offset > size || length > size - offset)
-      return fail(absl::OutOfRangeError(absl::StrCat(where(), ": beyond the end of the LUN (", size, " bytes)")));
-  }
+  if (Status s = CheckIo(where(), op == Op::kRead, op == Op::kFlush, target_->read_only, offset, length, bs_,
+                         target_->info.size_bytes);
+      !s.ok())
+    return fail(std::move(s));
   if (free_head_ == kNoSlot)
     return fail(absl::ResourceExhaustedError(absl::StrCat(where(), ": queue full (depth ", depth_, ")")));
   Slot& s = slots_[free_head_];
@@ -163,10 +159,10 @@ void IscsiQueue::Park(Slot* s) {
   if (s) parked_.push_back(s->index);
 }
 
-void IscsiQueue::readv(uint64_t offset, const struct iovec* iov, int iovcnt, IoCallback done) {
+void IscsiQueue::Vectored(Op op, uint64_t offset, const struct iovec* iov, int iovcnt, IoCallback& done) {
   uint64_t length = 0;
   for (int i = 0; i < iovcnt; ++i) length += iov[i].iov_len;
-  Slot* s = Start(Op::kRead, offset, length, done);
+  Slot* s = Start(op, offset, length, done);
   if (s) {
     s->iov = iov;
     s->iovcnt = iovcnt;
@@ -174,15 +170,12 @@ void IscsiQueue::readv(uint64_t offset, const struct iovec* iov, int iovcnt, IoC
   Park(s);
 }
 
+void IscsiQueue::readv(uint64_t offset, const struct iovec* iov, int iovcnt, IoCallback done) {
+  Vectored(Op::kRead, offset, iov, iovcnt, done);
+}
+
 void IscsiQueue::writev(uint64_t offset, const struct iovec* iov, int iovcnt, IoCallback done) {
-  uint64_t length = 0;
-  for (int i = 0; i < iovcnt; ++i) length += iov[i].iov_len;
-  Slot* s = Start(Op::kWrite, offset, length, done);
-  if (s) {
-    s->iov = iov;
-    s->iovcnt = iovcnt;
-  }
-  Park(s);
+  Vectored(Op::kWrite, offset, iov, iovcnt, done);
 }
 
 void IscsiQueue::flush(IoCallback done) { Park(Start(Op::kFlush, 0, 0, done)); }
@@ -546,14 +539,16 @@ void IscsiQueue::ArmTimer() {
   } else if (!waiting_.empty() || !parked_.empty()) {
     consider(next_login_);
   }
+  // An armed wake that comes no later than needed stays (an early wake costs one empty pass, a
+  // timerfd_settime per poll would cost a syscall per I/O); an unneeded one is left to expire.
+  if (!at || (timer_at_ > now && timer_at_ <= *at)) return;
   itimerspec spec{};
-  if (at) {
-    auto ns = std::chrono::duration_cast<std::chrono::nanoseconds>(*at - now).count();
-    if (ns < 1000) ns = 1000;  // 0 would disarm
-    spec.it_value.tv_sec = ns / 1000000000;
-    spec.it_value.tv_nsec = ns % 1000000000;
-  }
+  auto ns = std::chrono::duration_cast<std::chrono::nanoseconds>(*at - now).count();
+  if (ns < 1000) ns = 1000;  // 0 would disarm
+  spec.it_value.tv_sec = ns / 1000000000;
+  spec.it_value.tv_nsec = ns % 1000000000;
   ::timerfd_settime(timer_fd_, 0, &spec, nullptr);
+  timer_at_ = *at;
 }
 
 void IscsiQueue::Pump(int timeout_ms) {
@@ -575,18 +570,7 @@ void IscsiQueue::Pump(int timeout_ms) {
   Progress();
 }
 
-unsigned IscsiQueue::RunDone() {
-  unsigned n = 0;
-  while (!deferred_.empty()) {
-    std::vector<std::pair<IoCallback, Status>> batch;
-    batch.swap(deferred_);
-    for (auto& [done, status] : batch) {
-      std::move(done)(std::move(status));
-      ++n;
-    }
-  }
-  return n;
-}
+unsigned IscsiQueue::RunDone() { return RunDeferred(deferred_); }
 
 Status IscsiQueue::submit() {
   if (parked_.empty()) return Status();

@@ -32,6 +32,7 @@
 #include <vector>
 
 #include "blockdev/device.h"
+#include "blockdev/queue_support.h"
 #include "blockdev/iscsi/session.h"
 
 namespace vdisk::blockdev::iscsi {
@@ -96,6 +97,7 @@ class IscsiQueue final : public IoQueue {
   IscsiQueue(std::shared_ptr<const QueueTarget> target, unsigned depth);
   Status Init();
   Slot* Start(Op op, uint64_t offset, uint64_t length, IoCallback& done);
+  void Vectored(Op op, uint64_t offset, const struct iovec* iov, int iovcnt, IoCallback& done);
   void Park(Slot* s);
   void Issue(Slot& s);            // issues the next piece of s (or finishes it)
   bool IssuePiece(Slot& s);       // false: could not even queue the task (s.error set)
@@ -133,13 +135,14 @@ class IscsiQueue final : public IoQueue {
   std::vector<uint32_t> parked_;     // queued, not yet issued
   std::vector<uint32_t> recorded_;   // callbacks recorded during iscsi_service()
   std::vector<uint32_t> waiting_;    // to re-issue: a retry delay, or the session is down
-  std::vector<std::pair<IoCallback, Status>> deferred_;  // finished, callback not run yet
+  DeferredCompletions deferred_;  // finished, callback not run yet
 
   bool session_lost_ = false;        // set by callbacks; handled after iscsi_service()
   bool tearing_down_ = false;        // destroying a lost session: its callbacks are ignored
   std::string lost_reason_;
   Clock::time_point down_since_{};   // valid while !session_
   Clock::time_point next_login_{};
+  Clock::time_point timer_at_{};     // when the armed timer fires (past: not armed)
   std::string last_login_error_;
 };
 

@@ -27,10 +27,6 @@ StatusOr<RecordState> ParseState(const std::string& s) {
   return absl::InvalidArgumentError(absl::StrCat("journal: unknown state '", s, "'"));
 }
 
-const char* SourceKind(VolumeSource::Kind k) {
-  return k == VolumeSource::Kind::kSnapshot ? "snapshot" : k == VolumeSource::Kind::kVolume ? "volume" : "none";
-}
-
 json VolumeJson(const VolumeRecord& v) {
   json j;
   j["id"] = v.id;
@@ -41,7 +37,7 @@ json VolumeJson(const VolumeRecord& v) {
   for (AccessMode m : v.access_modes) modes.push_back(std::string(ToString(m)));
   j["access_modes"] = modes;
   j["params"] = v.params;
-  j["source_kind"] = SourceKind(v.source.kind);
+  j["source_kind"] = std::string(ToString(v.source.kind));
   j["source_id"] = v.source.id;
   j["state"] = StateName(v.state);
   j["created_unix_ns"] = v.created_unix_ns;
@@ -67,10 +63,7 @@ StatusOr<VolumeRecord> VolumeFromJson(const json& j) {
     v.access_modes.push_back(a);
   }
   v.params = j.value("params", Params{});
-  const std::string kind = j.value("source_kind", "none");
-  v.source.kind = kind == "snapshot" ? VolumeSource::Kind::kSnapshot
-                  : kind == "volume" ? VolumeSource::Kind::kVolume
-                                     : VolumeSource::Kind::kNone;
+  ASSIGN_OR_RETURN(v.source.kind, ParseSourceKind(j.value("source_kind", "none")));
   v.source.id = j.value("source_id", "");
   ASSIGN_OR_RETURN(v.state, ParseState(j.value("state", "")));
   v.created_unix_ns = j.value("created_unix_ns", int64_t{0});

@@ -1,9 +1,11 @@
 #include "blockdev/iscsi/session.h"
 
 #include <poll.h>
+#include <signal.h>
 
 #include <algorithm>
 #include <chrono>
+#include <mutex>
 
 #include "absl/strings/str_cat.h"
 
@@ -62,6 +64,14 @@ using TaskPtr = std::unique_ptr<scsi_task, TaskDeleter>;
 }  // namespace
 
 StatusOr<std::unique_ptr<Session>> Session::Login(const LunAddress& address, const SessionOptions& o) {
+  // libiscsi writes iovecs to its socket with writev(): a target that goes away mid-write would
+  // raise SIGPIPE and, at its default disposition, kill the process instead of failing the
+  // session (QEMU ignores SIGPIPE for the same reason). Done once, only if nobody chose already.
+  static std::once_flag sigpipe_once;
+  std::call_once(sigpipe_once, [] {
+    struct sigaction cur {};
+    if (sigaction(SIGPIPE, nullptr, &cur) == 0 && cur.sa_handler == SIG_DFL) signal(SIGPIPE, SIG_IGN);
+  });
   iscsi_context* ctx = iscsi_create_context(o.initiator.c_str());
   if (ctx == nullptr) return absl::ResourceExhaustedError("iscsi_create_context failed");
   std::unique_ptr<Session> session(new Session(ctx, address));

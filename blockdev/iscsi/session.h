@@ -2,6 +2,8 @@
 // the mapping of login failures and SCSI status/sense to Status codes, and the few synchronous
 // commands the control path needs (INQUIRY VPD pages, READ CAPACITY, GET LBA STATUS).
 //
+// The first login sets SIGPIPE to SIG_IGN if it is still at its default (a target that drops the
+// connection mid-write must fail the session, not kill the process).
 // A Session is NOT thread-safe (libiscsi contexts are single-threaded): one owner at a time.
 // Login failures: UNAVAILABLE (portal unreachable, timeout), PERMISSION_DENIED (CHAP
 // authentication or authorization refused), NOT_FOUND (no such target — tgt also says so to an

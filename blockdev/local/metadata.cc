@@ -72,15 +72,6 @@ StatusOr<json> Parse(const std::string& text) {
   return j;
 }
 
-std::string SourceKindName(VolumeSource::Kind k) {
-  switch (k) {
-    case VolumeSource::Kind::kNone: return "none";
-    case VolumeSource::Kind::kSnapshot: return "snapshot";
-    case VolumeSource::Kind::kVolume: return "volume";
-  }
-  return "none";
-}
-
 // Lists "<id>.json" entries of a directory (skipping temp files of WriteFileAtomic).
 StatusOr<std::vector<std::string>> ListIds(const std::string& dir) {
   std::vector<std::string> ids;
@@ -120,7 +111,7 @@ std::string EncodeVolume(const Volume& v) {
   for (AccessMode m : v.access_modes) modes.push_back(std::string(ToString(m)));
   j["access_modes"] = modes;
   j["params"] = v.params;
-  j["source"] = {{"kind", SourceKindName(v.source.kind)}, {"id", v.source.id}};
+  j["source"] = {{"kind", std::string(ToString(v.source.kind))}, {"id", v.source.id}};
   j["pending"] = v.pending;
   j["created_unix_ns"] = v.created_unix_ns;
   j["context"] = v.context;
@@ -152,10 +143,9 @@ StatusOr<Volume> DecodeVolume(const std::string& text) {
     if (!src->is_object()) return Bad("'source' is not an object");
     ASSIGN_OR_RETURN(std::string kind, GetString(*src, "kind"));
     ASSIGN_OR_RETURN(v.source.id, GetString(*src, "id", false));
-    if (kind == "none") v.source.kind = VolumeSource::Kind::kNone;
-    else if (kind == "snapshot") v.source.kind = VolumeSource::Kind::kSnapshot;
-    else if (kind == "volume") v.source.kind = VolumeSource::Kind::kVolume;
-    else return Bad(absl::StrCat("unknown source kind '", kind, "'"));
+    auto parsed = ParseSourceKind(kind);
+    if (!parsed.ok()) return Bad(absl::StrCat("unknown source kind '", kind, "'"));
+    v.source.kind = *parsed;
   }
   ASSIGN_OR_RETURN(v.pending, GetBool(j, "pending", false));
   ASSIGN_OR_RETURN(v.created_unix_ns, GetI64(j, "created_unix_ns"));

@@ -19,6 +19,7 @@
 #include <vector>
 
 #include "blockdev/device.h"
+#include "blockdev/queue_support.h"
 
 namespace vdisk::blockdev::rbd {
 
@@ -83,7 +84,7 @@ class RbdQueue final : public IoQueue {
   uint32_t free_head_ = 0;
   unsigned busy_ = 0;                 // slots in use (parked or issued)
   std::vector<uint32_t> parked_;      // queued, not yet submitted
-  std::vector<std::pair<IoCallback, Status>> deferred_;
+  DeferredCompletions deferred_;
 
   std::mutex mu_;                     // guards done_ (written by librbd threads)
   std::vector<uint32_t> done_;

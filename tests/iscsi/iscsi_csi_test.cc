@@ -22,40 +22,14 @@
 namespace vdisk::csi::testing {
 namespace {
 
-using blockdev::vhost::BlkConfig;
 using blockdev::vhost::testing::VhostClient;
 namespace vh = blockdev::vhost;
 
-std::string Pattern(size_t len, uint32_t seed) {
-  std::string s(len, '\0');
-  uint32_t x = seed * 2654435761u + 7;
-  for (auto& ch : s) {
-    x = x * 1664525u + 1013904223u;
-    ch = static_cast<char>(x >> 24);
-  }
-  return s;
-}
+using blockdev::vhost::testing::BlkCapacityBytes;
+using blockdev::vhost::testing::BlkIo;
 
-// One virtio-blk request through a vhost-user socket; the status byte (0xff: no answer).
-uint8_t Io(VhostClient& vc, uint32_t type, uint64_t offset, std::string* data) {
-  const uint64_t scratch = VhostClient::kDataBase;
-  const uint32_t len = data ? static_cast<uint32_t>(data->size()) : 0;
-  auto layout = vc.Layout(scratch, len);
-  if (type == vh::kBlkTOut) std::memcpy(vc.ram().at(layout.data_gpa), data->data(), len);
-  vc.Submit(0, type, offset / 512, scratch, len, /*data_writable=*/type == vh::kBlkTIn);
-  vc.Kick(0);
-  if (vc.WaitUsed(0, 1).size() != 1) return 0xff;
-  if (type == vh::kBlkTIn) std::memcpy(data->data(), vc.ram().at(layout.data_gpa), len);
-  return vc.StatusByte(scratch, len);
-}
-
-uint64_t CapacityBytes(VhostClient& vc) {
-  auto cfg = vc.GetConfig(0, sizeof(BlkConfig));
-  if (!cfg.ok() || cfg->size() != sizeof(BlkConfig)) return 0;
-  BlkConfig bc;
-  std::memcpy(&bc, cfg->data(), sizeof(bc));
-  return bc.capacity * 512;
-}
+// 64 KiB .. 512 KiB of a per-seed pattern (tests/vhost/pattern.h).
+std::string Pattern(size_t len, uint32_t seed) { return vdisk::testing::Pattern(seed, 0, len); }
 
 class IscsiCsiTest : public CsiDriverTest {
  protected:
@@ -226,10 +200,10 @@ TEST_F(IscsiCsiTest, LifecycleWithPublishRestartsSnapshotsClonesAndExpand) {
     VhostClient vc;
     ASSERT_TRUE(vc.Connect(TargetPath("a")).ok());
     ASSERT_TRUE(vc.Setup(1).ok());
-    EXPECT_EQ(CapacityBytes(vc), static_cast<uint64_t>(32 * kMiB));
+    EXPECT_EQ(BlkCapacityBytes(vc), static_cast<uint64_t>(32 * kMiB));
     std::string w = data;
-    ASSERT_EQ(Io(vc, vh::kBlkTOut, 4 * kMiB, &w), vh::kBlkSOk);
-    ASSERT_EQ(Io(vc, vh::kBlkTFlush, 0, nullptr), vh::kBlkSOk);
+    ASSERT_EQ(BlkIo(vc, vh::kBlkTOut, 4 * kMiB, &w), vh::kBlkSOk);
+    ASSERT_EQ(BlkIo(vc, vh::kBlkTFlush, 0, nullptr), vh::kBlkSOk);
   }
   EXPECT_TRUE(QemuRead(vol, "node-a", 4 * kMiB, data.size()) == data) << "QEMU reads other bytes over iscsi://";
 
@@ -271,9 +245,9 @@ TEST_F(IscsiCsiTest, LifecycleWithPublishRestartsSnapshotsClonesAndExpand) {
     ASSERT_TRUE(vc.Connect(TargetPath("a")).ok());
     auto setup = vc.Setup(1);
     ASSERT_TRUE(setup.ok()) << setup << *vdisk::testing::Tgtadm(env_, "--op show --mode target");
-    EXPECT_EQ(CapacityBytes(vc), static_cast<uint64_t>(64 * kMiB));
+    EXPECT_EQ(BlkCapacityBytes(vc), static_cast<uint64_t>(64 * kMiB));
     std::string r(data.size(), '\0');
-    ASSERT_EQ(Io(vc, vh::kBlkTIn, 4 * kMiB, &r), vh::kBlkSOk);
+    ASSERT_EQ(BlkIo(vc, vh::kBlkTIn, 4 * kMiB, &r), vh::kBlkSOk);
     EXPECT_TRUE(r == data);
   }
 
@@ -321,14 +295,14 @@ TEST_F(IscsiCsiTest, RwxBlockThroughTwoExportsOnTwoNodes) {
   ASSERT_TRUE(a.Connect(TargetPath("rwx-a")).ok() && a.Setup(1).ok());
   ASSERT_TRUE(b.Connect(TargetPath("rwx-b")).ok() && b.Setup(1).ok());
   std::string from_a = Pattern(64 * 1024, 21), from_b = Pattern(64 * 1024, 22);
-  ASSERT_EQ(Io(a, vh::kBlkTOut, kMiB, &from_a), vh::kBlkSOk);
-  ASSERT_EQ(Io(a, vh::kBlkTFlush, 0, nullptr), vh::kBlkSOk);
-  ASSERT_EQ(Io(b, vh::kBlkTOut, 2 * kMiB, &from_b), vh::kBlkSOk);
-  ASSERT_EQ(Io(b, vh::kBlkTFlush, 0, nullptr), vh::kBlkSOk);
+  ASSERT_EQ(BlkIo(a, vh::kBlkTOut, kMiB, &from_a), vh::kBlkSOk);
+  ASSERT_EQ(BlkIo(a, vh::kBlkTFlush, 0, nullptr), vh::kBlkSOk);
+  ASSERT_EQ(BlkIo(b, vh::kBlkTOut, 2 * kMiB, &from_b), vh::kBlkSOk);
+  ASSERT_EQ(BlkIo(b, vh::kBlkTFlush, 0, nullptr), vh::kBlkSOk);
   std::string r(64 * 1024, '\0');
-  ASSERT_EQ(Io(b, vh::kBlkTIn, kMiB, &r), vh::kBlkSOk);
+  ASSERT_EQ(BlkIo(b, vh::kBlkTIn, kMiB, &r), vh::kBlkSOk);
   EXPECT_TRUE(r == from_a) << "node-b does not see node-a's write";
-  ASSERT_EQ(Io(a, vh::kBlkTIn, 2 * kMiB, &r), vh::kBlkSOk);
+  ASSERT_EQ(BlkIo(a, vh::kBlkTIn, 2 * kMiB, &r), vh::kBlkSOk);
   EXPECT_TRUE(r == from_b) << "node-a does not see node-b's write";
   Detach(c(), vol, "rwx-a");
   Detach(node_b_->client(), vol, "rwx-b");

@@ -19,6 +19,7 @@
 #include "common/subprocess.h"
 #include "tests/iscsi/tgt_env.h"
 #include "tests/pool/pool_test_util.h"
+#include "tests/pool/status_macros.h"
 
 namespace vdisk::blockdev::iscsi {
 namespace {
@@ -29,11 +30,6 @@ using vdisk::pooltest::CheckZeroes;
 using vdisk::pooltest::WritePattern;
 constexpr uint64_t kMiB = 1 << 20;
 
-#define ASSERT_OK(expr)                                   \
-  do {                                                    \
-    auto _s = (expr);                                     \
-    ASSERT_TRUE(_s.ok()) << #expr << ": " << _s;          \
-  } while (0)
 
 class IscsiDeviceTest : public ::testing::Test {
  protected:
@@ -93,13 +89,13 @@ TEST_F(IscsiDeviceTest, BytesMatchThroughQemusIscsiDriverAtDepth) {
         EXPECT_TRUE(s.ok()) << s;
         ++ok;
       });
-    ASSERT_OK((*q)->submit());
+    VT_ASSERT_OK((*q)->submit());
     EXPECT_EQ((*q)->in_flight(), 16u);
-    ASSERT_OK((*q)->drain());
+    VT_ASSERT_OK((*q)->drain());
     EXPECT_EQ(ok.load(), 16);
     bool flushed = false;
     (*q)->flush([&](Status s) { flushed = s.ok(); });
-    ASSERT_OK((*q)->drain());
+    VT_ASSERT_OK((*q)->drain());
     EXPECT_TRUE(flushed);
   }
   // QEMU reads it back through its own libiscsi driver...
@@ -119,7 +115,7 @@ TEST_F(IscsiDeviceTest, BytesMatchThroughQemusIscsiDriverAtDepth) {
   auto w = RunProcess({"qemu-io", "-f", "raw", "-c", "write -P 0xab 40M 1M", Uri(v)});
   ASSERT_TRUE(w.ok() && w->ok()) << (w.ok() ? w->err : w.status().ToString());
   AlignedBuffer got(kMiB);
-  ASSERT_OK(ReadAt(**dev, 40 * kMiB, got.span()));
+  VT_ASSERT_OK(ReadAt(**dev, 40 * kMiB, got.span()));
   for (size_t i = 0; i < kMiB; ++i) ASSERT_EQ(static_cast<uint8_t>(got.data()[i]), 0xab) << i;
 }
 
@@ -127,16 +123,16 @@ TEST_F(IscsiDeviceTest, DiscardAndWriteZeroesDeallocateAndGetLbaStatusSeesIt) {
   Volume v = MakeVolume("thin", 32 * kMiB);
   auto dev = pool_->open_volume(v.id, false);
   ASSERT_TRUE(dev.ok()) << dev.status();
-  ASSERT_OK(WritePattern(**dev, 0, 8 * kMiB, 5));
-  ASSERT_OK(WritePattern(**dev, 20 * kMiB, kMiB, 6));
-  ASSERT_OK(Flush(**dev));
+  VT_ASSERT_OK(WritePattern(**dev, 0, 8 * kMiB, 5));
+  VT_ASSERT_OK(WritePattern(**dev, 20 * kMiB, kMiB, 6));
+  VT_ASSERT_OK(Flush(**dev));
   auto alloc = (*dev)->allocated(0, 32 * kMiB);
   ASSERT_TRUE(alloc.ok()) << alloc.status();
   EXPECT_EQ(*alloc, (ExtentList{{0, 8 * kMiB}, {20 * kMiB, kMiB}}));
   const uint64_t before = AllocatedOnTarget(v);
   EXPECT_GE(before, 9 * kMiB);
-  ASSERT_OK(Discard(**dev, 2 * kMiB, 2 * kMiB));
-  ASSERT_OK(WriteZeroes(**dev, 20 * kMiB, kMiB));
+  VT_ASSERT_OK(Discard(**dev, 2 * kMiB, 2 * kMiB));
+  VT_ASSERT_OK(WriteZeroes(**dev, 20 * kMiB, kMiB));
   EXPECT_TRUE(CheckZeroes(**dev, 2 * kMiB, 2 * kMiB).ok());
   EXPECT_TRUE(CheckZeroes(**dev, 20 * kMiB, kMiB).ok());
   EXPECT_TRUE(CheckPattern(**dev, 0, 2 * kMiB, 5).ok());
@@ -186,22 +182,22 @@ TEST_F(IscsiDeviceTest, ChapIsRequiredAndChecked) {
   {
     auto through_pool = (*chap_pool)->open_volume(v->id, false);  // the pool logs in with the volume's CHAP
     ASSERT_TRUE(through_pool.ok()) << through_pool.status();
-    ASSERT_OK(WritePattern(**through_pool, 0, kMiB, 9));
+    VT_ASSERT_OK(WritePattern(**through_pool, 0, kMiB, 9));
   }
   const std::string uri = absl::StrCat("iscsi://", env_.portal, "/", v->context.at("iscsi.iqn"), "/1");
   EXPECT_EQ(OpenDeviceUri(uri, true).status().code(), StatusCode::kPermissionDenied) << "no credentials";
   const std::string secret_file = "/tmp/vdisk-chap-" + token_;
-  ASSERT_OK(fs::WriteFileAtomic(secret_file, "wrong-password\n", 0600));
+  VT_ASSERT_OK(fs::WriteFileAtomic(secret_file, "wrong-password\n", 0600));
   auto wrong = OpenDeviceUri(absl::StrCat(uri, "?chap_user=vdisk-", token_, "&chap_secret_file=", secret_file), true);
   EXPECT_EQ(wrong.status().code(), StatusCode::kPermissionDenied);
   EXPECT_EQ(std::string(wrong.status().message()).find("wrong-password"), std::string::npos);
-  ASSERT_OK(fs::WriteFileAtomic(secret_file, password + "\n", 0600));
+  VT_ASSERT_OK(fs::WriteFileAtomic(secret_file, password + "\n", 0600));
   auto right = OpenDeviceUri(absl::StrCat(uri, "?chap_user=vdisk-", token_, "&chap_secret_file=", secret_file), true);
   ASSERT_TRUE(right.ok()) << right.status();
   EXPECT_TRUE(CheckPattern(**right, 0, kMiB, 9).ok());
   right->reset();
   ::unlink(secret_file.c_str());
-  ASSERT_OK((*chap_pool)->delete_volume(v->id));
+  VT_ASSERT_OK((*chap_pool)->delete_volume(v->id));
   (void)fs::RemoveAll(env_.backing + "/" + token_ + "c");
 }
 

@@ -19,6 +19,7 @@
 #include "spdlog/spdlog.h"
 #include "tests/iscsi/tgt_env.h"
 #include "tests/pool/pool_test_util.h"
+#include "tests/pool/status_macros.h"
 
 namespace vdisk::blockdev::iscsi {
 namespace {
@@ -31,11 +32,6 @@ using vdisk::testing::IscsiPoolConfig;
 using vdisk::testing::OpenTestPool;
 constexpr uint64_t kMiB = 1 << 20;
 
-#define ASSERT_OK(expr)                          \
-  do {                                           \
-    auto _s = (expr);                            \
-    ASSERT_TRUE(_s.ok()) << #expr << ": " << _s; \
-  } while (0)
 
 VolumeRequest Req(const std::string& name, uint64_t size) {
   VolumeRequest r;
@@ -78,7 +74,7 @@ TEST(IscsiPoolTest, TargetsAdmitPublishedNodesOnly) {
   {
     auto dev = (*ctl)->open_volume(v->id, false);  // the controller admits itself while it works
     ASSERT_TRUE(dev.ok()) << dev.status();
-    ASSERT_OK(WritePattern(**dev, 0, kMiB, 3));
+    VT_ASSERT_OK(WritePattern(**dev, 0, kMiB, 3));
   }
   // Two nodes: the same pool config with target_host: none and their own node ids.
   auto node_pool = [&](const std::string& node) {
@@ -94,7 +90,7 @@ TEST(IscsiPoolTest, TargetsAdmitPublishedNodesOnly) {
   auto ctx = (*ctl)->publish(v->id, "node-a", false);
   ASSERT_TRUE(ctx.ok()) << ctx.status();
   EXPECT_EQ(ctx->at("iscsi.initiator"), NodeInitiator("iqn.2024-01.io.vdisk:node", "node-a"));
-  ASSERT_OK((*ctl)->publish(v->id, "node-a", false).status());  // idempotent
+  VT_ASSERT_OK((*ctl)->publish(v->id, "node-a", false).status());  // idempotent
   {
     auto dev = (*a)->open_volume(v->id, false);
     ASSERT_TRUE(dev.ok()) << dev.status();
@@ -112,10 +108,10 @@ TEST(IscsiPoolTest, TargetsAdmitPublishedNodesOnly) {
   ASSERT_TRUE(ctl.ok());
   clean.pool = *ctl;
   ASSERT_TRUE((*a)->open_volume(v->id, true).ok());
-  ASSERT_OK((*ctl)->unpublish(v->id, "node-a"));
-  ASSERT_OK((*ctl)->unpublish(v->id, "node-a"));
+  VT_ASSERT_OK((*ctl)->unpublish(v->id, "node-a"));
+  VT_ASSERT_OK((*ctl)->unpublish(v->id, "node-a"));
   EXPECT_EQ((*a)->open_volume(v->id, true).status().code(), StatusCode::kNotFound) << "unpublished";
-  ASSERT_OK((*ctl)->delete_volume(v->id));
+  VT_ASSERT_OK((*ctl)->delete_volume(v->id));
 }
 
 TEST(IscsiPoolTest, ChapSecretsAreUsedAndNeverLogged) {
@@ -136,7 +132,7 @@ TEST(IscsiPoolTest, ChapSecretsAreUsedAndNeverLogged) {
     clean.pool = *ctl;
     auto v = (*ctl)->create_volume(Req("pvc-chap", 4 * kMiB));
     ASSERT_TRUE(v.ok()) << v.status();
-    ASSERT_OK((*ctl)->publish(v->id, "node-c", false).status());
+    VT_ASSERT_OK((*ctl)->publish(v->id, "node-c", false).status());
     PoolConfig nc = IscsiPoolConfig(*env, "chap", token, {{"target_host", "none"}});
     nc.options.erase("backing_dir");
     nc.node_id = "node-c";
@@ -148,7 +144,7 @@ TEST(IscsiPoolTest, ChapSecretsAreUsedAndNeverLogged) {
     EXPECT_EQ((*wrong)->open_volume(v->id, true).status().code(), StatusCode::kPermissionDenied);
     EXPECT_TRUE((*right)->open_volume(v->id, true).ok());
     // tgtd restarts forget accounts; the re-export brings the CHAP requirement back.
-    ASSERT_OK(static_cast<IscsiPool&>(**ctl).EnsureExports());
+    VT_ASSERT_OK(static_cast<IscsiPool&>(**ctl).EnsureExports());
     EXPECT_EQ((*no_secret)->open_volume(v->id, true).status().code(), StatusCode::kPermissionDenied);
   }
   spdlog::set_default_logger(old);
@@ -204,20 +200,20 @@ TEST(IscsiPoolTest, SessionsReconnectAndThePoolReexportsAfterATargetRestart) {
   ASSERT_TRUE(v.ok());
   auto dev = (*pool)->open_volume(v->id, false);
   ASSERT_TRUE(dev.ok());
-  ASSERT_OK(WritePattern(**dev, 0, 4 * kMiB, 21));
-  ASSERT_OK(Flush(**dev));
+  VT_ASSERT_OK(WritePattern(**dev, 0, 4 * kMiB, 21));
+  VT_ASSERT_OK(Flush(**dev));
   auto q = (*dev)->open_queue(8);
   ASSERT_TRUE(q.ok());
   // tgtd dies (targets gone) and comes back empty; the pool's export check re-creates the
   // target, and the queue's commands issued meanwhile complete on the new session.
-  ASSERT_OK(vdisk::testing::TgtCommand(tgt.env(), "kill"));
+  VT_ASSERT_OK(vdisk::testing::TgtCommand(tgt.env(), "kill"));
   AlignedBuffer buf(kMiB);
   std::atomic<int> ok{0};
   for (int i = 0; i < 4; ++i) (*q)->read(static_cast<uint64_t>(i) * kMiB, buf.span(), [&](Status s) { ok += s.ok(); });
-  ASSERT_OK((*q)->submit());
+  VT_ASSERT_OK((*q)->submit());
   std::this_thread::sleep_for(std::chrono::milliseconds(500));
-  ASSERT_OK(vdisk::testing::TgtCommand(tgt.env(), "start"));
-  ASSERT_OK((*q)->drain());
+  VT_ASSERT_OK(vdisk::testing::TgtCommand(tgt.env(), "start"));
+  VT_ASSERT_OK((*q)->drain());
   EXPECT_EQ(ok.load(), 4) << "commands in flight across the restart were re-issued";
   EXPECT_TRUE(CheckPattern(**dev, 0, 4 * kMiB, 21).ok());
   q->reset();
@@ -227,11 +223,11 @@ TEST(IscsiPoolTest, SessionsReconnectAndThePoolReexportsAfterATargetRestart) {
   ASSERT_TRUE(quick.ok()) << quick.status();
   auto d2 = (*quick)->open_volume(v->id, true);
   ASSERT_TRUE(d2.ok()) << d2.status();
-  ASSERT_OK(vdisk::testing::TgtCommand(tgt.env(), "kill"));
+  VT_ASSERT_OK(vdisk::testing::TgtCommand(tgt.env(), "kill"));
   const auto t0 = std::chrono::steady_clock::now();
   EXPECT_EQ(ReadAt(**d2, 0, buf.span()).code(), StatusCode::kUnavailable);
   EXPECT_LT(std::chrono::steady_clock::now() - t0, std::chrono::seconds(10));
-  ASSERT_OK(vdisk::testing::TgtCommand(tgt.env(), "start"));
+  VT_ASSERT_OK(vdisk::testing::TgtCommand(tgt.env(), "start"));
   d2->reset();
 }
 
@@ -250,10 +246,10 @@ TEST(IscsiPoolTest, AHostCopyCutByATargetRestartResumesFromItsCheckpoint) {
   {
     auto dev = (*pool)->open_volume(src->id, false);
     ASSERT_TRUE(dev.ok());
-    for (int i = 0; i < 8; ++i) ASSERT_OK(WritePattern(**dev, static_cast<uint64_t>(i) * 32 * kMiB, 16 * kMiB, 30 + i));
+    for (int i = 0; i < 8; ++i) VT_ASSERT_OK(WritePattern(**dev, static_cast<uint64_t>(i) * 32 * kMiB, 16 * kMiB, 30 + i));
   }
   const std::string ckpt = absl::StrCat(tgt.env().dir, "/ckpt");
-  ASSERT_OK(fs::MakeDirs(ckpt));
+  VT_ASSERT_OK(fs::MakeDirs(ckpt));
   VolumeRequest req = Req("pvc-copy", 256 * kMiB);
   req.source = {VolumeSource::Kind::kVolume, src->id};
   clone::CreateOptions o;
@@ -273,7 +269,7 @@ TEST(IscsiPoolTest, AHostCopyCutByATargetRestartResumesFromItsCheckpoint) {
   auto first = clone::CreateVolume(**pool, req, o);
   ASSERT_TRUE(killed.load()) << "the copy finished before the target could be killed";
   EXPECT_EQ(first.status().code(), StatusCode::kUnavailable) << first.status();
-  ASSERT_OK(vdisk::testing::TgtCommand(tgt.env(), "start"));
+  VT_ASSERT_OK(vdisk::testing::TgtCommand(tgt.env(), "start"));
   auto pending = (*pool)->find_volume_by_name("pvc-copy");
   ASSERT_TRUE(pending.ok() && pending->has_value()) << "the pending volume must stay for the retry";
   EXPECT_TRUE((*pending)->pending);
