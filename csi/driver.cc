@@ -4,6 +4,7 @@
 #include "absl/strings/str_join.h"
 #include "absl/strings/str_split.h"
 #include "common/fs.h"
+#include "csi/mounter.h"
 
 namespace vdisk::csi {
 
@@ -12,6 +13,8 @@ DriverContext::DriverContext(DriverOptions options, std::shared_ptr<blockdev::Po
 
 Status DriverContext::Init() {
   RETURN_IF_ERROR(node_state_.Init());
+  // Staging and target paths are resolved beneath these (csi/mounter.h), never through symlinks.
+  if (options_.serve_node) RETURN_IF_ERROR(mount::SetAllowedRoots(options_.allowed_path_roots));
   return fs::MakeDirs(checkpoint_dir(), 0700);
 }
 

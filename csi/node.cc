@@ -36,7 +36,7 @@ bool PathExists(const std::string& path) {
 // is a socket (a stale one is replaced by the export) or an empty file kubelet may have made.
 Status PrepareSocketTarget(const std::string& target) {
   const auto slash = target.find_last_of('/');
-  if (slash != std::string::npos && slash > 0) RETURN_IF_ERROR(fs::MakeDirs(target.substr(0, slash), 0750));
+  if (slash != std::string::npos && slash > 0) RETURN_IF_ERROR(mount::EnsureDir(target.substr(0, slash)));
   struct stat st;
   if (::lstat(target.c_str(), &st) != 0) return Status();
   if (S_ISSOCK(st.st_mode)) return Status();
@@ -54,21 +54,6 @@ std::optional<blockdev::Attachment> OwnAttachmentToRelease(const VolumeRecord& r
         other.own_attachment->path == pub.own_attachment->path)
       return std::nullopt;
   return pub.own_attachment;
-}
-
-// Removes a leftover target the CO asked us to clean up, but only if it is plainly ours to
-// remove: an empty directory or an empty regular file (never someone's data).
-Status RemoveIfEmptyTarget(const std::string& path) {
-  struct stat st;
-  if (::lstat(path.c_str(), &st) != 0) return Status();
-  ASSIGN_OR_RETURN(bool mounted, mount::IsMountPoint(path));
-  if (mounted) return Status();
-  if (S_ISREG(st.st_mode) && st.st_size == 0) return mount::RemoveTarget(path);
-  if (S_ISDIR(st.st_mode)) {
-    if (::rmdir(path.c_str()) != 0 && errno != ENOTEMPTY && errno != EEXIST && errno != ENOENT)
-      return LastErrnoStatus(absl::StrCat("rmdir ", path));
-  }
-  return Status();
 }
 
 }  // namespace
@@ -343,7 +328,7 @@ Status NodeService::DoUnpublish(const v1::NodeUnpublishVolumeRequest& req) {
   NodeStateStore& store = ctx_->node_state();
   ASSIGN_OR_RETURN(std::optional<VolumeRecord> rec, store.Load(req.volume_id()));
   PublishRecord* pub = rec ? rec->FindPublish(req.target_path()) : nullptr;
-  if (pub == nullptr) return RemoveIfEmptyTarget(req.target_path());  // already unpublished
+  if (pub == nullptr) return mount::RemoveEmptyTarget(req.target_path());  // already unpublished
 
   if (rec->vhost_queues > 0) RETURN_IF_ERROR(ctx_->vhost_exports().Unpublish(pub->target_path));
   else RETURN_IF_ERROR(mount::Unmount(pub->target_path));

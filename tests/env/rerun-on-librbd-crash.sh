@@ -161,17 +161,17 @@ stack=$(read_stack "$core")
 verdict=$(classify <<<"$stack")
 if [[ $verdict != ceph* ]]; then
   say "died from SIG$signame outside librbd/librados (innermost frame: ${verdict#ours }): NOT re-run; core kept at $core"
-  echo "$stack" >&2
+  tr '\037' ' ' <<<"$stack" >&2
   exit "$rc"
 fi
 say "died from SIG$signame inside Ceph's libraries (${verdict#ceph }): known librbd 16.2.15 crash (docs/rbd.md), running it once more"
-echo "$stack" >&2
+tr '\037' ' ' <<<"$stack" >&2
 mkdir -p "$reruns"
 marker=$reruns/$name.txt
 {
   echo "$name: first run died from SIG$signame (status $first_rc) inside Ceph's libraries and was re-run"
   echo "innermost frame: ${verdict#ceph }"
-  echo "$stack"
+  tr '\037' ' ' <<<"$stack"
 } >"$marker"
 rm -rf "$cores"
 run_once "$cores/attempt-2" "$@"
