@@ -2,9 +2,12 @@
 // devices and bind mounts: a kubelet path is resolved beneath --allowed-target-root without
 // following symlinks, so no mount lands and no file is created outside it (INVALID_ARGUMENT),
 // while the same calls on plain paths work.
+#include <signal.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include <cstdio>
+#include <cstdlib>
 #include <filesystem>
 #include <fstream>
 
@@ -102,6 +105,36 @@ TEST_F(NodePathTest, SymlinksPlantedInStagingAndTargetPathsAreNeverFollowed) {
   EXPECT_FALSE(Exists(target));
   EXPECT_TRUE(Unstage(fsvol.volume_id(), fs_staging).ok());
   EXPECT_TRUE(Unstage(blkvol.volume_id(), blk_staging).ok());
+}
+
+// kubelet sees the node plugin's mounts through mount propagation (the plugin's kubelet
+// directory is a Bidirectional mount): a bind made through /proc/self/fd/N must propagate like
+// one made by name. The kubelet directory is made a shared mount here, and a peer mount
+// namespace (standing in for kubelet's) must see the publish and then its removal.
+TEST_F(NodePathTest, MountsThroughDescriptorsPropagateToKubeletsNamespace) {
+  ASSERT_EQ(::system(("mount --bind '" + kubelet_ + "' '" + kubelet_ + "' && mount --make-shared '" + kubelet_ + "'").c_str()), 0);
+  struct Cleanup {
+    std::string dir;
+    ~Cleanup() { (void)!::system(("umount -R '" + dir + "' 2>/dev/null").c_str()); }
+  } cleanup{kubelet_};
+  FILE* peer = ::popen("exec unshare -m --propagation unchanged sh -c 'echo $$; exec sleep 120'", "r");
+  ASSERT_NE(peer, nullptr);
+  int pid = 0;
+  ASSERT_EQ(std::fscanf(peer, "%d", &pid), 1);
+  auto peer_sees = [&](const std::string& path) {
+    return ::system(("nsenter -t " + std::to_string(pid) + " -m grep -q ' " + path + " ' /proc/self/mountinfo").c_str()) == 0;
+  };
+  auto vol = MustCreate(CreateReq("pvc-paths-prop", 16 * kMiB, /*block=*/false));
+  const std::string staging = StagingDir("prop");
+  const std::string target = TargetPath("pod-prop");
+  ASSERT_TRUE(Stage(vol.volume_id(), staging, false).ok());
+  ASSERT_TRUE(Publish(vol.volume_id(), staging, target, false, /*readonly=*/true).ok());
+  EXPECT_TRUE(peer_sees(target)) << "the publish did not propagate to the peer namespace";
+  EXPECT_TRUE(Unpublish(vol.volume_id(), target).ok());
+  EXPECT_FALSE(peer_sees(target)) << "the unpublish did not propagate";
+  EXPECT_TRUE(Unstage(vol.volume_id(), staging).ok());
+  ::kill(pid, SIGKILL);
+  ::pclose(peer);
 }
 
 }  // namespace
