@@ -78,11 +78,6 @@ StatusOr<UniqueFd> Dup(int fd) {
 
 }  // namespace
 
-void UniqueFd::reset() {
-  if (fd_ >= 0) ::close(fd_);
-  fd_ = -1;
-}
-
 std::string ProcPath(int fd) { return absl::StrCat("/proc/self/fd/", fd); }
 
 StatusOr<ConfinedRoot> ConfinedRoot::Open(const std::string& root, Resolver resolver) {

@@ -24,30 +24,11 @@
 #include <utility>
 
 #include "common/status.h"
+#include "common/unique_fd.h"
 
 namespace vdisk::fs {
 
-// An owned file descriptor (closed on destruction). Move-only.
-class UniqueFd {
- public:
-  UniqueFd() = default;
-  explicit UniqueFd(int fd) : fd_(fd) {}
-  ~UniqueFd() { reset(); }
-  UniqueFd(UniqueFd&& o) noexcept : fd_(std::exchange(o.fd_, -1)) {}
-  UniqueFd& operator=(UniqueFd&& o) noexcept {
-    if (this != &o) {
-      reset();
-      fd_ = std::exchange(o.fd_, -1);
-    }
-    return *this;
-  }
-  int get() const { return fd_; }
-  bool valid() const { return fd_ >= 0; }
-  void reset();
-
- private:
-  int fd_ = -1;
-};
+using vdisk::UniqueFd;
 
 // "/proc/self/fd/<fd>": the path of what `fd` refers to, for system calls that take a path
 // (mount(2), umount2(2)); the kernel resolves it to the descriptor's own file, not by name.
