@@ -191,6 +191,7 @@ void QueueWorker::Run(std::promise<Status>* started) {
     started->set_value(Annotate(s, "starting the queue"));
     return;
   }
+  start_avail_idx_ = loop.vq.last_avail_idx();
   started->set_value(Status());  // `started` dangles after this point
 
   loop.Service(false);  // the driver may have queued requests before the kick fd arrived

@@ -397,7 +397,7 @@ Status Session::MaybeStart(unsigned index) {
   std::lock_guard<std::mutex> lock(workers_mu_);
   v.worker = std::move(worker);
   spdlog::info("vhost-blk: queue {} started (size {}, avail {})", index, v.config.num,
-               v.config.last_avail_idx);
+               v.worker->start_avail_idx());
   return Status();
 }
 
