@@ -6,10 +6,11 @@
 // (snapshot, restore into a kernel-attached Filesystem volume, publish, read disk.img), so they
 // went guest -> export -> pool -> snapshot with nothing else in between.
 //
-// The second test kills the node plugin (SIGKILL, as a crash or a DaemonSet update that does not
-// wait) while the guest writes and verifies in a loop, and starts it again: QEMU reconnects
-// (chardev reconnect=1), the restarted export resubmits the requests that were in flight
-// (INFLIGHT_SHMFD), and the guest goes on with no lost and no replayed write.
+// The second test restarts the node plugin while the guest writes and verifies in a loop: once
+// gracefully (SIGTERM, a DaemonSet rolling update: the export drains and closes), then with
+// SIGKILL (a crash) until a restarted export found requests in flight. QEMU reconnects (chardev
+// reconnect=1), the restarted export resubmits what was in flight (INFLIGHT_SHMFD), and the guest
+// goes on with no lost and no replayed write.
 #include <fcntl.h>
 #include <sys/mount.h>
 #include <unistd.h>
@@ -170,16 +171,24 @@ TEST_F(CsiVhostQemuTest, GuestKeepsWritingAcrossANodePluginKill) {
   ASSERT_EQ(g.Start(o), "");
   ASSERT_TRUE(g.WaitFor("VDISK-WRITING", 240)) << g.output();
 
-  // Kill the plugin mid-I/O until a restarted export had requests to finish (each kill lands
-  // while something is in flight only most of the time: the TCG guest also computes patterns).
+  // QEMU reconnects within about a second (reconnect=1); let the queues start again.
+  auto wait_reconnected = [&](int connections) {
+    for (int i = 0; i < 50 && DriverLogCount("front end connected") < connections; i++)
+      std::this_thread::sleep_for(std::chrono::milliseconds(100));
+    EXPECT_GE(DriverLogCount("front end connected"), connections) << "QEMU did not reconnect";
+  };
+  // A rolling update first: SIGTERM, the export drains what is in flight and closes.
+  std::this_thread::sleep_for(std::chrono::milliseconds(300));
+  RestartDriver();
+  wait_reconnected(2);
+  // Then kill the plugin mid-I/O until a restarted export had requests to finish (each kill
+  // lands while something is in flight only most of the time: the TCG guest also computes).
   const std::string resumed = "request(s) in flight, submitting them again";
   int kills = 0;
   for (; kills < 6 && DriverLogCount(resumed) == 0; kills++) {
     std::this_thread::sleep_for(std::chrono::milliseconds(200 + 150 * kills));
     KillAndRestartDriver();
-    // QEMU reconnects within about a second (reconnect=1); let the queues start again.
-    for (int i = 0; i < 40 && DriverLogCount("front end connected") <= kills + 1; i++)
-      std::this_thread::sleep_for(std::chrono::milliseconds(100));
+    wait_reconnected(kills + 3);
   }
   ASSERT_EQ(g.Wait(240), 0) << g.output();
   for (int r = 0; r < 4; r++) {
