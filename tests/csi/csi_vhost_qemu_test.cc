@@ -122,6 +122,15 @@ class CsiVhostQemuTest : public CsiDriverTest {
     ASSERT_TRUE(Unstage(p.vol.volume_id(), p.staging).ok());
   }
 
+  // A guest running tests/vhost/guest/<script>, its disk the socket in the pod's mount.
+  vdisk::testing::QemuGuest::Options Guest(const std::string& script, const PodView& pod) {
+    vdisk::testing::QemuGuest::Options o;
+    o.script = vdisk::testing::SourceDir() + "/tests/vhost/guest/" + script;
+    o.socket = pod.socket();
+    o.work_dir = scratch_->path();
+    return o;
+  }
+
   // Lines of the driver log (all its runs) containing `needle`.
   int DriverLogCount(const std::string& needle) {
     std::ifstream in(*scratch_ / "driver.log");
@@ -138,11 +147,7 @@ TEST_F(CsiVhostQemuTest, GuestWritesThroughThePublishedDirectory) {
   ASSERT_TRUE(pod.ok());
   {
     vdisk::testing::QemuGuest g;
-    vdisk::testing::QemuGuest::Options o;
-    o.script = vdisk::testing::SourceDir() + "/tests/vhost/guest/csi_attach.sh";
-    o.socket = pod.socket();
-    o.work_dir = scratch_->path();
-    ASSERT_EQ(g.Start(o), "");
+    ASSERT_EQ(g.Start(Guest("csi_attach.sh", pod)), "");
     EXPECT_EQ(g.Wait(240), 0) << g.output();
     EXPECT_EQ(g.Value("size"), std::to_string(32 * M)) << g.output();
     EXPECT_EQ(g.Value("write"), "ok") << g.output();
@@ -161,10 +166,7 @@ TEST_F(CsiVhostQemuTest, GuestKeepsWritingAcrossANodePluginKill) {
   PodView pod(p.target);
   ASSERT_TRUE(pod.ok());
   vdisk::testing::QemuGuest g;
-  vdisk::testing::QemuGuest::Options o;
-  o.script = vdisk::testing::SourceDir() + "/tests/vhost/guest/restart_writes.sh";
-  o.socket = pod.socket();
-  o.work_dir = scratch_->path();
+  vdisk::testing::QemuGuest::Options o = Guest("restart_writes.sh", pod);
   o.cpus = 2;
   o.queues = 2;
   o.reconnect = 1;

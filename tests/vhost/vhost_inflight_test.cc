@@ -16,6 +16,7 @@
 
 #include "blockdev/uring/uring_device.h"
 #include "blockdev/vhost/export.h"
+#include "tests/vhost/export_fixture.h"
 #include "tests/vhost/vhost_client.h"
 
 namespace vdisk::blockdev::vhost {
@@ -77,14 +78,10 @@ class HoldingDevice final : public Device {
   std::unique_ptr<Device> inner_;
 };
 
-class VhostInflightTest : public ::testing::Test {
+class VhostInflightTest : public testing::ExportTest {
  protected:
   void SetUp() override {
-    char tmpl[] = "/tmp/vdisk-vhost-inflight.XXXXXX";
-    ASSERT_NE(::mkdtemp(tmpl), nullptr);
-    dir_ = tmpl;
-    image_ = dir_ + "/disk.img";
-    socket_ = dir_ + "/vhost.sock";
+    ExportTest::SetUp();
     uring::FileDeviceOptions fo;
     fo.create = true;
     fo.create_size = kDiskBytes;
@@ -95,8 +92,7 @@ class VhostInflightTest : public ::testing::Test {
       ::kill(child_, SIGKILL);
       ::waitpid(child_, nullptr, 0);
     }
-    exp_.reset();
-    fs::remove_all(dir_);
+    ExportTest::TearDown();
   }
 
   std::unique_ptr<Device> OpenImage() {
@@ -133,19 +129,6 @@ class VhostInflightTest : public ::testing::Test {
     child_ = -1;
   }
 
-  std::string ReadFile(uint64_t off, size_t len) {
-    std::string out(len, '\0');
-    int fd = ::open(image_.c_str(), O_RDONLY);
-    EXPECT_EQ(::pread(fd, out.data(), len, static_cast<off_t>(off)), static_cast<ssize_t>(len));
-    ::close(fd);
-    return out;
-  }
-  static std::string Pattern(size_t len, uint32_t seed) {
-    std::string s(len, '\0');
-    std::mt19937 rng(seed);
-    for (auto& c : s) c = static_cast<char>(rng());
-    return s;
-  }
   // Queues a write of Pattern(kLen, seed) at `offset` from guest buffer `scratch`; returns the head.
   static uint16_t Write(VhostClient& c, uint64_t scratch, uint64_t offset, uint32_t seed) {
     std::string data = Pattern(kLen, seed);
@@ -159,9 +142,7 @@ class VhostInflightTest : public ::testing::Test {
     return n;
   }
 
-  std::string dir_, image_, socket_;
   pid_t child_ = -1;
-  std::unique_ptr<Export> exp_;
 };
 
 TEST_F(VhostInflightTest, GetInflightFdHandsOutAnAreaOrNothing) {
