@@ -1,5 +1,6 @@
 #include "csi/vhost_publish.h"
 
+#include <errno.h>
 #include <openssl/sha.h>
 #include <sys/mount.h>
 #include <sys/stat.h>
@@ -67,6 +68,13 @@ Status WriteVhostExportInfo(const std::string& export_dir, const VhostExportInfo
 }
 
 Status MountVhostExportDir(const std::string& export_dir, const std::string& target) {
+  // The target itself, not its parents: kubelet makes the parent (the pod's volume directory);
+  // a restored publish whose pod directory is gone must not bring it back.
+  if (::mkdir(target.c_str(), 0750) != 0 && errno != EEXIST) {
+    if (errno == ENOENT)
+      return absl::FailedPreconditionError(absl::StrCat("the parent of target_path ", target, " does not exist"));
+    return LastErrnoStatus(absl::StrCat("mkdir ", target));
+  }
   RETURN_IF_ERROR(mount::EnsureDir(target));
   ASSIGN_OR_RETURN(bool mounted, mount::IsMountPoint(target));
   if (mounted) return Status();

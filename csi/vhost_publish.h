@@ -55,8 +55,9 @@ Status WriteVhostExportInfo(const std::string& export_dir, const VhostExportInfo
 std::string VhostExportInfoJson(const VhostExportInfo& info);
 
 // Makes the target a read-only bind mount of the export directory (creating the target
-// directory if kubelet did not); OK if it already is a mount point. The one place the export
-// directory is mounted.
+// directory, not its parent, if kubelet did not); OK if it already is a mount point.
+// FAILED_PRECONDITION if the target's parent does not exist. The one place the export directory
+// is mounted.
 Status MountVhostExportDir(const std::string& export_dir, const std::string& target);
 
 // Removes the export directory and what is left in it (the socket is removed by the export).

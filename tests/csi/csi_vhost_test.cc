@@ -8,6 +8,7 @@
 // in the volume (and survive snapshot, restore into a kernel-attached volume, driver restart and
 // online growth), a clone of a kernel-attached volume (how a CDI import reaches a vhost-user
 // volume) is served with its bytes, a read-only publish refuses writes, unpublish leaves nothing.
+#include <sys/mount.h>
 #include <sys/stat.h>
 
 #include <cstring>
@@ -335,6 +336,27 @@ TEST_F(VhostAttachTest, ReadOnlyPublishRefusesWritesAndBothTargetsServe) {
   EXPECT_FALSE(Exists(ro));
   EXPECT_FALSE(Exists(rw));
   EXPECT_TRUE(ExportDirs().empty());
+  ASSERT_TRUE(Unstage(vol.volume_id(), staging).ok());
+}
+
+TEST_F(VhostAttachTest, ARestartAfterThePodIsGoneBringsNoPodDirectoryBack) {
+  auto vol = MustCreate(VhostReq("pvc-vhost-gone", 8 * kMiB, "1"));
+  const std::string staging = KubeletStaging(vol.volume_id());
+  const std::string target = KubeletFsTarget("pod-gone", "pv-gone");
+  const std::string pod_dir = target.substr(0, target.find("/volumes/"));
+  ASSERT_TRUE(StageCtx(vol, staging).ok());
+  ASSERT_TRUE(PublishCtx(vol, staging, target).ok());
+  // The node reboots while the plugin is down and kubelet cleans the pod away meanwhile.
+  ASSERT_EQ(driver_->Stop(), 0);
+  ASSERT_EQ(::umount2(target.c_str(), 0), 0);
+  ASSERT_TRUE(fs::RemoveAll(pod_dir).ok());
+  StartDriver();
+  EXPECT_FALSE(Exists(pod_dir)) << "restoring the export re-created a deleted pod's directory";
+  EXPECT_NE(driver_->Log().find("cannot restore the vhost-user export"), std::string::npos);
+  // kubelet's NodeUnpublish for the vanished pod then cleans up what the record says.
+  ASSERT_TRUE(Unpublish(vol.volume_id(), target).ok());
+  EXPECT_TRUE(ExportDirs().empty());
+  EXPECT_FALSE(Exists(pod_dir));
   ASSERT_TRUE(Unstage(vol.volume_id(), staging).ok());
 }
 
