@@ -166,6 +166,17 @@ StatusOr<UniqueFd> ConfinedRoot::MakeDirs(const std::string& path, mode_t mode) 
   return cur;
 }
 
+StatusOr<UniqueFd> ConfinedRoot::MakeDir(const std::string& path, mode_t mode) const {
+  ASSIGN_OR_RETURN(auto parent, ResolveParent(path));
+  auto& [dir, name] = parent;
+  if (::mkdirat(dir.get(), name.c_str(), mode) != 0 && errno != EEXIST)
+    return LastErrnoStatus(absl::StrCat("mkdir ", path));
+  auto fd = OpenComponent(dir.get(), name, /*must_be_dir=*/true, path, path_);
+  if (absl::IsFailedPrecondition(fd.status()))
+    return absl::FailedPreconditionError(absl::StrCat(path, " exists and is not a directory"));
+  return fd;
+}
+
 StatusOr<UniqueFd> ConfinedRoot::CreateFile(const std::string& path, mode_t mode) const {
   ASSIGN_OR_RETURN(std::string rel, Relative(path));
   if (rel.empty()) return absl::FailedPreconditionError(absl::StrCat(path, " is a directory"));

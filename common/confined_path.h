@@ -55,6 +55,9 @@ class ConfinedRoot {
   StatusOr<std::pair<UniqueFd, std::string>> ResolveParent(const std::string& path) const;
   // mkdir -p of `path` beneath the root (new directories get `mode`); returns its O_PATH fd.
   StatusOr<UniqueFd> MakeDirs(const std::string& path, mode_t mode) const;
+  // mkdir of `path` alone (its parent must exist: NOT_FOUND otherwise); OK if it is already a
+  // directory. Returns its O_PATH fd.
+  StatusOr<UniqueFd> MakeDir(const std::string& path, mode_t mode) const;
   // The parent directories (mode 0750), then a regular file at `path` if none is there (never
   // through a symlink); returns its O_PATH fd.
   StatusOr<UniqueFd> CreateFile(const std::string& path, mode_t mode) const;

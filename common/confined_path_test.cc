@@ -70,8 +70,15 @@ TEST_P(ConfinedRootTest, CreatesNothingOutsideTheRoot) {
   EXPECT_EQ(root().CreateFile(root_ + "/pods/evil/vol", 0640).status().code(), StatusCode::kInvalidArgument);
   EXPECT_EQ(root().CreateFile(root_ + "/pods/a/dangling", 0640).status().code(), StatusCode::kInvalidArgument);
   EXPECT_EQ(root().MakeDirs(root_ + "/pods/a/dangling", 0750).status().code(), StatusCode::kInvalidArgument);
+  EXPECT_EQ(root().MakeDir(root_ + "/pods/evil/vol", 0750).status().code(), StatusCode::kInvalidArgument);
+  EXPECT_EQ(root().MakeDir(root_ + "/pods/a/dangling", 0750).status().code(), StatusCode::kInvalidArgument);
   EXPECT_FALSE(stdfs::exists(outside_ + "/vol"));
   EXPECT_FALSE(stdfs::exists(outside_ + "/created"));
+  // MakeDir makes only the last component.
+  EXPECT_EQ(root().MakeDir(root_ + "/pods/gone/vol", 0750).status().code(), StatusCode::kNotFound);
+  EXPECT_FALSE(stdfs::exists(root_ + "/pods/gone"));
+  EXPECT_TRUE(root().MakeDir(root_ + "/pods/a/vol", 0750).ok());
+  EXPECT_TRUE(root().MakeDir(root_ + "/pods/a/vol", 0750).ok());
   // What is plainly beneath the root works, and is idempotent.
   auto d = root().MakeDirs(root_ + "/pods/b/volumes/x/mount", 0750);
   ASSERT_TRUE(d.ok()) << d.status();

@@ -163,6 +163,11 @@ Status EnsureDir(const std::string& path) {
   return root.MakeDirs(path, 0750).status();
 }
 
+Status MakeTargetDir(const std::string& path) {
+  ASSIGN_OR_RETURN(ConfinedRoot root, RootOf(path));
+  return root.MakeDir(path, 0750).status();
+}
+
 Status EnsureFile(const std::string& path) {
   ASSIGN_OR_RETURN(ConfinedRoot root, RootOf(path));
   return root.CreateFile(path, 0640).status();

@@ -48,6 +48,9 @@ Status Unmount(const std::string& target);
 // FAILED_PRECONDITION when something of the other kind already exists there.
 Status EnsureDir(const std::string& path);
 Status EnsureFile(const std::string& path);
+// mkdir of `path` alone (mode 0750), never of its parents: NOT_FOUND if the parent is missing
+// (e.g. a pod directory kubelet removed). OK if it is already a directory.
+Status MakeTargetDir(const std::string& path);
 
 // Removes a file or an empty directory; OK if absent. FAILED_PRECONDITION if still a mount point.
 Status RemoveTarget(const std::string& path);
