@@ -15,9 +15,9 @@ DriverContext::DriverContext(DriverOptions options, std::shared_ptr<blockdev::Po
 
 Status DriverContext::Init() {
   RETURN_IF_ERROR(node_state_.Init());
-  // Staging and target paths are resolved beneath these (csi/mounter.h), never through symlinks.
-  if (options_.serve_node) RETURN_IF_ERROR(mount::SetAllowedRoots(options_.allowed_path_roots));
   if (options_.serve_node) {
+    // Staging and target paths are resolved beneath these (csi/mounter.h), never through symlinks.
+    RETURN_IF_ERROR(mount::SetAllowedRoots(options_.allowed_path_roots));
     // A --vhost-dir given explicitly must work; one derived from a long --state-dir only matters
     // once a volume is published with attach: vhost-user (which then fails, naming the fix).
     Status usable = CheckVhostDir(vhost_dir());
