@@ -70,6 +70,9 @@ struct Capabilities {
   // The backend admits nodes one by one (an iSCSI ACL): publish() / unpublish() do it, and the
   // CSI driver offers ControllerPublishVolume when a configured pool says so.
   bool controller_publish = false;
+  // Filesystem volumes can be attached by the node's kernel path (attach: kernel). Where false
+  // they are served only through attach: vhost-user, and CreateVolume refuses the others.
+  bool kernel_filesystem_attach = true;
 };
 
 struct VolumeSource {

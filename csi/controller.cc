@@ -132,6 +132,10 @@ Status ControllerService::DoCreateVolume(const v1::CreateVolumeRequest& req, v1:
   ASSIGN_OR_RETURN(std::shared_ptr<Pool> pool, ctx_->pools().Get(pool_name, secrets));
   const blockdev::Capabilities pool_caps = pool->capabilities();
   RETURN_IF_ERROR(CheckSupported(pool_caps, caps.mode, caps.access_modes));
+  if (caps.mode == VolumeMode::kFilesystem && !attach.vhost_user && !pool_caps.kernel_filesystem_attach)
+    return absl::InvalidArgumentError(absl::StrCat(
+        "pool '", pool_name, "' serves Filesystem volumes only through attach: vhost-user (its nodes have no kernel "
+        "path to attach them); set the StorageClass parameter attach: vhost-user, or use volumeMode: Block"));
   const Params pool_params = PoolParams(params);
   RETURN_IF_ERROR(pool->validate_params(pool_params));
   if (pool_caps.node_local && req.has_accessibility_requirements() &&
@@ -604,8 +608,9 @@ Status ControllerService::DoExpand(const v1::ControllerExpandVolumeRequest& req,
     return absl::OutOfRangeError("shrinking a volume is not supported");
   }
   resp->set_capacity_bytes(static_cast<int64_t>(size));
-  // A loop device shows the new size only after the node refreshes it.
-  resp->set_node_expansion_required(vol.mode == VolumeMode::kBlock);
+  // A loop device shows the new size only after the node refreshes it; so does a vhost-user export
+  // (the only way a pool without a kernel Filesystem path serves Filesystem volumes).
+  resp->set_node_expansion_required(vol.mode == VolumeMode::kBlock || !caps.kernel_filesystem_attach);
   return Status();
 }
 

@@ -56,7 +56,8 @@ echo "iscsi: tgtd -C $TGT_CONTROL at $TGT_PORTAL, backing $TGT_BACKING, $RUNTIME
 now() { date +%s.%N; }
 elapsed() { awk -v a="$1" -v b="$2" 'BEGIN{printf "%.3f", b-a}'; }
 
-# A LUN of our own for the I/O and copy runs: target <iqn>, LUN 1, thin, any initiator.
+# A LUN of our own for the I/O and copy runs: target <iqn>, LUN 1, thin, any initiator. Target ids
+# 801-903 (the pool of the clone runs numbers its targets after the highest one in use).
 lun() {  # name size tid -> iscsi:// URI
   local name=$1 size=$2 tid=$3 iqn="iqn.2024-01.io.vdisk.bench:$1"
   truncate -s "$size" "$TGT_BACKING/$name.img"
@@ -70,7 +71,7 @@ lun() {  # name size tid -> iscsi:// URI
 # ---------------------------------------------------------------------------------------------
 # I/O: the libiscsi Device vs qemu-img bench (QEMU's libiscsi driver).
 if part io; then
-io=$(lun bench-io 1G 101)
+io=$(lun bench-io 1G 901)
 dd if=/dev/urandom of="$work/fill.img" bs=1M count=1024 status=none
 "$VDISK" copy -q --no-discard "$work/fill.img" "$io" >/dev/null
 rm -f "$work/fill.img"
@@ -117,8 +118,8 @@ fi
 # ---------------------------------------------------------------------------------------------
 # Copy: vdisk's sparse host copy vs qemu-img convert, iscsi -> iscsi, 10 GiB holding 1 GiB.
 # (the copy source is also the clone section's data)
-src=$(lun copy-src 10G 102)
-dst=$(lun copy-dst 10G 103)
+src=$(lun copy-src 10G 902)
+dst=$(lun copy-dst 10G 903)
 # 1 GiB of data in 16 runs of 64 MiB spread over the 10 GiB.
 truncate -s 10G "$work/data.img"
 for i in $(seq 0 15); do
@@ -166,7 +167,7 @@ for size in 1G 10G; do
     rm -f "$work/one.img"
   fi
   snap=$("$VDISK" snapshot create "snap-$size" --volume "$id" "${E[@]}" --json | jq -r '.snapshot_id // .id')
-  peer_dst=$(lun "peer-$size" "$size" "$([[ $size == 1G ]] && echo 104 || echo 105)")
+  peer_dst=$(lun "peer-${size,,}" "$size" "$([[ $size == 1G ]] && echo 801 || echo 802)")
   vs=() ps=()
   for r in $(seq "$ROUNDS"); do
     t0=$(now); "$VDISK" clone "clone-$size-$r" --from-snapshot "$snap" "${E[@]}" --json >/dev/null; t1=$(now)

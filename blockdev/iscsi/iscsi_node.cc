@@ -46,6 +46,12 @@ std::string ByPath(const std::string& portal, const std::string& iqn) {
 
 StatusOr<Attachment> IscsiPool::attach(const std::string& id, bool read_only, const Params& secrets) {
   RETURN_IF_ERROR(ValidateId(id, "volume"));
+  if (o_.manages_targets()) {
+    ASSIGN_OR_RETURN(VolumeRecord rec, VisibleVolume(id));
+    if (rec.mode == VolumeMode::kFilesystem)
+      return absl::FailedPreconditionError(absl::StrCat(
+          "volume ", id, " is a Filesystem volume: iscsi pools serve those through attach: vhost-user only"));
+  }
   ASSIGN_OR_RETURN(Chap chap, ChapFromSecrets(secrets));
   if (!chap.enabled()) chap = o_.chap;
   const std::string iqn = VolumeIqn(id);

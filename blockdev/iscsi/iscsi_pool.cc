@@ -199,11 +199,15 @@ SessionOptions IscsiPool::LoginOptions(const Chap& chap) const {
 
 Capabilities IscsiPool::capabilities() const {
   Capabilities c;
-  c.modes = {VolumeMode::kBlock};
+  // A Filesystem volume is the same LUN, served to VMs by the node's vhost-user export (the
+  // socket is published in a directory); the kernel path attaches Block volumes only.
+  c.modes = {VolumeMode::kBlock, VolumeMode::kFilesystem};
   c.block_access_modes = {AccessMode::kSingleNodeWriter,      AccessMode::kSingleNodeReaderOnly,
                           AccessMode::kMultiNodeReaderOnly,   AccessMode::kMultiNodeSingleWriter,
                           AccessMode::kMultiNodeMultiWriter,  AccessMode::kSingleNodeSingleWriter,
                           AccessMode::kSingleNodeMultiWriter};
+  c.filesystem_access_modes = c.block_access_modes;
+  c.kernel_filesystem_attach = false;
   c.size_granularity = 1 << 20;
   c.snapshots = true;
   c.clone_from_snapshot = c.clone_from_volume = reflink_ || o_.xcopy;
@@ -261,12 +265,18 @@ StatusOr<SnapshotRecord> IscsiPool::VisibleSnapshot(const std::string& id) const
 // ------------------------------------------------------------------------------------------------
 // Exports
 
-LunSpec IscsiPool::Lun(const std::string& iqn, const std::string& backing, bool read_only) {
+LunSpec IscsiPool::Lun(const std::string& iqn, const std::string& backing, bool read_only, const std::string& product) {
   LunSpec lun;
   lun.backing = backing;
   lun.read_only = read_only;
   lun.serial = absl::StrFormat("vd%016x", std::hash<std::string>{}(iqn));  // stable across re-exports
+  lun.product = product;
   return lun;
+}
+
+LunSpec IscsiPool::VolumeLun(const VolumeRecord& r) const {
+  return Lun(VolumeIqn(r.id), VolumePath(r.id), false,
+             r.mode == VolumeMode::kFilesystem ? kFilesystemProduct : kBlockProduct);
 }
 
 std::set<std::string> IscsiPool::VolumeInitiators(const VolumeRecord& r) const {
@@ -278,9 +288,9 @@ std::set<std::string> IscsiPool::VolumeInitiators(const VolumeRecord& r) const {
   return out;
 }
 
-Status IscsiPool::ExportLocked(const std::vector<TargetInfo>& targets, const std::string& iqn,
-                               const std::string& backing, bool read_only, const std::set<std::string>& initiators,
-                               const Chap& chap) {
+Status IscsiPool::ExportLocked(const std::vector<TargetInfo>& targets, const std::string& iqn, const LunSpec& lun,
+                               const std::set<std::string>& initiators, const Chap& chap) {
+  const std::string& backing = lun.backing;
   const TargetInfo* have = nullptr;
   for (const auto& t : targets)
     if (t.iqn == iqn) have = &t;
@@ -293,7 +303,7 @@ Status IscsiPool::ExportLocked(const std::vector<TargetInfo>& targets, const std
     tid = have->tid;
   } else {
     ASSIGN_OR_RETURN(tid, tgt_->CreateTarget(iqn));
-    Status s = tgt_->AddLun(tid, Lun(iqn, backing, read_only));
+    Status s = tgt_->AddLun(tid, lun);
     if (!s.ok()) {
       (void)tgt_->DeleteTarget(tid);
       return s;
@@ -335,7 +345,7 @@ Status IscsiPool::EnsureExports() {
       if (!lease.expired()) owned.insert(iqn);
   }
   for (const auto& v : vols)
-    RETURN_IF_ERROR(ExportLocked(targets, VolumeIqn(v.id), VolumePath(v.id), false, VolumeInitiators(v), v.chap));
+    RETURN_IF_ERROR(ExportLocked(targets, VolumeIqn(v.id), VolumeLun(v), VolumeInitiators(v), v.chap));
   const std::string mine = o_.iqn_prefix + ":";
   for (const auto& t : targets) {
     if (!t.iqn.starts_with(mine) || owned.count(t.iqn)) continue;
@@ -357,7 +367,7 @@ Status IscsiPool::ReexportVolume(const std::string& id) {
   }
   std::lock_guard ex(export_mu_);
   ASSIGN_OR_RETURN(auto targets, tgt_->List());
-  return ExportLocked(targets, VolumeIqn(id), VolumePath(id), false, VolumeInitiators(r), r.chap);
+  return ExportLocked(targets, VolumeIqn(id), VolumeLun(r), VolumeInitiators(r), r.chap);
 }
 
 StatusOr<std::shared_ptr<IscsiPool::Lease>> IscsiPool::VolumeLease(const std::string& id) {
@@ -388,7 +398,8 @@ StatusOr<std::shared_ptr<IscsiPool::Lease>> IscsiPool::SnapshotLease(const Snaps
   std::lock_guard ex(export_mu_);
   ASSIGN_OR_RETURN(auto targets, tgt_->List());
   std::set<std::string> who = o_.open_acl ? std::set<std::string>{"ALL"} : std::set<std::string>{initiator_};
-  RETURN_IF_ERROR(ExportLocked(targets, iqn, SnapshotPath(snap.id), /*read_only=*/true, who, Chap{}));
+  RETURN_IF_ERROR(
+      ExportLocked(targets, iqn, Lun(iqn, SnapshotPath(snap.id), /*read_only=*/true, kSnapshotProduct), who, Chap{}));
   return lease;
 }
 

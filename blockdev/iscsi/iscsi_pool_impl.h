@@ -21,6 +21,10 @@ namespace vdisk::blockdev::iscsi {
 
 struct IscsiLease;
 
+inline constexpr char kBlockProduct[] = "vdisk-block";
+inline constexpr char kFilesystemProduct[] = "vdisk-filesystem";
+inline constexpr char kSnapshotProduct[] = "vdisk-snapshot";
+
 // What every IscsiPool object of one pool in this process shares. The CSI layer opens one Pool
 // per set of secrets (PoolSet), and they must see one journal state, one set of leases, one
 // recovery at start and one export check, or one would overwrite the others' changes.
@@ -102,10 +106,13 @@ class IscsiPool final : public Pool, public std::enable_shared_from_this<IscsiPo
   StatusOr<SnapshotRecord> VisibleSnapshot(const std::string& id) const;
 
   // Exports (iscsi_pool.cc). Callers hold export_mu_.
-  Status ExportLocked(const std::vector<TargetInfo>& targets, const std::string& iqn, const std::string& backing,
-                      bool read_only, const std::set<std::string>& initiators, const Chap& chap);
+  Status ExportLocked(const std::vector<TargetInfo>& targets, const std::string& iqn, const LunSpec& lun,
+                      const std::set<std::string>& initiators, const Chap& chap);
   Status UnexportLocked(const std::string& iqn);
-  static LunSpec Lun(const std::string& iqn, const std::string& backing, bool read_only);
+  // LUN 1 of a target: its backing file, a serial stable across re-exports, and the product
+  // name telling a node what the LUN is ("vdisk-block", "vdisk-filesystem", "vdisk-snapshot").
+  static LunSpec Lun(const std::string& iqn, const std::string& backing, bool read_only, const std::string& product);
+  LunSpec VolumeLun(const VolumeRecord& r) const;
   std::set<std::string> VolumeInitiators(const VolumeRecord& r) const;
   StatusOr<std::shared_ptr<Lease>> VolumeLease(const std::string& id);
   StatusOr<std::shared_ptr<Lease>> SnapshotLease(const SnapshotRecord& s);

@@ -21,9 +21,6 @@ StatusOr<Volume> IscsiPool::create_volume(const VolumeRequest& req) {
   if (req.name.empty()) return absl::InvalidArgumentError("volume name is empty");
   if (req.size_bytes == 0 || req.size_bytes % capabilities().size_granularity != 0)
     return absl::InvalidArgumentError(absl::StrCat("volume size ", req.size_bytes, " is not a positive multiple of 1 MiB"));
-  if (req.mode != VolumeMode::kBlock)
-    return absl::InvalidArgumentError(
-        "iscsi pools serve Block volumes only (a Filesystem volume needs a kernel iSCSI initiator on the node)");
   RETURN_IF_ERROR(ValidateIscsiParams(req.params));
   const bool from_source = req.source.kind != VolumeSource::Kind::kNone;
   std::string source_path;
@@ -107,7 +104,7 @@ StatusOr<Volume> IscsiPool::create_volume(const VolumeRequest& req) {
   {
     std::lock_guard ex(export_mu_);
     auto targets = tgt_->List();
-    Status s = targets.ok() ? ExportLocked(*targets, VolumeIqn(rec.id), path, false, VolumeInitiators(rec), rec.chap)
+    Status s = targets.ok() ? ExportLocked(*targets, VolumeIqn(rec.id), VolumeLun(rec), VolumeInitiators(rec), rec.chap)
                             : targets.status();
     if (!s.ok()) return rollback(s);
   }
@@ -229,7 +226,7 @@ StatusOr<uint64_t> IscsiPool::expand_volume(const std::string& id, uint64_t new_
     for (const auto& t : targets) {
       if (t.iqn != VolumeIqn(id)) continue;
       RETURN_IF_ERROR(tgt_->RemoveLun(t.tid, 1));
-      RETURN_IF_ERROR(tgt_->AddLun(t.tid, Lun(VolumeIqn(id), VolumePath(id), false)));
+      RETURN_IF_ERROR(tgt_->AddLun(t.tid, VolumeLun(rec)));
     }
   }
   std::lock_guard lock(mu_);
@@ -270,7 +267,8 @@ StatusOr<Volume> IscsiPool::ProbeVolume(const std::string& id) {
   Volume v;
   v.id = id;
   v.size_bytes = dev->size();
-  v.mode = VolumeMode::kBlock;
+  // The target says what the LUN is (INQUIRY product identification, set when it is exported).
+  v.mode = dev->info().product == kFilesystemProduct ? VolumeMode::kFilesystem : VolumeMode::kBlock;
   v.access_modes = capabilities().block_access_modes;
   v.context = {{"iscsi.portal", o_.portal}, {"iscsi.iqn", VolumeIqn(id)}, {"iscsi.lun", "1"}};
   return v;

@@ -143,7 +143,11 @@ StatusOr<LunInfo> Session::Probe() {
     ASSIGN_OR_RETURN(scsi_task* raw, RunSync(ctx_, "INQUIRY", [&] { return iscsi_inquiry_sync(ctx_, lun, 0, 0, 255); }));
     TaskPtr task(raw);
     auto* std_inq = static_cast<scsi_inquiry_standard*>(scsi_datain_unmarshall(task.get()));
-    if (std_inq) info.third_party_copy = std_inq->threepc != 0;
+    if (std_inq) {
+      info.third_party_copy = std_inq->threepc != 0;
+      info.product = std_inq->product_identification;
+      while (!info.product.empty() && info.product.back() == ' ') info.product.pop_back();
+    }
   }
   bool has_b0 = false, has_b2 = false;
   {

@@ -33,6 +33,7 @@ struct LunInfo {
   bool write_same_unmap = false;  // LBPWS: WRITE SAME(16) with UNMAP
   bool zeroes_after_unmap = false;  // LBPRZ
   bool third_party_copy = false;  // 3PC: EXTENDED COPY
+  std::string product;            // INQUIRY product identification, trailing blanks removed
   uint32_t max_xfer_blocks = 0;     // 0: no limit reported
   uint32_t max_unmap_blocks = 0;    // per descriptor / command, 0: no limit reported
   uint32_t max_unmap_descriptors = 0;

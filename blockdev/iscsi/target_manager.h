@@ -36,7 +36,8 @@ struct LunSpec {
   std::string backing;
   bool read_only = false;
   bool thin = true;
-  std::string serial;  // SCSI serial (VPD 0x80), stable across re-exports
+  std::string serial;   // SCSI serial (VPD 0x80), stable across re-exports
+  std::string product;  // INQUIRY product identification (<= 16 chars), vendor "VDISK"
 };
 
 class TargetManager {

@@ -48,6 +48,7 @@ class TgtadmManager final : public TargetManager {
                         .status());
     std::string params = absl::StrCat("thin_provisioning=", l.thin ? 1 : 0, ",readonly=", l.read_only ? 1 : 0);
     if (!l.serial.empty()) absl::StrAppend(&params, ",scsi_sn=", l.serial, ",scsi_id=", l.serial);
+    if (!l.product.empty()) absl::StrAppend(&params, ",vendor_id=VDISK,product_id=", l.product);
     return Adm({"--op", "update", "--mode", "logicalunit", "--tid", t, "--lun", n, "--params", params}).status();
   }
 

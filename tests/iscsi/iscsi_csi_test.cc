@@ -77,7 +77,7 @@ class IscsiCsiTest : public CsiDriverTest {
   }
   std::vector<std::string> DriverArgs() override {
     return {"--endpoint", endpoint_, "--node-id", "node-a", "--pool", PoolFlag(true), "--state-dir",
-            *scratch_ / "state", "--allowed-target-root", kubelet_, "-vv"};
+            *scratch_ / "state", "--allowed-target-root", kubelet_, "--vhost-dir", *sockdir_ / "vhost", "-vv"};
   }
   // A second node: a node plugin only, with no access to the target host.
   void StartNodeB() {
@@ -86,7 +86,7 @@ class IscsiCsiTest : public CsiDriverTest {
     node_b_ = std::make_unique<DriverProcess>(
         std::vector<std::string>{"--endpoint", node_b_endpoint_, "--role", "node", "--node-id", "node-b", "--pool",
                                  PoolFlag(false), "--state-dir", *scratch_ / "state-b", "--allowed-target-root",
-                                 kubelet_, "-vv"},
+                                 kubelet_, "--vhost-dir", *node_b_sock_ / "vhost", "-vv"},
         *scratch_ / "driver-b.log", node_b_endpoint_);
     std::string error;
     ASSERT_TRUE(node_b_->Start(&error)) << error;
@@ -98,8 +98,10 @@ class IscsiCsiTest : public CsiDriverTest {
     s[blockdev::iscsi::kChapPasswordKey] = password.empty() ? password_ : password;
     return s;
   }
+  // A VM disk for attach: vhost-user: volumeMode Filesystem (the socket is published in a
+  // directory at the target path), RWX allowed (live migration), CHAP secrets.
   v1::CreateVolumeRequest Req(const std::string& name, int64_t size) {
-    auto r = CreateReq(name, size, /*block=*/true, {Mode::SINGLE_NODE_WRITER, Mode::MULTI_NODE_MULTI_WRITER});
+    auto r = CreateReq(name, size, /*block=*/false, {Mode::SINGLE_NODE_WRITER, Mode::MULTI_NODE_MULTI_WRITER});
     (*r.mutable_parameters())["attach"] = "vhost-user";
     *r.mutable_secrets() = Secrets();
     return r;
@@ -108,7 +110,7 @@ class IscsiCsiTest : public CsiDriverTest {
     v1::ControllerPublishVolumeRequest p;
     p.set_volume_id(vol.volume_id());
     p.set_node_id(node);
-    *p.mutable_volume_capability() = Cap(true, Mode::MULTI_NODE_MULTI_WRITER);
+    *p.mutable_volume_capability() = Cap(false, Mode::MULTI_NODE_MULTI_WRITER);
     *p.mutable_secrets() = Secrets();
     return c().ControllerPublishVolume(p).status();
   }
@@ -117,7 +119,7 @@ class IscsiCsiTest : public CsiDriverTest {
     v1::NodeStageVolumeRequest s;
     s.set_volume_id(vol.volume_id());
     s.set_staging_target_path(StagingDir(tag));
-    *s.mutable_volume_capability() = Cap(true, Mode::MULTI_NODE_MULTI_WRITER);
+    *s.mutable_volume_capability() = Cap(false, Mode::MULTI_NODE_MULTI_WRITER);
     *s.mutable_volume_context() = vol.volume_context();
     *s.mutable_secrets() = Secrets(password);
     RETURN_IF_ERROR(client.NodeStageVolume(s).status());
@@ -125,7 +127,7 @@ class IscsiCsiTest : public CsiDriverTest {
     p.set_volume_id(vol.volume_id());
     p.set_staging_target_path(s.staging_target_path());
     p.set_target_path(TargetPath(tag));
-    *p.mutable_volume_capability() = Cap(true, Mode::MULTI_NODE_MULTI_WRITER);
+    *p.mutable_volume_capability() = Cap(false, Mode::MULTI_NODE_MULTI_WRITER);
     *p.mutable_volume_context() = vol.volume_context();
     *p.mutable_secrets() = Secrets(password);
     return client.NodePublishVolume(p).status();
@@ -140,6 +142,9 @@ class IscsiCsiTest : public CsiDriverTest {
     us.set_staging_target_path(kubelet_ + "/plugins/staging-" + tag);
     EXPECT_TRUE(client.NodeUnstageVolume(us).ok());
   }
+  // The vhost-user socket published at the target of `tag` (inside the Filesystem target dir).
+  std::string Socket(const std::string& tag) { return TargetPath(tag) + "/vhost-user-blk.sock"; }
+
   // The LUN's bytes [offset, offset+len) read by QEMU's iscsi driver as node `node`.
   std::string QemuRead(const v1::Volume& vol, const std::string& node, uint64_t offset, size_t len) {
     const std::string out = *scratch_ / ("qemu-" + node + ".raw");
@@ -173,9 +178,12 @@ TEST_F(IscsiCsiTest, LifecycleWithPublishRestartsSnapshotsClonesAndExpand) {
     publish |= cap.rpc().type() == v1::ControllerServiceCapability::RPC::PUBLISH_UNPUBLISH_VOLUME;
   EXPECT_TRUE(publish) << "an iSCSI pool with ACLs needs ControllerPublishVolume";
 
-  // Filesystem volumes need a kernel initiator on the node: refused at CreateVolume.
+  // A Filesystem volume the node would have to attach with a kernel initiator: refused at
+  // CreateVolume, with the reason (no kernel path for them: attach: vhost-user serves them).
   auto fs = CreateReq("pvc-fs", 16 * kMiB, /*block=*/false);
-  EXPECT_EQ(Code(c().CreateVolume(fs)), absl::StatusCode::kInvalidArgument);
+  auto refused = c().CreateVolume(fs);
+  EXPECT_EQ(Code(refused), absl::StatusCode::kInvalidArgument);
+  EXPECT_NE(std::string(refused.status().message()).find("vhost-user"), std::string::npos) << refused.status();
 
   auto vol = MustCreate(Req("pvc-iscsi", 32 * kMiB));
   EXPECT_EQ(vol.volume_context().at("iscsi.lun"), "1");
@@ -198,7 +206,7 @@ TEST_F(IscsiCsiTest, LifecycleWithPublishRestartsSnapshotsClonesAndExpand) {
     ASSERT_TRUE(Attach(c(), vol, "a").ok());
     EXPECT_EQ(FindUnder(scratch_->path()).loops, 0);
     VhostClient vc;
-    ASSERT_TRUE(vc.Connect(TargetPath("a")).ok());
+    ASSERT_TRUE(vc.Connect(Socket("a")).ok());
     ASSERT_TRUE(vc.Setup(1).ok());
     EXPECT_EQ(BlkCapacityBytes(vc), static_cast<uint64_t>(32 * kMiB));
     std::string w = data;
@@ -242,7 +250,7 @@ TEST_F(IscsiCsiTest, LifecycleWithPublishRestartsSnapshotsClonesAndExpand) {
   ASSERT_TRUE(nr.ok()) << nr.status();
   {
     VhostClient vc;
-    ASSERT_TRUE(vc.Connect(TargetPath("a")).ok());
+    ASSERT_TRUE(vc.Connect(Socket("a")).ok());
     auto setup = vc.Setup(1);
     ASSERT_TRUE(setup.ok()) << setup << *vdisk::testing::Tgtadm(env_, "--op show --mode target");
     EXPECT_EQ(BlkCapacityBytes(vc), static_cast<uint64_t>(64 * kMiB));
@@ -292,8 +300,8 @@ TEST_F(IscsiCsiTest, RwxBlockThroughTwoExportsOnTwoNodes) {
   ASSERT_TRUE(Attach(c(), vol, "rwx-a").ok());
   ASSERT_TRUE(Attach(node_b_->client(), vol, "rwx-b").ok());
   VhostClient a, b;
-  ASSERT_TRUE(a.Connect(TargetPath("rwx-a")).ok() && a.Setup(1).ok());
-  ASSERT_TRUE(b.Connect(TargetPath("rwx-b")).ok() && b.Setup(1).ok());
+  ASSERT_TRUE(a.Connect(Socket("rwx-a")).ok() && a.Setup(1).ok());
+  ASSERT_TRUE(b.Connect(Socket("rwx-b")).ok() && b.Setup(1).ok());
   std::string from_a = Pattern(64 * 1024, 21), from_b = Pattern(64 * 1024, 22);
   ASSERT_EQ(BlkIo(a, vh::kBlkTOut, kMiB, &from_a), vh::kBlkSOk);
   ASSERT_EQ(BlkIo(a, vh::kBlkTFlush, 0, nullptr), vh::kBlkSOk);
@@ -318,7 +326,7 @@ TEST_F(IscsiCsiTest, QemuGuestWritesThroughTheExport) {
     vdisk::testing::QemuGuest g;
     vdisk::testing::QemuGuest::Options o;
     o.script = vdisk::testing::SourceDir() + "/tests/vhost/guest/csi_attach.sh";
-    o.socket = TargetPath("vm");
+    o.socket = Socket("vm");
     o.work_dir = scratch_->path();
     ASSERT_EQ(g.Start(o), "");
     EXPECT_EQ(g.Wait(300), 0) << g.output();
