@@ -11,6 +11,7 @@
 #include "csi/ids.h"
 #include "csi/mounter.h"
 #include "csi/node_attach.h"
+#include "csi/publish_rules.h"
 #include "csi/rpc.h"
 #include "common/fs.h"
 #include "csi/validation.h"
@@ -43,17 +44,6 @@ Status PrepareSocketTarget(const std::string& target) {
   if (S_ISREG(st.st_mode) && st.st_size == 0) return mount::RemoveTarget(target);
   return absl::FailedPreconditionError(
       absl::StrCat("target_path ", target, " exists and is not a vhost-user socket"));
-}
-
-// The pool attachment a read-only publish made for itself, if no other publish of the record
-// still uses the same device (two read-only publishes share one read-only loop device).
-std::optional<blockdev::Attachment> OwnAttachmentToRelease(const VolumeRecord& rec, const PublishRecord& pub) {
-  if (!pub.own_attachment) return std::nullopt;
-  for (const auto& other : rec.publishes)
-    if (other.target_path != pub.target_path && other.own_attachment &&
-        other.own_attachment->path == pub.own_attachment->path)
-      return std::nullopt;
-  return pub.own_attachment;
 }
 
 // Removes a leftover target the CO asked us to clean up, but only if it is plainly ours to
@@ -264,11 +254,13 @@ Status NodeService::DoPublish(const v1::NodePublishVolumeRequest& req) {
   PublishRecord* pub = rec.FindPublish(target);
   const bool fresh = pub == nullptr;
   if (pub != nullptr) {
-    if (pub->readonly != readonly || pub->flags_fingerprint != fingerprint)
+    if (pub->readonly != readonly || pub->flags_fingerprint != fingerprint ||
+        PublishAccess(rec, *pub) != cap.access)
       return absl::AlreadyExistsError(absl::StrCat("volume ", req.volume_id(), " is already published at ", target,
-                                                   " with a different read-only flag or mount flags"));
+                                                   " with a different access mode, read-only flag or mount flags"));
   } else {
-    rec.publishes.push_back({target, readonly, fingerprint, std::nullopt});
+    RETURN_IF_ERROR(CheckAnotherPublish(rec, target, cap.access));
+    rec.publishes.push_back({target, readonly, fingerprint, std::nullopt, cap.access});
     pub = &rec.publishes.back();
     RETURN_IF_ERROR(store.Save(rec));  // intent first
   }
@@ -282,6 +274,9 @@ Status NodeService::DoPublish(const v1::NodePublishVolumeRequest& req) {
         // A read-only bind of a device node does not stop writes through it: use a read-only
         // attachment of its own.
         ASSIGN_OR_RETURN(device, pool->attach(oid.local_id, /*read_only=*/true, secrets));
+        if (device.path == rec.attachment.path)
+          return absl::InternalError(absl::StrCat("pool '", oid.pool, "' handed out the read-write staged device ",
+                                                  device.path, " for a read-only publish; refusing it"));
         if (!pub->own_attachment || pub->own_attachment->path != device.path) {
           pub->own_attachment = device;
           RETURN_IF_ERROR(store.Save(rec));

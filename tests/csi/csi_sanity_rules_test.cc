@@ -460,6 +460,21 @@ TEST_P(SanityRules, Node_ShouldWork_And_ShouldBeIdempotent) {
   }
 }
 
+// node.go (csi-test v5.5, kubernetes-csi/csi-test#602): with SINGLE_NODE_MULTI_WRITER advertised,
+// "should fail when volume with single node single writer access mode is already mounted at a
+// different target path".
+TEST_P(SanityRules, NodePublish_SingleNodeSingleWriter_SecondTargetFailedPrecondition) {
+  auto req = CreateReq("sanity-node-single-writer", kSanitySize, block(), {Mode::SINGLE_NODE_SINGLE_WRITER});
+  auto vol = Create(req);
+  ASSERT_TRUE(vol.ok()) << vol.status();
+  const std::string id = vol->volume().volume_id();
+  ASSERT_TRUE(Stage(id, staging_, block(), Mode::SINGLE_NODE_SINGLE_WRITER).ok());
+  ASSERT_TRUE(Publish(id, staging_, target(), block(), false, Mode::SINGLE_NODE_SINGLE_WRITER).ok());
+  const std::string other = target_dir_ + "/other_target";
+  EXPECT_EQ(Publish(id, staging_, other, block(), false, Mode::SINGLE_NODE_SINGLE_WRITER).code(),
+            absl::StatusCode::kFailedPrecondition);
+}
+
 INSTANTIATE_TEST_SUITE_P(AccessType, SanityRules, ::testing::Values(false, true),
                          [](const auto& info) { return info.param ? "Block" : "Mount"; });
 
