@@ -452,11 +452,11 @@ grpc::Status ControllerService::ControllerGetCapabilities(grpc::ServerContext*,
     using T = v1::ControllerServiceCapability::RPC;
     // Deliberately not offered: PUBLISH_UNPUBLISH_VOLUME / PUBLISH_READONLY (the node attaches),
     // LIST_VOLUMES_PUBLISHED_NODES (the controller does not track nodes), MODIFY_VOLUME (no
-    // mutable parameters), GET_SNAPSHOT (GetSnapshot is served, but the capability is alpha and
-    // older COs and csi-sanity reject capabilities they do not know).
+    // mutable parameters). GET_SNAPSHOT is offered because GetSnapshot is served (csi-sanity
+    // v5.5 knows it and runs its GetSnapshot specs only when it is advertised).
     for (T::Type t : {T::CREATE_DELETE_VOLUME, T::LIST_VOLUMES, T::GET_CAPACITY, T::CREATE_DELETE_SNAPSHOT,
                       T::LIST_SNAPSHOTS, T::CLONE_VOLUME, T::EXPAND_VOLUME, T::GET_VOLUME, T::VOLUME_CONDITION,
-                      T::SINGLE_NODE_MULTI_WRITER})
+                      T::SINGLE_NODE_MULTI_WRITER, T::GET_SNAPSHOT})
       resp->add_capabilities()->mutable_rpc()->set_type(t);
     return Status();
   });

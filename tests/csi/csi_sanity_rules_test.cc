@@ -129,11 +129,12 @@ TEST_P(SanityRules, Identity_GetPluginCapabilities_Probe_GetPluginInfo) {
 TEST_P(SanityRules, Controller_Capabilities_OnlyKnownOnes) {
   auto caps = c().ControllerGetCapabilities();
   ASSERT_TRUE(caps.ok());
-  // The values sanity v5 accepts; anything else fails "should return appropriate capabilities".
+  // The values sanity v5.5 accepts; anything else fails "should return appropriate capabilities"
+  // (v5.5 added GET_SNAPSHOT with its GetSnapshot specs, kubernetes-csi/csi-test#573).
   std::set<int> known{Ctl::CREATE_DELETE_VOLUME, Ctl::PUBLISH_UNPUBLISH_VOLUME, Ctl::LIST_VOLUMES,
                       Ctl::GET_CAPACITY, Ctl::CREATE_DELETE_SNAPSHOT, Ctl::LIST_SNAPSHOTS, Ctl::PUBLISH_READONLY,
                       Ctl::CLONE_VOLUME, Ctl::EXPAND_VOLUME, Ctl::LIST_VOLUMES_PUBLISHED_NODES, Ctl::GET_VOLUME,
-                      Ctl::VOLUME_CONDITION, Ctl::SINGLE_NODE_MULTI_WRITER};
+                      Ctl::VOLUME_CONDITION, Ctl::SINGLE_NODE_MULTI_WRITER, Ctl::GET_SNAPSHOT};
   for (const auto& cap : caps->capabilities()) {
     ASSERT_TRUE(cap.has_rpc());
     EXPECT_TRUE(known.contains(cap.rpc().type())) << cap.rpc().type();
@@ -306,6 +307,31 @@ TEST_P(SanityRules, DeleteSnapshot_And_CreateSnapshot_AllSpecs) {
   ASSERT_TRUE(Snap(maxlen, v1vol.volume().volume_id()).ok());
   // A snapshot of a source that does not exist.
   EXPECT_EQ(Code(Snap("CreateSnapshot-missing-source", kFakeVolumeId)), absl::StatusCode::kNotFound);
+}
+
+// --- controller.go: GetSnapshot (v5.5; run only when GET_SNAPSHOT is advertised) -------------------
+
+TEST_P(SanityRules, GetSnapshot_AllSpecs) {
+  auto caps = c().ControllerGetCapabilities();
+  ASSERT_TRUE(caps.ok());
+  bool advertised = false;
+  for (const auto& cap : caps->capabilities()) advertised |= cap.rpc().type() == Ctl::GET_SNAPSHOT;
+  ASSERT_TRUE(advertised) << "GetSnapshot is served, so GET_SNAPSHOT must be advertised (else sanity skips it)";
+  // should fail when no snapshot id is provided
+  EXPECT_EQ(Code(c().GetSnapshot(v1::GetSnapshotRequest())), absl::StatusCode::kInvalidArgument);
+  // should fail when the snapshot does not exist
+  v1::GetSnapshotRequest missing;
+  missing.set_snapshot_id("reallyfakesnapshotid");
+  EXPECT_EQ(Code(c().GetSnapshot(missing)), absl::StatusCode::kNotFound);
+  // should return appropriate values (no optional values added)
+  auto snap = MustSnapshotFromNewVolume("GetSnapshot-volume-1", "GetSnapshot-snapshot-1");
+  v1::GetSnapshotRequest get;
+  get.set_snapshot_id(snap.snapshot_id());
+  auto got = c().GetSnapshot(get);
+  ASSERT_TRUE(got.ok()) << got.status();
+  VerifySnapshotInfo(got->snapshot());
+  EXPECT_EQ(got->snapshot().snapshot_id(), snap.snapshot_id());
+  EXPECT_EQ(got->snapshot().source_volume_id(), snap.source_volume_id());
 }
 
 // --- controller.go: ExpandVolume ---------------------------------------------------------------
