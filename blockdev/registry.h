@@ -15,6 +15,7 @@
 #include <string_view>
 #include <vector>
 
+#include "blockdev/overprovisioning.h"
 #include "blockdev/pool.h"
 #include "common/status.h"
 
@@ -26,6 +27,9 @@ struct PoolConfig {
   std::string name;
   std::string kind;
   Params options;
+  // Generic pool options, taken out of `options` by PoolSet::Add (blockdev/overprovisioning.h):
+  // percent of the pool's capacity its volumes may add up to; 0 = no limit.
+  uint32_t overprovisioning_percent = kDefaultOverprovisioningPercent;
 };
 
 // Builds a Pool. `secrets` are CSI request secrets (credentials), possibly empty.
@@ -54,7 +58,8 @@ StatusOr<PoolConfig> ParsePoolFlag(std::string_view flag);
 // The pools one process serves, by name. Pools are opened lazily and cached per secrets.
 class PoolSet {
  public:
-  // INVALID_ARGUMENT on duplicate names or unknown kinds.
+  // INVALID_ARGUMENT on duplicate names, unknown kinds or a bad generic option
+  // (overprovisioning=...), which is moved out of config.options into its field.
   Status Add(PoolConfig config);
   // The first pool added is the default (used when a StorageClass names none).
   std::string default_pool() const;

@@ -238,7 +238,9 @@ Status ControllerService::DoCreateVolume(const v1::CreateVolumeRequest& req, v1:
     return Status();
   }
 
-  // 6. Create it: empty, or from the source by offload or host copy (clone/).
+  // 6. Create it (within the pool's over-provisioning limit): empty, or from the source by
+  // offload or host copy (clone/).
+  ASSIGN_OR_RETURN(ProvisioningLimits::Reservation promise, ctx_->ReserveCapacity(pool_name, *pool, pool_params, size));
   blockdev::VolumeRequest vreq;
   vreq.name = req.name();
   vreq.size_bytes = size;
@@ -434,9 +436,13 @@ Status ControllerService::DoGetCapacity(const v1::GetCapacityRequest& req, v1::G
   const Params pool_params = PoolParams(params);
   RETURN_IF_ERROR(pool->validate_params(pool_params));
   ASSIGN_OR_RETURN(blockdev::Capacity cap, pool->capacity(pool_params));
-  resp->set_available_capacity(static_cast<int64_t>(std::min<uint64_t>(cap.available_bytes, INT64_MAX)));
+  // What can still be promised under the over-provisioning limit (without one: what is free).
+  ASSIGN_OR_RETURN(uint64_t promisable, ctx_->PromisableCapacity(pool_name, *pool, cap));
+  const uint64_t available = promisable == UINT64_MAX ? cap.available_bytes : promisable;
+  resp->set_available_capacity(static_cast<int64_t>(std::min<uint64_t>(available, INT64_MAX)));
   uint64_t max = cap.max_volume_bytes ? cap.max_volume_bytes : caps.max_volume_bytes;
-  if (max > 0) resp->mutable_maximum_volume_size()->set_value(static_cast<int64_t>(std::min<uint64_t>(max, INT64_MAX)));
+  if (max == 0 || max > available) max = available;  // the largest volume that can be made now
+  resp->mutable_maximum_volume_size()->set_value(static_cast<int64_t>(std::min<uint64_t>(max, INT64_MAX)));
   return Status();
 }
 
@@ -615,6 +621,8 @@ Status ControllerService::DoExpand(const v1::ControllerExpandVolumeRequest& req,
   }
   uint64_t size = vol.size_bytes;
   if (target > vol.size_bytes) {
+    ASSIGN_OR_RETURN(ProvisioningLimits::Reservation promise,
+                     ctx_->ReserveCapacity(oid.pool, *pool, vol.params, target - vol.size_bytes));
     ASSIGN_OR_RETURN(size, pool->expand_volume(oid.local_id, target));
     spdlog::info("ControllerExpandVolume id={} from={} to={}", req.volume_id(), vol.size_bytes, size);
   } else if (range.limit_bytes() > 0 && vol.size_bytes > static_cast<uint64_t>(range.limit_bytes())) {

@@ -27,6 +27,28 @@ StatusOr<std::shared_ptr<blockdev::Pool>> DriverContext::PoolForId(const std::st
   return pools_->Get(pool_name, secrets);
 }
 
+namespace {
+uint32_t OverprovisioningOf(blockdev::PoolSet& pools, const std::string& pool_name) {
+  const blockdev::PoolConfig* cfg = pools.config(pool_name);
+  return cfg ? cfg->overprovisioning_percent : blockdev::kDefaultOverprovisioningPercent;
+}
+}  // namespace
+
+StatusOr<ProvisioningLimits::Reservation> DriverContext::ReserveCapacity(const std::string& pool_name,
+                                                                         blockdev::Pool& pool,
+                                                                         const blockdev::Params& params,
+                                                                         uint64_t extra_bytes) {
+  const uint32_t percent = OverprovisioningOf(*pools_, pool_name);
+  if (percent == 0) return ProvisioningLimits::Reservation();
+  ASSIGN_OR_RETURN(blockdev::Capacity capacity, pool.capacity(params));
+  return limits_.Reserve(pool_name, pool, percent, capacity.total_bytes, extra_bytes);
+}
+
+StatusOr<uint64_t> DriverContext::PromisableCapacity(const std::string& pool_name, blockdev::Pool& pool,
+                                                     const blockdev::Capacity& capacity) {
+  return limits_.Promisable(pool_name, pool, OverprovisioningOf(*pools_, pool_name), capacity.total_bytes);
+}
+
 ::csi::v1::Topology DriverContext::NodeTopology() const {
   ::csi::v1::Topology t;
   (*t.mutable_segments())[options_.topology_key] = options_.node_id;

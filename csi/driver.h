@@ -16,6 +16,7 @@
 #include "csi/csi.pb.h"
 #include "csi/node_state.h"
 #include "csi/op_locks.h"
+#include "csi/provisioning_limit.h"
 
 namespace vdisk::csi {
 
@@ -67,6 +68,15 @@ class DriverContext {
   StatusOr<std::shared_ptr<blockdev::Pool>> PoolForId(const std::string& pool_name,
                                                       const blockdev::Params& secrets);
 
+  // Reserves `extra_bytes` more in pool `pool_name` against its over-provisioning limit, read
+  // against the pool's capacity for the StorageClass `params` (provisioning_limit.h).
+  // RESOURCE_EXHAUSTED past the limit; the pool's error if its capacity cannot be read.
+  StatusOr<ProvisioningLimits::Reservation> ReserveCapacity(const std::string& pool_name, blockdev::Pool& pool,
+                                                            const blockdev::Params& params, uint64_t extra_bytes);
+  // What pool `pool_name` can still promise, given its `capacity`.
+  StatusOr<uint64_t> PromisableCapacity(const std::string& pool_name, blockdev::Pool& pool,
+                                        const blockdev::Capacity& capacity);
+
   // {topology_key: node_id}.
   ::csi::v1::Topology NodeTopology() const;
 
@@ -83,6 +93,7 @@ class DriverContext {
   OpLocks locks_;
   NodeStateStore node_state_;
   blockdev::vhost::ExportRegistry vhost_exports_;
+  ProvisioningLimits limits_;
   std::atomic<bool> cancel_{false};
 };
 

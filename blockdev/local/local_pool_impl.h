@@ -68,6 +68,8 @@ class LocalPool final : public Pool {
   void RemoveData(const std::string& dir, const std::string& id) const;
 
   Status Sweep() const;
+  // OUT_OF_RANGE for a size beyond the largest file the root's file system holds.
+  Status CheckVolumeSize(uint64_t size_bytes) const;
   Volume Decorate(Volume v, const std::optional<FsSpace>& space) const;
   StatusOr<std::optional<Volume>> FindVolumeByNameLocked(const std::string& name) const;
   StatusOr<std::optional<Snapshot>> FindSnapshotByNameLocked(const std::string& name) const;
@@ -78,6 +80,7 @@ class LocalPool final : public Pool {
   Layout layout_;
   MetaStore meta_;
   bool reflink_;
+  uint64_t max_volume_bytes_ = 0;  // the largest file the root's file system holds (Init)
 };
 
 uint64_t RoundUpToGranularity(uint64_t bytes);
