@@ -3,6 +3,7 @@
 #include <algorithm>
 
 #include "absl/strings/str_cat.h"
+#include "csi/attachability.h"
 #include "csi/ids.h"
 #include "csi/node_attach.h"
 #include "csi/paging.h"
@@ -101,6 +102,17 @@ static Status FillSnapshot(const std::string& pool_name, const blockdev::Snapsho
   return Status();
 }
 
+// Whether a node can attach the volume as ValidateVolumeCapabilities describes it: the attach
+// method is the one in its volume context (or, failing that, in the parameters).
+static Status CheckAttachableFromContext(const blockdev::Capabilities& caps, VolumeMode mode,
+                                         const v1::ValidateVolumeCapabilitiesRequest& req) {
+  Params where = ToParams(req.volume_context());
+  if (!where.contains(kAttachParam)) where = ToParams(req.parameters());
+  ASSIGN_OR_RETURN(AttachSpec attach, ParseAttachSpec(where));
+  RETURN_IF_ERROR(CheckAttachMode(attach, mode));
+  return CheckNodeAttachable(caps, mode, attach);
+}
+
 // True if the node-local volume can satisfy the request's topology requirement.
 static bool TopologyAllows(DriverContext& ctx, const v1::TopologyRequirement& req) {
   if (req.requisite().empty()) return true;  // preferred alone is a hint
@@ -138,6 +150,7 @@ Status ControllerService::DoCreateVolume(const v1::CreateVolumeRequest& req, v1:
   ASSIGN_OR_RETURN(std::shared_ptr<Pool> pool, ctx_->pools().Get(pool_name, secrets));
   const blockdev::Capabilities pool_caps = pool->capabilities();
   RETURN_IF_ERROR(CheckSupported(pool_caps, caps.mode, caps.access_modes));
+  RETURN_IF_ERROR(CheckNodeAttachable(pool_caps, caps.mode, attach));
   const Params pool_params = PoolParams(params);
   RETURN_IF_ERROR(pool->validate_params(pool_params));
   if (pool_caps.node_local && req.has_accessibility_requirements() &&
@@ -330,6 +343,8 @@ Status ControllerService::DoValidate(const v1::ValidateVolumeCapabilitiesRequest
     why = absl::StrCat("the volume is a ", std::string(blockdev::ToString(vol.mode)), " volume");
   } else if (!IsSupported(pool->capabilities(), caps.mode, caps.access_modes, &why)) {
     // why is set
+  } else if (Status s = CheckAttachableFromContext(pool->capabilities(), caps.mode, req); !s.ok()) {
+    why = std::string(s.message());
   } else {
     const Params want = PoolParams(ToParams(req.parameters()));
     for (const auto& [k, v] : want) {
@@ -367,7 +382,10 @@ Status ControllerService::DoListVolumes(const v1::ListVolumesRequest& req, v1::L
   };
   std::vector<Item> items;
   for (const auto& name : ctx_->pools().names()) {
-    ASSIGN_OR_RETURN(std::shared_ptr<Pool> pool, ctx_->pools().Get(name, {}));
+    // ListVolumes carries no secrets: a pool whose credentials come only from them is not listed.
+    auto opened = ctx_->pools().Get(name, {});
+    if (absl::IsUnauthenticated(opened.status())) continue;
+    ASSIGN_OR_RETURN(std::shared_ptr<Pool> pool, std::move(opened));
     ASSIGN_OR_RETURN(std::vector<blockdev::Volume> vols, pool->list_volumes());
     for (auto& v : vols) {
       if (v.pending) continue;  // half-made volumes are not volumes yet
@@ -420,7 +438,9 @@ Status ControllerService::DoGetCapacity(const v1::GetCapacityRequest& req, v1::G
   const blockdev::Capabilities caps = pool->capabilities();
   if (!req.volume_capabilities().empty()) {
     ASSIGN_OR_RETURN(CapabilitySet set, ParseCapabilities(req.volume_capabilities()));
-    if (!IsSupported(caps, set.mode, set.access_modes, nullptr)) {
+    ASSIGN_OR_RETURN(AttachSpec attach, ParseAttachSpec(params));
+    if (!IsSupported(caps, set.mode, set.access_modes, nullptr) || !CheckAttachMode(attach, set.mode).ok() ||
+        !CheckNodeAttachable(caps, set.mode, attach).ok()) {
       resp->set_available_capacity(0);  // nothing of that kind can be provisioned here
       return Status();
     }
@@ -551,7 +571,9 @@ Status ControllerService::DoListSnapshots(const v1::ListSnapshotsRequest& req, v
   } else {
     std::vector<std::string> pools = by_source ? std::vector<std::string>{by_source->pool} : ctx_->pools().names();
     for (const auto& name : pools) {
-      ASSIGN_OR_RETURN(std::shared_ptr<Pool> pool, ctx_->pools().Get(name, secrets));
+      auto opened = ctx_->pools().Get(name, secrets);
+      if (!by_source && absl::IsUnauthenticated(opened.status())) continue;  // no credentials for it
+      ASSIGN_OR_RETURN(std::shared_ptr<Pool> pool, std::move(opened));
       auto snaps = pool->list_snapshots();
       if (absl::IsUnimplemented(snaps.status())) continue;  // a pool without snapshots has none
       if (!snaps.ok()) return snaps.status();

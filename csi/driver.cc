@@ -8,10 +8,14 @@
 namespace vdisk::csi {
 
 DriverContext::DriverContext(DriverOptions options, std::shared_ptr<blockdev::PoolSet> pools)
-    : options_(std::move(options)), pools_(std::move(pools)), node_state_(options_.state_dir) {}
+    : options_(std::move(options)),
+      pools_(std::move(pools)),
+      node_state_(options_.state_dir),
+      node_credentials_(options_.state_dir + "/credentials") {}
 
 Status DriverContext::Init() {
   RETURN_IF_ERROR(node_state_.Init());
+  RETURN_IF_ERROR(node_credentials_.Init());
   return fs::MakeDirs(checkpoint_dir(), 0700);
 }
 

@@ -14,6 +14,7 @@
 #include "blockdev/vhost/export_registry.h"
 #include "common/status.h"
 #include "csi/csi.pb.h"
+#include "csi/node_credentials.h"
 #include "csi/node_state.h"
 #include "csi/op_locks.h"
 #include "csi/provisioning_limit.h"
@@ -60,6 +61,8 @@ class DriverContext {
   blockdev::PoolSet& pools() { return *pools_; }
   OpLocks& locks() { return locks_; }
   NodeStateStore& node_state() { return node_state_; }
+  // Stage secrets kept for the node calls that carry none (node_credentials.h).
+  NodeCredentialStore& node_credentials() { return node_credentials_; }
   // The vhost-user-blk exports of volumes published with attach: vhost-user (node_attach.h).
   blockdev::vhost::ExportRegistry& vhost_exports() { return vhost_exports_; }
 
@@ -92,6 +95,7 @@ class DriverContext {
   std::shared_ptr<blockdev::PoolSet> pools_;
   OpLocks locks_;
   NodeStateStore node_state_;
+  NodeCredentialStore node_credentials_;
   blockdev::vhost::ExportRegistry vhost_exports_;
   ProvisioningLimits limits_;
   std::atomic<bool> cancel_{false};

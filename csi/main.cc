@@ -121,8 +121,9 @@ int main(int argc, char** argv) {
   for (const auto& name : pools->names()) {
     auto pool = pools->Get(name, {});
     if (!pool.ok()) {
-      if (absl::IsUnavailable(pool.status()) || absl::IsUnauthenticated(pool.status()) ||
-          absl::IsPermissionDenied(pool.status()))
+      if (absl::IsUnauthenticated(pool.status()))
+        spdlog::warn("pool {} has no identity of its own: each call must bring CSI secrets", name);
+      else if (absl::IsUnavailable(pool.status()) || absl::IsPermissionDenied(pool.status()))
         spdlog::warn("pool {} not usable yet: {}", name, pool.status().ToString());
       else
         return Fail("pool " + name + ": " + pool.status().ToString());

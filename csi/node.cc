@@ -63,6 +63,19 @@ Status RemoveIfEmptyTarget(const std::string& path) {
 
 }  // namespace
 
+StatusOr<Params> NodeService::NodeSecrets(const std::string& volume_id, const Params& given) {
+  if (!given.empty()) return given;
+  return ctx_->node_credentials().Load(volume_id);
+}
+
+void NodeService::ForgetStaleCredentials() {
+  auto records = ctx_->node_state().LoadAll();
+  if (!records.ok()) return;  // keep everything when unsure
+  std::vector<std::string> staged;
+  for (const auto& rec : *records) staged.push_back(rec.volume_id);
+  ctx_->node_credentials().RemoveAllBut(staged);
+}
+
 // ------------------------------------------------------------------------------------------------
 // vhost-user exports
 
@@ -92,7 +105,10 @@ void NodeService::RestoreVhostExports() {
   for (const auto& rec : *records) {
     if (rec.vhost_queues == 0 || rec.publishes.empty()) continue;
     auto oid = DecodeVolumeId(rec.volume_id);
-    auto pool = oid.ok() ? ctx_->PoolForId(oid->pool, {}) : StatusOr<std::shared_ptr<Pool>>(oid.status());
+    auto secrets = NodeSecrets(rec.volume_id, {});
+    auto pool = !oid.ok()       ? StatusOr<std::shared_ptr<Pool>>(oid.status())
+                : !secrets.ok() ? StatusOr<std::shared_ptr<Pool>>(secrets.status())
+                                : ctx_->PoolForId(oid->pool, *secrets);
     for (const auto& pub : rec.publishes) {
       Status s = pool.status();
       if (s.ok())
@@ -118,7 +134,8 @@ Status NodeService::DoStage(const v1::NodeStageVolumeRequest& req) {
   RETURN_IF_ERROR(CheckAttachMode(attach, cap.mode));
   const unsigned vhost_queues = attach.vhost_user ? attach.vhost_queues : 0;
   ASSIGN_OR_RETURN(ObjectId oid, DecodeVolumeId(req.volume_id()));
-  const Params secrets = ToParams(req.secrets());
+  const Params given = ToParams(req.secrets());  // nodeStageSecretRef
+  ASSIGN_OR_RETURN(const Params secrets, NodeSecrets(req.volume_id(), given));
   ASSIGN_OR_RETURN(std::shared_ptr<Pool> pool, ctx_->PoolForId(oid.pool, secrets));
 
   ASSIGN_OR_RETURN(OpLocks::Guard guard, ctx_->locks().Acquire({NodeLockKey(req.volume_id())}));
@@ -157,6 +174,8 @@ Status NodeService::DoStage(const v1::NodeStageVolumeRequest& req) {
   }
 
   auto stage = [&]() -> Status {
+    // Kept for the node calls that carry no secrets (unpublish, unstage, stats, restarts).
+    if (!given.empty()) RETURN_IF_ERROR(ctx_->node_credentials().Save(req.volume_id(), given));
     if (rec.vhost_queues > 0) return Status();  // no kernel attachment: publish starts the export
     ASSIGN_OR_RETURN(blockdev::Attachment att, pool->attach(oid.local_id, readonly, secrets));
     if (att.path != rec.attachment.path || att.is_block_device != rec.attachment.is_block_device) {
@@ -176,6 +195,7 @@ Status NodeService::DoStage(const v1::NodeStageVolumeRequest& req) {
     if (cap.mode == VolumeMode::kFilesystem) (void)mount::Unmount(staging);
     if (!rec.attachment.path.empty()) (void)pool->detach(oid.local_id, rec.attachment);
     (void)store.Remove(req.volume_id());
+    (void)ctx_->node_credentials().Remove(req.volume_id());
   }
   if (s.ok() && fresh)
     spdlog::info("NodeStageVolume id={} staging={} attachment={} ro={}", req.volume_id(), staging,
@@ -196,7 +216,8 @@ Status NodeService::DoUnstage(const v1::NodeUnstageVolumeRequest& req) {
 
   NodeStateStore& store = ctx_->node_state();
   ASSIGN_OR_RETURN(std::optional<VolumeRecord> rec, store.Load(req.volume_id()));
-  if (!rec || rec->staging_path != req.staging_target_path()) return Status();  // not staged there
+  if (!rec) return ctx_->node_credentials().Remove(req.volume_id());  // not staged (any more)
+  if (rec->staging_path != req.staging_target_path()) return Status();  // not staged there
   if (!rec->publishes.empty()) {
     std::vector<std::string> targets;
     for (const auto& p : rec->publishes) targets.push_back(p.target_path);
@@ -205,10 +226,12 @@ Status NodeService::DoUnstage(const v1::NodeUnstageVolumeRequest& req) {
   }
   if (rec->mode == VolumeMode::kFilesystem) RETURN_IF_ERROR(mount::Unmount(rec->staging_path));
   if (!rec->attachment.path.empty()) {
-    ASSIGN_OR_RETURN(std::shared_ptr<Pool> pool, ctx_->PoolForId(oid.pool, {}));
+    ASSIGN_OR_RETURN(const Params secrets, NodeSecrets(req.volume_id(), {}));
+    ASSIGN_OR_RETURN(std::shared_ptr<Pool> pool, ctx_->PoolForId(oid.pool, secrets));
     RETURN_IF_ERROR(pool->detach(oid.local_id, rec->attachment));
   }
   RETURN_IF_ERROR(store.Remove(req.volume_id()));
+  RETURN_IF_ERROR(ctx_->node_credentials().Remove(req.volume_id()));
   spdlog::info("NodeUnstageVolume id={} staging={}", req.volume_id(), req.staging_target_path());
   return Status();
 }
@@ -232,7 +255,7 @@ Status NodeService::DoPublish(const v1::NodePublishVolumeRequest& req) {
   if (req.staging_target_path() == req.target_path())
     return absl::InvalidArgumentError("target_path must differ from staging_target_path");
   ASSIGN_OR_RETURN(ObjectId oid, DecodeVolumeId(req.volume_id()));
-  const Params secrets = ToParams(req.secrets());
+  ASSIGN_OR_RETURN(const Params secrets, NodeSecrets(req.volume_id(), ToParams(req.secrets())));
   ASSIGN_OR_RETURN(std::shared_ptr<Pool> pool, ctx_->PoolForId(oid.pool, secrets));
 
   ASSIGN_OR_RETURN(OpLocks::Guard guard, ctx_->locks().Acquire({NodeLockKey(req.volume_id())}));
@@ -344,7 +367,8 @@ Status NodeService::DoUnpublish(const v1::NodeUnpublishVolumeRequest& req) {
   else RETURN_IF_ERROR(mount::Unmount(pub->target_path));
   RETURN_IF_ERROR(mount::RemoveTarget(pub->target_path));
   if (auto own = OwnAttachmentToRelease(*rec, *pub)) {
-    ASSIGN_OR_RETURN(std::shared_ptr<Pool> pool, ctx_->PoolForId(oid.pool, {}));
+    ASSIGN_OR_RETURN(const Params secrets, NodeSecrets(req.volume_id(), {}));
+    ASSIGN_OR_RETURN(std::shared_ptr<Pool> pool, ctx_->PoolForId(oid.pool, secrets));
     RETURN_IF_ERROR(pool->detach(oid.local_id, *own));
   }
   const std::string target = pub->target_path;
@@ -368,7 +392,8 @@ Status NodeService::DoStats(const v1::NodeGetVolumeStatsRequest& req, v1::NodeGe
   if (req.volume_id().empty()) return absl::InvalidArgumentError("volume_id is required");
   if (req.volume_path().empty()) return absl::InvalidArgumentError("volume_path is required");
   ASSIGN_OR_RETURN(ObjectId oid, DecodeVolumeId(req.volume_id()));
-  ASSIGN_OR_RETURN(std::shared_ptr<Pool> pool, ctx_->PoolForId(oid.pool, {}));
+  ASSIGN_OR_RETURN(const Params secrets, NodeSecrets(req.volume_id(), {}));
+  ASSIGN_OR_RETURN(std::shared_ptr<Pool> pool, ctx_->PoolForId(oid.pool, secrets));
   ASSIGN_OR_RETURN(blockdev::Volume vol, pool->get_volume(oid.local_id));
   ASSIGN_OR_RETURN(std::optional<VolumeRecord> rec, ctx_->node_state().Load(req.volume_id()));
   const std::string& path = req.volume_path();
@@ -441,7 +466,8 @@ Status NodeService::DoExpand(const v1::NodeExpandVolumeRequest& req, v1::NodeExp
     ASSIGN_OR_RETURN(Capability c, ParseCapability(req.volume_capability()));
     cap = c;
   }
-  ASSIGN_OR_RETURN(std::shared_ptr<Pool> pool, ctx_->PoolForId(oid.pool, ToParams(req.secrets())));
+  ASSIGN_OR_RETURN(const Params secrets, NodeSecrets(req.volume_id(), ToParams(req.secrets())));
+  ASSIGN_OR_RETURN(std::shared_ptr<Pool> pool, ctx_->PoolForId(oid.pool, secrets));
   ASSIGN_OR_RETURN(OpLocks::Guard guard, ctx_->locks().Acquire({NodeLockKey(req.volume_id())}));
   ASSIGN_OR_RETURN(blockdev::Volume vol, pool->get_volume(oid.local_id));
   if (cap && cap->mode != vol.mode)

@@ -13,6 +13,11 @@
 // A Block volume whose volume context says `attach: vhost-user` (node_attach.h) is staged
 // without a kernel attachment; each publish serves it as a vhost-user-blk socket at the target
 // path from this process (DriverContext::vhost_exports), for QEMU/KVM to attach.
+//
+// Credentials: each call opens the volume's pool with its own secrets when kubelet passed some
+// (NodeStage, NodePublish, NodeExpand), else with the stage secrets the node kept for the volume
+// (node_credentials.h), else with the pool's own identity; never with an empty set that would
+// fall back to a default identity.
 #pragma once
 
 #include <memory>
@@ -29,6 +34,8 @@ class NodeService final : public ::csi::v1::Node::Service {
   // Starts again the vhost-user exports the node records say are published (after a plugin
   // restart). Failures are logged; the volumes stay recorded so NodeUnpublish still works.
   void RestoreVhostExports();
+  // Drops the stage secrets kept for volumes no longer staged (node_credentials.h).
+  void ForgetStaleCredentials();
 
   grpc::Status NodeStageVolume(grpc::ServerContext*, const ::csi::v1::NodeStageVolumeRequest*,
                                ::csi::v1::NodeStageVolumeResponse*) override;
@@ -52,6 +59,9 @@ class NodeService final : public ::csi::v1::Node::Service {
   Status StartVhostExport(const std::string& csi_id, const std::shared_ptr<blockdev::Pool>& pool,
                           const std::string& local_id, const std::string& socket, bool readonly,
                           unsigned queues);
+  // The secrets to open a volume's pool with: `given` (the request's) when it has some, else
+  // those kept when the volume was staged (node_credentials.h).
+  StatusOr<blockdev::Params> NodeSecrets(const std::string& volume_id, const blockdev::Params& given);
   Status DoStage(const ::csi::v1::NodeStageVolumeRequest& req);
   Status DoUnstage(const ::csi::v1::NodeUnstageVolumeRequest& req);
   Status DoPublish(const ::csi::v1::NodePublishVolumeRequest& req);

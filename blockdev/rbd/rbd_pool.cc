@@ -111,6 +111,12 @@ Capabilities RbdPool::capabilities() const {
                                AccessMode::kMultiNodeReaderOnly,
                                AccessMode::kSingleNodeSingleWriter,
                                AccessMode::kSingleNodeMultiWriter};
+  // The node side maps images with krbd, which gives a block device: Filesystem-mode volumes
+  // would need a file system made and mounted on it, which vdisk does not do (rbd_node.cc).
+  c.attach_modes = {VolumeMode::kBlock};
+  c.attach_note =
+      "an RBD volume is attached on a node as a block device (kernel RBD); vdisk has no node "
+      "attachment that puts a file system on it, so RBD volumes are volumeMode: Block";
   c.size_granularity = 1 << 20;
   c.max_volume_bytes = max_image_bytes_;
   c.snapshots = true;
