@@ -383,7 +383,7 @@ Status ControllerService::DoListVolumes(const v1::ListVolumesRequest& req, v1::L
   std::vector<Item> items;
   for (const auto& name : ctx_->pools().names()) {
     // ListVolumes carries no secrets: a pool whose credentials come only from them is not listed.
-    auto opened = ctx_->pools().Get(name, {});
+    auto opened = ctx_->pools().Get(name, kNoCallSecrets);
     if (absl::IsUnauthenticated(opened.status())) continue;
     ASSIGN_OR_RETURN(std::shared_ptr<Pool> pool, std::move(opened));
     ASSIGN_OR_RETURN(std::vector<blockdev::Volume> vols, pool->list_volumes());
@@ -413,7 +413,7 @@ grpc::Status ControllerService::ListVolumes(grpc::ServerContext*, const v1::List
 Status ControllerService::DoGetVolume(const v1::ControllerGetVolumeRequest& req,
                                       v1::ControllerGetVolumeResponse* resp) {
   ASSIGN_OR_RETURN(ObjectId oid, DecodeVolumeId(req.volume_id()));
-  ASSIGN_OR_RETURN(std::shared_ptr<Pool> pool, ctx_->PoolForId(oid.pool, {}));
+  ASSIGN_OR_RETURN(std::shared_ptr<Pool> pool, ctx_->PoolForId(oid.pool, kNoCallSecrets));
   ASSIGN_OR_RETURN(blockdev::Volume vol, pool->get_volume(oid.local_id));
   if (vol.pending) return absl::NotFoundError(absl::StrCat("volume ", req.volume_id(), " is still being populated"));
   RETURN_IF_ERROR(FillVolume(*ctx_, oid.pool, *pool, vol, resp->mutable_volume()));
@@ -434,7 +434,7 @@ Status ControllerService::DoGetCapacity(const v1::GetCapacityRequest& req, v1::G
   ASSIGN_OR_RETURN(std::string pool_name, PoolFromParams(params, ctx_->pools().default_pool()));
   if (!ctx_->pools().contains(pool_name))
     return absl::InvalidArgumentError(absl::StrCat("parameter pool='", pool_name, "' is not a configured pool"));
-  ASSIGN_OR_RETURN(std::shared_ptr<Pool> pool, ctx_->pools().Get(pool_name, {}));
+  ASSIGN_OR_RETURN(std::shared_ptr<Pool> pool, ctx_->pools().Get(pool_name, kNoCallSecrets));
   const blockdev::Capabilities caps = pool->capabilities();
   if (!req.volume_capabilities().empty()) {
     ASSIGN_OR_RETURN(CapabilitySet set, ParseCapabilities(req.volume_capabilities()));

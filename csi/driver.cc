@@ -61,7 +61,7 @@ StatusOr<uint64_t> DriverContext::PromisableCapacity(const std::string& pool_nam
 
 bool DriverContext::AnyNodeLocalPool() {
   for (const auto& name : pools_->names()) {
-    auto pool = pools_->Get(name, {});
+    auto pool = pools_->Get(name, kNoCallSecrets);
     if (pool.ok() && (*pool)->capabilities().node_local) return true;
   }
   return false;

@@ -24,6 +24,11 @@ namespace vdisk::csi {
 inline constexpr char kDefaultDriverName[] = "vdisk.csi.io";
 inline constexpr char kVendorVersion[] = "0.1.0";
 
+// The secrets of a call that carries none by the CSI spec (ListVolumes, GetCapacity,
+// ControllerGetVolume, Probe, the plugin's own start-up): the pool opens with its own identity,
+// and one that has none answers UNAUTHENTICATED (never a default identity from a config file).
+inline const blockdev::Params kNoCallSecrets{};
+
 struct DriverOptions {
   std::string driver_name = kDefaultDriverName;
   std::string node_id;

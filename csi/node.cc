@@ -105,7 +105,7 @@ void NodeService::RestoreVhostExports() {
   for (const auto& rec : *records) {
     if (rec.vhost_queues == 0 || rec.publishes.empty()) continue;
     auto oid = DecodeVolumeId(rec.volume_id);
-    auto secrets = NodeSecrets(rec.volume_id, {});
+    auto secrets = NodeSecrets(rec.volume_id, kNoCallSecrets);
     auto pool = !oid.ok()       ? StatusOr<std::shared_ptr<Pool>>(oid.status())
                 : !secrets.ok() ? StatusOr<std::shared_ptr<Pool>>(secrets.status())
                                 : ctx_->PoolForId(oid->pool, *secrets);
@@ -226,7 +226,7 @@ Status NodeService::DoUnstage(const v1::NodeUnstageVolumeRequest& req) {
   }
   if (rec->mode == VolumeMode::kFilesystem) RETURN_IF_ERROR(mount::Unmount(rec->staging_path));
   if (!rec->attachment.path.empty()) {
-    ASSIGN_OR_RETURN(const Params secrets, NodeSecrets(req.volume_id(), {}));
+    ASSIGN_OR_RETURN(const Params secrets, NodeSecrets(req.volume_id(), kNoCallSecrets));
     ASSIGN_OR_RETURN(std::shared_ptr<Pool> pool, ctx_->PoolForId(oid.pool, secrets));
     RETURN_IF_ERROR(pool->detach(oid.local_id, rec->attachment));
   }
@@ -367,7 +367,7 @@ Status NodeService::DoUnpublish(const v1::NodeUnpublishVolumeRequest& req) {
   else RETURN_IF_ERROR(mount::Unmount(pub->target_path));
   RETURN_IF_ERROR(mount::RemoveTarget(pub->target_path));
   if (auto own = OwnAttachmentToRelease(*rec, *pub)) {
-    ASSIGN_OR_RETURN(const Params secrets, NodeSecrets(req.volume_id(), {}));
+    ASSIGN_OR_RETURN(const Params secrets, NodeSecrets(req.volume_id(), kNoCallSecrets));
     ASSIGN_OR_RETURN(std::shared_ptr<Pool> pool, ctx_->PoolForId(oid.pool, secrets));
     RETURN_IF_ERROR(pool->detach(oid.local_id, *own));
   }
@@ -392,7 +392,7 @@ Status NodeService::DoStats(const v1::NodeGetVolumeStatsRequest& req, v1::NodeGe
   if (req.volume_id().empty()) return absl::InvalidArgumentError("volume_id is required");
   if (req.volume_path().empty()) return absl::InvalidArgumentError("volume_path is required");
   ASSIGN_OR_RETURN(ObjectId oid, DecodeVolumeId(req.volume_id()));
-  ASSIGN_OR_RETURN(const Params secrets, NodeSecrets(req.volume_id(), {}));
+  ASSIGN_OR_RETURN(const Params secrets, NodeSecrets(req.volume_id(), kNoCallSecrets));
   ASSIGN_OR_RETURN(std::shared_ptr<Pool> pool, ctx_->PoolForId(oid.pool, secrets));
   ASSIGN_OR_RETURN(blockdev::Volume vol, pool->get_volume(oid.local_id));
   ASSIGN_OR_RETURN(std::optional<VolumeRecord> rec, ctx_->node_state().Load(req.volume_id()));
