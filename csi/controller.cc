@@ -461,8 +461,10 @@ Status ControllerService::DoGetCapacity(const v1::GetCapacityRequest& req, v1::G
   const uint64_t available = promisable == UINT64_MAX ? cap.available_bytes : promisable;
   resp->set_available_capacity(static_cast<int64_t>(std::min<uint64_t>(available, INT64_MAX)));
   uint64_t max = cap.max_volume_bytes ? cap.max_volume_bytes : caps.max_volume_bytes;
-  if (max == 0 || max > available) max = available;  // the largest volume that can be made now
-  resp->mutable_maximum_volume_size()->set_value(static_cast<int64_t>(std::min<uint64_t>(max, INT64_MAX)));
+  // Under a limit, the largest volume that can be made now; without one, thin volumes larger
+  // than the free space are allowed, so only the backend's largest volume bounds it.
+  if (promisable != UINT64_MAX && (max == 0 || max > promisable)) max = promisable;
+  if (max > 0) resp->mutable_maximum_volume_size()->set_value(static_cast<int64_t>(std::min<uint64_t>(max, INT64_MAX)));
   return Status();
 }
 

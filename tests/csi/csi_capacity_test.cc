@@ -58,7 +58,8 @@ class CapacityTest : public CsiDriverTest {
 };
 
 TEST_F(CapacityTest, BeyondWhatTheFileSystemHoldsIsOutOfRange) {
-  // ext4 with 4 KiB blocks holds files up to 16 TiB; nothing is made.
+  // ext4 holds files up to 16 TiB (4 KiB blocks; 4 TiB with the 1 KiB blocks mkfs picks for a
+  // file system this small); nothing is made.
   EXPECT_EQ(Code(c().CreateVolume(CreateReq("pvc-32t", 32 * kTiB, true))), absl::StatusCode::kOutOfRange);
   EXPECT_EQ(Code(c().CreateVolume(CreateReq("pvc-4e", 1ll << 62, false))), absl::StatusCode::kOutOfRange);
   EXPECT_EQ(VolumeCount(), 0u);
@@ -115,10 +116,15 @@ TEST_F(CapacityTest, OverprovisioningIsConfigurablePerPool) {
   RestartDriver();
   auto huge = c().CreateVolume(CreateReq("pvc-thin-1t", kTiB, true));
   ASSERT_TRUE(huge.ok()) << huge.status();
-  // Without a limit GetCapacity reports what is free, as before.
+  // Without a limit GetCapacity reports what is free, as before, and the largest volume is the
+  // largest file the file system holds (thin volumes may exceed the free space).
   struct statvfs sv;
   ASSERT_EQ(::statvfs(fs_.c_str(), &sv), 0);
   EXPECT_LE(Available(), static_cast<int64_t>(sv.f_blocks * sv.f_frsize));
+  auto unlimited = c().GetCapacity({});
+  ASSERT_TRUE(unlimited.ok());
+  EXPECT_GE(unlimited->maximum_volume_size().value(), kTiB);
+  EXPECT_GT(unlimited->maximum_volume_size().value(), unlimited->available_capacity());
 
   pool_options_ = ",overprovisioning=50%";
   RestartDriver();

@@ -424,6 +424,24 @@ TEST_F(RbdCsiTest, NodeLifecycleWithCredentialsOnlyFromSecrets) {
   EXPECT_EQ(ExportCapacity(t1), static_cast<uint64_t>(32 * kMiB)) << driver_->Log();
   EXPECT_EQ(driver_->Log().find(env_.driver_key), std::string::npos) << "a key reached the log";
 
+  // The snapshotter's calls with the VolumeSnapshotClass's secret.
+  v1::CreateSnapshotRequest snap;
+  snap.set_name("vm-rbd-node-snap");
+  snap.set_source_volume_id(vol.volume_id());
+  *snap.mutable_secrets() = Secrets();
+  auto taken = c().CreateSnapshot(snap);
+  ASSERT_TRUE(taken.ok()) << taken.status();
+  v1::GetSnapshotRequest get;
+  get.set_snapshot_id(taken->snapshot().snapshot_id());
+  *get.mutable_secrets() = Secrets();
+  EXPECT_TRUE(c().GetSnapshot(get).ok());
+  get.clear_secrets();
+  EXPECT_EQ(c().GetSnapshot(get).status().code(), StatusCode::kUnauthenticated);
+  v1::DeleteSnapshotRequest drop;
+  drop.set_snapshot_id(taken->snapshot().snapshot_id());
+  *drop.mutable_secrets() = Secrets();
+  ASSERT_TRUE(c().DeleteSnapshot(drop).ok());
+
   v1::NodeUnpublishVolumeRequest up;
   up.set_volume_id(vol.volume_id());
   up.set_target_path(t1);
