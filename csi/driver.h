@@ -36,11 +36,15 @@ struct DriverOptions {
   bool serve_node = true;
   // Node records (staging / publish state). One directory per node.
   std::string state_dir = "/var/lib/vdisk-csi";
-  // Staging and target paths must lie under one of these (lexically, after normalising). Empty:
-  // any absolute path (csi-sanity and manual use); deployments set the kubelet directory.
+  // Staging and target paths must lie under one of these, and are resolved beneath it without
+  // following symlinks (csi/mounter.h). Empty: any absolute path, resolved from "/" without
+  // symlinks (csi-sanity and manual use); deployments set the kubelet directory.
   std::vector<std::string> allowed_path_roots;
   // Reported by NodeGetInfo; 0 means no limit.
   int64_t max_volumes_per_node = 0;
+  // Short node-local directory holding the vhost-user export directories (vhost_publish.h);
+  // empty: <state_dir>/vhost. Must persist across plugin restarts (a hostPath).
+  std::string vhost_dir;
   // Group given to vhost-user sockets (mode 0660) so an unprivileged QEMU can connect, e.g.
   // KubeVirt's virt-launcher (qemu, gid 107); -1 leaves them root:root.
   int64_t vhost_socket_gid = -1;
@@ -54,6 +58,11 @@ class DriverContext {
 
   // Creates the state directory (node records, clone checkpoints). Call once before serving.
   Status Init();
+
+  // Where the vhost-user export directories of published volumes live (vhost_publish.h).
+  std::string vhost_dir() const {
+    return options_.vhost_dir.empty() ? options_.state_dir + "/vhost" : options_.vhost_dir;
+  }
 
   // Where interrupted host copies keep their checkpoints.
   std::string checkpoint_dir() const { return options_.state_dir + "/clone-checkpoints"; }

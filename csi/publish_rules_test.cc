@@ -12,7 +12,7 @@ VolumeRecord Published(AccessMode staged, std::optional<AccessMode> published) {
   r.volume_id = "v1.local.pvc-1";
   r.access = staged;
   r.attachment = {"/dev/loop7", true};
-  r.publishes.push_back({"/k/pods/a/vol", false, "", std::nullopt, published});
+  r.publishes.push_back({"/k/pods/a/vol", false, "", std::nullopt, "", published});
   return r;
 }
 
@@ -53,7 +53,7 @@ TEST(PublishRules, UnpublishNeverReleasesTheStagedDevice) {
   ASSERT_TRUE(OwnAttachmentToRelease(rec, pub).has_value());
   EXPECT_EQ(OwnAttachmentToRelease(rec, pub)->path, "/dev/loop9");
   // Shared by a second read-only publish: released with the last one only.
-  rec.publishes.push_back({"/k/pods/b/vol", true, "", blockdev::Attachment{"/dev/loop9", true},
+  rec.publishes.push_back({"/k/pods/b/vol", true, "", blockdev::Attachment{"/dev/loop9", true}, "",
                            AccessMode::kSingleNodeMultiWriter});
   EXPECT_FALSE(OwnAttachmentToRelease(rec, rec.publishes[0]).has_value());
 }

@@ -111,12 +111,13 @@ Capabilities RbdPool::capabilities() const {
                                AccessMode::kMultiNodeReaderOnly,
                                AccessMode::kSingleNodeSingleWriter,
                                AccessMode::kSingleNodeMultiWriter};
-  // The node side maps images with krbd, which gives a block device: Filesystem-mode volumes
-  // would need a file system made and mounted on it, which vdisk does not do (rbd_node.cc).
+  // The kernel attachment maps images with krbd, which gives a block device: a Filesystem-mode
+  // volume would need a file system made and mounted on it, which vdisk does not do
+  // (rbd_node.cc). The user-space attachment (attach: vhost-user) serves Filesystem volumes.
   c.attach_modes = {VolumeMode::kBlock};
   c.attach_note =
-      "an RBD volume is attached on a node as a block device (kernel RBD); vdisk has no node "
-      "attachment that puts a file system on it, so RBD volumes are volumeMode: Block";
+      "the kernel attachment of an RBD volume is a block device (krbd) and vdisk puts no file "
+      "system on it: use volumeMode: Block, or attach: vhost-user to serve the image to a VM";
   c.size_granularity = 1 << 20;
   c.max_volume_bytes = max_image_bytes_;
   c.snapshots = true;
@@ -450,6 +451,11 @@ void RbdPool::WaitForBackgroundWork() { flattener_->WaitIdle(); }
 // ---------------------------------------------------------------------------------------------
 // Garbage collection.
 
+Status RbdPool::ForgetRecord(const std::string& key) {
+  ASSIGN_OR_RETURN(Journal::Lock held, journal_->Acquire());
+  return journal_->Update({}, {key});
+}
+
 void RbdPool::CollectVolume(const std::string& volume_id, int depth) {
   if (depth > 64) return;
   auto rec = ReadVolumeAny(volume_id);
@@ -463,7 +469,7 @@ void RbdPool::CollectVolume(const std::string& volume_id, int depth) {
                                   : Image::OpenById(**io, r.image_id, "", true);
     if (!img.ok()) {
       if (absl::IsNotFound(img.status())) {
-        (void)journal_->Update({}, {VolumeKey(volume_id)});
+        (void)ForgetRecord(VolumeKey(volume_id));
         spdlog::info("rbd pool {}: deleted volume {}: image already gone", options_.name,
                      volume_id);
       }
@@ -484,7 +490,7 @@ void RbdPool::CollectVolume(const std::string& volume_id, int depth) {
                  volume_id, r.rbd_pool, r.image, std::strerror(-rr));
     return;
   }
-  (void)journal_->Update({}, {VolumeKey(volume_id)});
+  (void)ForgetRecord(VolumeKey(volume_id));
   spdlog::info("rbd pool {}: removed image {}/{} of deleted volume {}", options_.name,
                r.rbd_pool, r.image, volume_id);
   if (parent && IsIdSafePoolName(parent->pool))

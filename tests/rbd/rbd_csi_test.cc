@@ -1,14 +1,17 @@
 // vdisk-csi with an RBD pool, spoken to as the Kubernetes sidecars do, on the real test cluster:
 // provisioning (Block RWX for live migration), idempotent repeats, restarts of the driver,
 // credentials from the CSI secrets, snapshots with size and ready_to_use, restore and clone with
-// the bytes checked through the image itself, expand, capacity, and the node side on a node
-// without kernel RBD: with credentials given only as CSI secrets, the whole node lifecycle over
-// the user-space (vhost-user) attachment, including the export restored at plugin start-up.
-#include <dirent.h>
+// the bytes checked through the image itself, expand, capacity, the node side on a node
+// without kernel RBD, and a Filesystem volume published with attach: vhost-user (the image served
+// through librbd at a kubelet-shaped target, surviving a killed node plugin); with credentials
+// given only as CSI secrets, the whole node lifecycle over that attachment, including the export
+// restored at plugin start-up.
 #include <gtest/gtest.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include <chrono>
+#include <iostream>
 #include <memory>
 #include <string>
 #include <vector>
@@ -17,6 +20,7 @@
 #include "blockdev/registry.h"
 #include "blockdev/sync_io.h"
 #include "common/fs.h"
+#include "csi/vhost_publish.h"
 #include "tests/csi/driver_process.h"
 #include "tests/pool/pool_test_util.h"
 #include "tests/rbd/ceph_env.h"
@@ -96,7 +100,7 @@ class RbdCsiTest : public ::testing::Test {
     driver_ = std::make_unique<DriverProcess>(
         std::vector<std::string>{"--endpoint", endpoint_, "--node-id", "rbd-node", "--pool", pool,
                                  "--state-dir", *scratch_ / "state", "--allowed-target-root",
-                                 *scratch_ / "kubelet", "-vv"},
+                                 *scratch_ / "kubelet", "--vhost-dir", *sockdir_ / "vhost", "-vv"},
         *scratch_ / "driver.log", endpoint_);
     std::string error;
     ASSERT_TRUE(driver_->Start(&error)) << error;
@@ -104,6 +108,10 @@ class RbdCsiTest : public ::testing::Test {
   void RestartDriver(bool with_keyring = true, bool bare_node = false) {
     driver_->Stop();
     StartDriver(with_keyring, bare_node);
+  }
+  void KillAndRestartDriver() {
+    driver_->Kill();
+    StartDriver(/*with_keyring=*/true);
   }
 
   google::protobuf::Map<std::string, std::string> Secrets() const {
@@ -290,27 +298,107 @@ TEST_F(RbdCsiTest, RestartsSecretsAndTheNodeWithoutKernelRbd) {
   ASSERT_TRUE(c().DeleteVolume(d).ok()) << "idempotent across a restart";
 }
 
-// The vhost-user socket a publish made: the target itself, or the socket in the target directory.
-std::string FindSocket(const std::string& target) {
-  struct stat st;
-  if (::lstat(target.c_str(), &st) != 0) return "";
-  if (S_ISSOCK(st.st_mode)) return target;
-  if (!S_ISDIR(st.st_mode)) return "";
-  std::string found;
-  if (DIR* d = ::opendir(target.c_str())) {
-    while (struct dirent* e = ::readdir(d)) {
-      const std::string p = target + "/" + e->d_name;
-      if (::lstat(p.c_str(), &st) == 0 && S_ISSOCK(st.st_mode)) found = p;
-    }
-    ::closedir(d);
+TEST_F(RbdCsiTest, VhostUserFilesystemVolumeServesTheImageAtKubeletsPath) {
+  namespace vh = blockdev::vhost;
+  auto req = CreateReq("vm-rbd-vhost", 16 * kMiB, Mode::SINGLE_NODE_WRITER);
+  req.clear_volume_capabilities();
+  *req.add_volume_capabilities() = Cap(false, Mode::SINGLE_NODE_WRITER);
+  (*req.mutable_parameters())["attach"] = "vhost-user";
+  auto created = c().CreateVolume(req);
+  ASSERT_TRUE(created.ok()) << created.status() << driver_->Log();
+  const v1::Volume vol = created->volume();
+  const std::string kubelet = *scratch_ / "kubelet";
+  const std::string staging = kubelet + "/plugins/kubernetes.io/csi/vdisk.csi.io/0f1e2d3c4b5a69788796a5b4c3d2e1f00f1e2d3c4b5a69788796a5b4c3d2e1f0/globalmount";
+  const std::string target = kubelet + "/pods/3c1b6f0e-8d2a-4e7b-9f1c-5a6d7e8f9a0b/volumes/kubernetes.io~csi/"
+                             "pvc-7e9d1c2b-4a3f-4b6e-8c5d-1f2e3a4b5c6d/mount";
+  ASSERT_GE(target.size(), 140u);
+  ASSERT_TRUE(fs::MakeDirs(staging, 0750).ok());
+  ASSERT_TRUE(fs::MakeDirs(target.substr(0, target.rfind('/')), 0750).ok());
+  v1::NodeStageVolumeRequest st;
+  st.set_volume_id(vol.volume_id());
+  st.set_staging_target_path(staging);
+  *st.mutable_volume_capability() = Cap(false, Mode::SINGLE_NODE_WRITER);
+  *st.mutable_volume_context() = vol.volume_context();
+  *st.mutable_secrets() = Secrets();
+  auto staged = c().NodeStageVolume(st);
+  ASSERT_TRUE(staged.ok()) << staged.status() << "\n" << driver_->Log();
+  v1::NodePublishVolumeRequest pub;
+  pub.set_volume_id(vol.volume_id());
+  pub.set_staging_target_path(staging);
+  pub.set_target_path(target);
+  *pub.mutable_volume_capability() = Cap(false, Mode::SINGLE_NODE_WRITER);
+  *pub.mutable_volume_context() = vol.volume_context();
+  *pub.mutable_secrets() = Secrets();
+  auto published = c().NodePublishVolume(pub);
+  ASSERT_TRUE(published.ok()) << published.status() << "\n" << driver_->Log();
+
+  // A front end reaches the socket through the target; what it writes is in the image.
+  std::string data(128 * 1024, '\0');
+  for (size_t i = 0; i < data.size(); i++) data[i] = static_cast<char>(i * 31 + 7);
+  auto io = [&](vh::testing::VhostClient& vc, uint32_t type, std::string* buf) {
+    const uint64_t scratch = vh::testing::VhostClient::kDataBase;
+    const uint32_t len = static_cast<uint32_t>(buf->size());
+    auto layout = vc.Layout(scratch, len);
+    if (type == vh::kBlkTOut) std::memcpy(vc.ram().at(layout.data_gpa), buf->data(), len);
+    vc.Submit(0, type, (4 * kMiB) / 512, scratch, len, type == vh::kBlkTIn);
+    vc.Kick(0);
+    if (vc.WaitUsed(0, 1, 20000).size() != 1) return uint8_t{0xff};
+    if (type == vh::kBlkTIn) std::memcpy(buf->data(), vc.ram().at(layout.data_gpa), len);
+    return vc.StatusByte(scratch, len);
+  };
+  {
+    vh::testing::VhostClient vc;
+    ASSERT_TRUE(vc.ConnectIn(target, kVhostSocketName).ok());
+    ASSERT_TRUE(vc.Setup(1).ok());
+    std::string w = data;
+    ASSERT_EQ(io(vc, vh::kBlkTOut, &w), vh::kBlkSOk);
   }
-  return found;
+  {
+    auto image = OpenImage(vol);
+    ASSERT_NE(image, nullptr);
+    std::string got(data.size(), '\0');
+    ASSERT_TRUE(blockdev::ReadAt(*image, 4 * kMiB, std::as_writable_bytes(std::span(got))).ok());
+    EXPECT_TRUE(got == data) << "the bytes written through the socket are not in the RBD image";
+  }
+  // The node plugin dies; the restarted one serves the image again behind the same target.
+  KillAndRestartDriver();
+  {
+    vh::testing::VhostClient vc;
+    ASSERT_TRUE(vc.ConnectIn(target, kVhostSocketName).ok()) << driver_->Log();
+    ASSERT_TRUE(vc.Setup(1).ok());
+    std::string r(data.size(), '\0');
+    ASSERT_EQ(io(vc, vh::kBlkTIn, &r), vh::kBlkSOk);
+    EXPECT_TRUE(r == data);
+    auto t0 = std::chrono::steady_clock::now();
+    std::string w = data;
+    EXPECT_EQ(io(vc, vh::kBlkTOut, &w), vh::kBlkSOk);
+    std::cerr << "first write after the kill took "
+              << std::chrono::duration_cast<std::chrono::milliseconds>(std::chrono::steady_clock::now() - t0).count()
+              << " ms\n";
+  }
+  v1::NodeUnpublishVolumeRequest up;
+  up.set_volume_id(vol.volume_id());
+  up.set_target_path(target);
+  ASSERT_TRUE(c().NodeUnpublishVolume(up).ok());
+  v1::NodeUnstageVolumeRequest us;
+  us.set_volume_id(vol.volume_id());
+  us.set_staging_target_path(staging);
+  ASSERT_TRUE(c().NodeUnstageVolume(us).ok());
+  v1::DeleteVolumeRequest d;
+  d.set_volume_id(vol.volume_id());
+  *d.mutable_secrets() = Secrets();
+  auto t0 = std::chrono::steady_clock::now();
+  auto deleted = c().DeleteVolume(d);
+  std::cerr << "delete: " << deleted.status() << " after "
+            << std::chrono::duration_cast<std::chrono::milliseconds>(std::chrono::steady_clock::now() - t0).count()
+            << " ms\n";
 }
 
-// The capacity a vhost-user front end sees at `target` (0 if the export does not answer).
+// The capacity a vhost-user front end sees through the published directory at `target` (0 if
+// the export does not answer).
 uint64_t ExportCapacity(const std::string& target) {
   blockdev::vhost::testing::VhostClient vc;
-  if (!vc.Connect(FindSocket(target)).ok() || !vc.Setup(1).ok()) return 0;
+  if (!vc.ConnectIn(target, kVhostSocketName).ok() || !vc.Setup(1).ok()) return 0;
   auto cfg = vc.GetConfig(0, sizeof(blockdev::vhost::BlkConfig));
   if (!cfg.ok() || cfg->size() != sizeof(blockdev::vhost::BlkConfig)) return 0;
   blockdev::vhost::BlkConfig bc;
@@ -359,18 +447,20 @@ TEST_F(RbdCsiTest, CallsWithoutCredentialsAreRefusedNotRunAsTheConfsDefaultIdent
 
 TEST_F(RbdCsiTest, NodeLifecycleWithCredentialsOnlyFromSecrets) {
   RestartDriver(/*with_keyring=*/false, /*bare_node=*/true);
+  // A Filesystem volume served as vhost-user-blk (the attachment a node without krbd has).
+  auto cap = Cap(false, Mode::SINGLE_NODE_SINGLE_WRITER);
   auto req = CreateReq("vm-rbd-node", 16 * kMiB, Mode::SINGLE_NODE_SINGLE_WRITER);
+  *req.mutable_volume_capabilities(0) = cap;
   (*req.mutable_parameters())["attach"] = "vhost-user";
   auto created = c().CreateVolume(req);
   ASSERT_TRUE(created.ok()) << created.status() << driver_->Log();
   const v1::Volume vol = created->volume();
   const std::string kubelet = *scratch_ / "kubelet";
-  ASSERT_EQ(::mkdir(kubelet.c_str(), 0750), 0);
   const std::string staging = kubelet + "/staging";
-  ASSERT_EQ(::mkdir(staging.c_str(), 0750), 0);
-  ASSERT_EQ(::mkdir((kubelet + "/pods").c_str(), 0750), 0);
-  const std::string t1 = kubelet + "/pods/p1", t2 = kubelet + "/pods/p2";
-  auto cap = Cap(true, Mode::SINGLE_NODE_SINGLE_WRITER);
+  ASSERT_TRUE(fs::MakeDirs(staging, 0750).ok());
+  ASSERT_TRUE(fs::MakeDirs(kubelet + "/pods/p1", 0750).ok());
+  ASSERT_TRUE(fs::MakeDirs(kubelet + "/pods/p2", 0750).ok());
+  const std::string t1 = kubelet + "/pods/p1/mount", t2 = kubelet + "/pods/p2/mount";
 
   // kubelet: NodeStage with the StorageClass's node-stage secret, everything else without secrets.
   v1::NodeStageVolumeRequest st;
@@ -490,6 +580,11 @@ TEST_F(RbdCsiTest, CapacityAndModesAreHonest) {
   auto fs_cap = c().GetCapacity(cap);
   ASSERT_TRUE(fs_cap.ok());
   EXPECT_EQ(fs_cap->available_capacity(), 0);
+  // With the user-space attachment, which serves Filesystem volumes, they are offered.
+  (*cap.mutable_parameters())["attach"] = "vhost-user";
+  auto vhost_cap = c().GetCapacity(cap);
+  ASSERT_TRUE(vhost_cap.ok()) << vhost_cap.status();
+  EXPECT_GT(vhost_cap->available_capacity(), 0);
   v1::ValidateVolumeCapabilitiesRequest val;
   val.set_volume_id(one->volume().volume_id());
   *val.add_volume_capabilities() = Cap(true, Mode::SINGLE_NODE_WRITER);
