@@ -207,7 +207,11 @@ Capabilities IscsiPool::capabilities() const {
                           AccessMode::kMultiNodeMultiWriter,  AccessMode::kSingleNodeSingleWriter,
                           AccessMode::kSingleNodeMultiWriter};
   c.filesystem_access_modes = c.block_access_modes;
-  c.kernel_filesystem_attach = false;
+  c.attach_modes = {VolumeMode::kBlock};
+  c.attach_note =
+      "iscsi pools serve Filesystem volumes only through attach: vhost-user (a kernel attachment would need an "
+      "iSCSI initiator and a file system on the node); set the StorageClass parameter attach: vhost-user, or use "
+      "volumeMode: Block";
   c.size_granularity = 1 << 20;
   c.snapshots = true;
   c.clone_from_snapshot = c.clone_from_volume = reflink_ || o_.xcopy;
