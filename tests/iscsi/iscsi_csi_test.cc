@@ -287,6 +287,18 @@ TEST_F(IscsiCsiTest, WrongChapOrAnUnpublishedNodeIsRefused) {
   EXPECT_EQ(Attach(node_b_->client(), vol, "wrong", "not-the-password").code(), absl::StatusCode::kPermissionDenied);
   Detach(node_b_->client(), vol, "wrong");
   ASSERT_TRUE(Attach(node_b_->client(), vol, "right").ok());
+  // The node plugin restarts: it restores the export with the stage secrets it kept, and the
+  // CHAP-protected LUN serves I/O again without kubelet's help.
+  ASSERT_EQ(node_b_->Stop(), 0) << node_b_->Log();
+  std::string error;
+  ASSERT_TRUE(node_b_->Start(&error)) << error;
+  {
+    VhostClient vc;
+    ASSERT_TRUE(vc.Connect(Socket("right")).ok());
+    ASSERT_TRUE(vc.Setup(1).ok());
+    std::string w = Pattern(64 * 1024, 31);
+    EXPECT_EQ(BlkIo(vc, vh::kBlkTOut, 0, &w), vh::kBlkSOk) << node_b_->Log();
+  }
   Detach(node_b_->client(), vol, "right");
   EXPECT_EQ(driver_->Log().find(password_), std::string::npos) << "the CHAP secret reached the controller's log";
   EXPECT_EQ(node_b_->Log().find(password_), std::string::npos) << "the CHAP secret reached the node's log";
