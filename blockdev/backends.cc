@@ -2,6 +2,7 @@
 #include <mutex>
 
 #include "blockdev/local/register.h"
+#include "blockdev/nfs/register.h"
 #include "blockdev/rbd/register.h"
 #include "blockdev/registry.h"
 #include "blockdev/uring/register.h"
@@ -18,6 +19,7 @@ void RegisterBuiltinBackends() {
     uring::Register();
     local::Register();
     rbd::Register();
+    nfs::Register();
   });
 }
 

@@ -97,8 +97,15 @@ fail() {
 # File systems: sparse XFS images on direct-I/O loop devices (tests/env/xfs.sh).
 
 mount_fs() {  # mount_fs <name> <size>
-  local name=$1 size=$2
+  local name=$1 size=$2 loop
   if mountpoint -q "$dir/$name"; then return; fi
+  if [[ -s $dir/$name.img && -e $dir/.created ]]; then
+    # An existing server whose file systems were unmounted (e.g. a reboot): keep the data.
+    mkdir -p "$dir/$name"
+    loop=$(losetup --direct-io=on --find --show "$dir/$name.img")
+    mount -o discard "$loop" "$dir/$name" || { losetup -d "$loop"; fail "mounting $name.img"; }
+    return
+  fi
   "$here/xfs.sh" up "$dir/$name.img" "$dir/$name" "$size" >/dev/null
 }
 
