@@ -95,19 +95,19 @@ Status MountError(const NfsTarget& t, int rc, const std::string& detail, int tim
                                             ")"));
   if (detail.find("MNT3ERR_ACCES") != std::string::npos || rc == -EACCES ||
       detail.find("MNT3ERR_PERM") != std::string::npos) {
+    // Servers answer ACCES both for an unknown export and for a host not in its client list;
+    // ganesha also hides exports a host may not mount from the export list. Listed: this host
+    // is refused. Not listed (and no listed export contains it): unknown to this host.
     auto exports = ListExports(t, timeout_ms);
-    if (exports.ok() &&
-        std::find(exports->begin(), exports->end(), t.export_path) == exports->end()) {
-      // A sub-directory of an export is mountable too: only call it unknown when no export
-      // is a prefix of it.
-      bool parent = false;
+    bool listed = false;
+    if (exports.ok())
       for (const auto& e : *exports)
-        if (t.export_path.starts_with(e + "/") || e == "/") parent = true;
-      if (!parent)
-        return absl::NotFoundError(absl::StrCat(
-            where, ": the server does not export ", t.export_path, " (it exports: ",
-            exports->empty() ? std::string("nothing") : absl::StrJoin(*exports, ", "), ")"));
-    }
+        if (e == t.export_path || e == "/" || t.export_path.starts_with(e + "/")) listed = true;
+    if (exports.ok() && !listed)
+      return absl::NotFoundError(absl::StrCat(
+          where, ": the server does not export ", t.export_path,
+          " to this host (no such export, or this host is not in its client list; it exports: ",
+          exports->empty() ? std::string("nothing") : absl::StrJoin(*exports, ", "), ")"));
     return absl::PermissionDeniedError(absl::StrCat(
         where, ": the server refuses this host (", detail,
         "); check the export's client list and access type"));

@@ -102,11 +102,11 @@ Status ValidateTarget(const NfsTarget& t) {
 }
 
 StatusOr<NfsUri> ParseNfsUri(const std::string& rest_in) {
-  std::string rest = rest_in;
-  if (!rest.starts_with("//"))
-    return absl::InvalidArgumentError(
-        absl::StrCat("nfs URI must look like nfs://server/export/disk.img, got 'nfs:", rest, "'"));
-  rest = rest.substr(2);
+  // The registry hands over what follows "nfs://" (or "nfs:"); accept the "//" too.
+  std::string rest = rest_in.starts_with("//") ? rest_in.substr(2) : rest_in;
+  if (rest.empty() || rest.front() == '/')
+    return absl::InvalidArgumentError(absl::StrCat(
+        "nfs URI must look like nfs://server/export/disk.img, got 'nfs://", rest, "'"));
   std::string query;
   if (auto q = rest.find('?'); q != std::string::npos) {
     query = rest.substr(q + 1);
@@ -115,7 +115,7 @@ StatusOr<NfsUri> ParseNfsUri(const std::string& rest_in) {
   auto slash = rest.find('/');
   if (slash == std::string::npos || slash == 0)
     return absl::InvalidArgumentError(
-        absl::StrCat("nfs URI needs a server and a path: 'nfs://", rest_in.substr(2), "'"));
+        absl::StrCat("nfs URI needs a server and a path: 'nfs://", rest, "'"));
   NfsUri out;
   std::string host = rest.substr(0, slash);
   std::string full = rest.substr(slash);

@@ -35,6 +35,12 @@ TEST(NfsUri, ExplicitExportPortsAndIdentity) {
   EXPECT_EQ(again->path, u->path);
 }
 
+TEST(NfsUri, TheRegistryStripsTheSlashes) {
+  auto u = ParseNfsUri("10.0.0.5/srv/vm/disk.img");
+  ASSERT_TRUE(u.ok()) << u.status();
+  EXPECT_EQ(u->target.export_path, "/srv/vm");
+}
+
 TEST(NfsUri, RootExport) {
   auto u = ParseNfsUri("//h/disk.img");
   ASSERT_TRUE(u.ok()) << u.status();
@@ -53,7 +59,7 @@ TEST(NfsUri, LibnfsUrlCarriesPorts) {
 
 TEST(NfsUri, Rejects) {
   for (const char* bad : {
-           "/no/slashes", "//", "//host", "//host/", "//host/dir/", "//host/a/../b",
+           "/no/slashes", "//", "//host", "", "///x", "//host/", "//host/dir/", "//host/a/../b",
            "//host/a/./b", "//host/a//b", "//host/a b", "//host/a%20b", "//ho st/a",
            "//host/x?export=/other", "//host/x/y?export=/x/y", "//host/x?nfsport=0",
            "//host/x?nfsport=70000", "//host/x?uid=-1", "//host/x?colour=blue",

@@ -15,8 +15,11 @@
 #   /vdisk    <dir>/data/export    the main export, on a 20 GiB sparse XFS (reflink=1)
 #   /small    <dir>/small/export   a 320 MiB XFS, for "export full" cases
 #   /denied   <dir>/data/denied    exported to 192.0.2.1 only: this host's mounts are refused
+#                                  (ganesha then hides it from the export list, as if unknown)
+#   /squashed <dir>/data/squashed  everyone squashed to nobody over a root-owned 0755 directory:
+#                                  mounts, but creating anything is refused (EACCES)
 #   /readonly <dir>/data/readonly  read-only for everyone
-# All squash nothing (root stays root), AUTH_SYS.
+# The others squash nothing (root stays root), AUTH_SYS.
 #
 # rpcbind: ganesha refuses to start when it cannot register NFSv3 with rpcbind, and Debian's
 # rpcbind cannot be bound to loopback only. A tiny LD_PRELOAD library (built here with cc into
@@ -32,7 +35,7 @@
 # rpcbind a private /run.
 #
 # <dir>/nfs.env: NFS_SERVER NFS_PORT MNT_PORT NFS_EXPORT NFS_LOCAL_PATH NFS_SMALL_EXPORT
-#   NFS_SMALL_LOCAL_PATH NFS_DENIED_EXPORT NFS_RO_EXPORT NFS_URL_QUERY NFS_URL (nfs://.../vdisk?...)
+#   NFS_SMALL_LOCAL_PATH NFS_DENIED_EXPORT NFS_SQUASHED_EXPORT NFS_RO_EXPORT NFS_URL_QUERY NFS_URL (nfs://.../vdisk?...)
 # Needs root (loop devices, mounts) and the Debian packages nfs-ganesha nfs-ganesha-vfs xfsprogs
 # (scripts/deps.sh).
 set -euo pipefail
@@ -196,6 +199,16 @@ EXPORT {
   FSAL { Name = VFS; }
 }
 EXPORT {
+  Export_Id = 5;
+  Path = "$dir/data/squashed";
+  Pseudo = /squashed;
+  Access_Type = RW;
+  Squash = All_Squash;
+  Anonymous_Uid = 65534;
+  Anonymous_Gid = 65534;
+  FSAL { Name = VFS; }
+}
+EXPORT {
   Export_Id = 4;
   Path = "$dir/data/readonly";
   Pseudo = /readonly;
@@ -217,6 +230,7 @@ write_env() {
     echo "NFS_SMALL_EXPORT=/small"
     echo "NFS_SMALL_LOCAL_PATH=$dir/small/export"
     echo "NFS_DENIED_EXPORT=/denied"
+    echo "NFS_SQUASHED_EXPORT=/squashed"
     echo "NFS_RO_EXPORT=/readonly"
     echo "NFS_URL_QUERY=$q"
     echo "NFS_URL=nfs://127.0.0.1/vdisk?$q"
@@ -233,7 +247,9 @@ create() {
   mkdir -p "$dir/recovery"
   mount_fs data "${GANESHA_DATA_SIZE:-20G}"
   mount_fs small 320M
-  mkdir -p "$dir/data/export" "$dir/data/denied" "$dir/data/readonly" "$dir/small/export"
+  mkdir -p "$dir/data/export" "$dir/data/denied" "$dir/data/readonly" "$dir/small/export" \
+    "$dir/data/squashed"
+  chmod 0755 "$dir/data/squashed"
   echo "read-only export of tests/env/ganesha.sh" > "$dir/data/readonly/README"
   if [[ ${GANESHA_RPCBIND:-0} == 1 ]]; then
     NFS_PORT=2049 MNT_PORT=20048
