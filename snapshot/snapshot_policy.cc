@@ -15,11 +15,11 @@ StatusOr<blockdev::Snapshot> CreateSnapshot(blockdev::Pool& pool, const std::str
                                                  "' is taken by a snapshot of volume ",
                                                  existing->source_volume_id));
   }
+  ASSIGN_OR_RETURN(auto vol, pool.get_volume(volume_id));
   if (!pool.capabilities().snapshots)
     return absl::FailedPreconditionError(absl::StrCat(
         "pool '", pool.name(), "' (", pool.kind(), ") cannot take snapshots; vdisk does not "
         "substitute a host copy of a live volume (clone or back it up instead)"));
-  ASSIGN_OR_RETURN(auto vol, pool.get_volume(volume_id));
   if (vol.pending)
     return absl::FailedPreconditionError(
         absl::StrCat("volume ", volume_id, " is still being filled; snapshot it when it is ready"));

@@ -8,6 +8,7 @@
 // FAILED_PRECONDITION and says so; users who want a copy clone the volume instead
 // (clone/clone.h), or back it up (backup/).
 //
+// This is the one home of the rule for every pool: the CSI CreateSnapshot calls it.
 // CreateSnapshot() is idempotent by name: a snapshot with this name of the same volume is
 // returned as is; of another volume, ALREADY_EXISTS. Errors: INVALID_ARGUMENT (empty name/id),
 // NOT_FOUND (volume), FAILED_PRECONDITION (volume pending, pool without snapshots), and the
