@@ -251,6 +251,20 @@ Status Session::Rename(const std::string& from, const std::string& to) {
   return Status();
 }
 
+Status Session::Link(const std::string& from, const std::string& to) {
+  std::lock_guard lock(mu_);
+  int rc = nfs_link(ctx_, from.c_str(), to.c_str());
+  if (rc != 0) return Error(rc, absl::StrCat("link ", from, " to ", to));
+  return Status();
+}
+
+Status Session::Touch(const std::string& path) {
+  std::lock_guard lock(mu_);
+  int rc = nfs_utimes(ctx_, path.c_str(), nullptr);  // NULL: the server's time
+  if (rc != 0) return Error(rc, absl::StrCat("touch ", path));
+  return Status();
+}
+
 Status Session::Unlink(const std::string& path) {
   std::lock_guard lock(mu_);
   int rc = nfs_unlink(ctx_, path.c_str());

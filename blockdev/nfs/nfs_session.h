@@ -69,6 +69,11 @@ class Session {
   Status Truncate(const std::string& path, uint64_t size);
   // Atomic on the server; replaces an existing file `to`.
   Status Rename(const std::string& from, const std::string& to);
+  // A hard link `to` of the file `from`: atomic, ALREADY_EXISTS if `to` exists (so a file
+  // written under a temporary name appears whole under a contested one, or not at all).
+  Status Link(const std::string& from, const std::string& to);
+  // Sets the file's modification time to the server's clock (SETATTR SET_TO_SERVER_TIME).
+  Status Touch(const std::string& path);
   Status Unlink(const std::string& path);  // NOT_FOUND if missing
   Status Rmdir(const std::string& path);   // NOT_FOUND if missing, ALREADY_EXISTS if not empty
   // Removes a file or a directory tree; OK if it does not exist.
