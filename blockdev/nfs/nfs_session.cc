@@ -244,6 +244,13 @@ Status Session::Truncate(const std::string& path, uint64_t size) {
   return Status();
 }
 
+Status Session::Chmod(const std::string& path, int mode) {
+  std::lock_guard lock(mu_);
+  int rc = nfs_chmod(ctx_, path.c_str(), mode);
+  if (rc != 0) return Error(rc, absl::StrCat("chmod ", path));
+  return Status();
+}
+
 Status Session::Rename(const std::string& from, const std::string& to) {
   std::lock_guard lock(mu_);
   int rc = nfs_rename(ctx_, from.c_str(), to.c_str());

@@ -67,6 +67,7 @@ class Session {
   // Creates an empty regular file, failing with ALREADY_EXISTS if the name is taken (GUARDED).
   Status CreateExclusive(const std::string& path, int mode);
   Status Truncate(const std::string& path, uint64_t size);
+  Status Chmod(const std::string& path, int mode);
   // Atomic on the server; replaces an existing file `to`.
   Status Rename(const std::string& from, const std::string& to);
   // A hard link `to` of the file `from`: atomic, ALREADY_EXISTS if `to` exists (so a file

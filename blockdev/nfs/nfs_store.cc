@@ -180,7 +180,11 @@ StatusOr<bool> PoolStore::TryClaim(char kind, const std::string& name, const std
                                    const std::string& owner) {
   const std::string dest = claim_path(kind, name);
   const std::string tmp = path(absl::StrCat("names/.", ClaimKey(kind, name), ".tmp-", RandomToken()));
-  RETURN_IF_ERROR(session_->WriteFile(tmp, EncodeClaim({id, name, owner, 0}), 0600));
+  Claim c;
+  c.id = id;
+  c.name = name;
+  c.owner = owner;
+  RETURN_IF_ERROR(session_->WriteFile(tmp, EncodeClaim(c), 0600));
   Status linked = session_->Link(tmp, dest);
   (void)session_->Unlink(tmp);
   if (linked.ok()) {

@@ -1,5 +1,5 @@
-// Registers the NFS backend: device URI scheme "nfs" (nfs_device.h; URI syntax in
-// nfs_target.h) and, with the pool, pool kind "nfs".
+// Registers the NFS backend: pool kind "nfs" (nfs_pool.h; options in nfs_options.h) and device
+// URI scheme "nfs" (nfs_device.h; URI syntax in nfs_target.h).
 #pragma once
 
 namespace vdisk::blockdev::nfs {
