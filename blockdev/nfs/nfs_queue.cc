@@ -9,6 +9,9 @@
 #include <poll.h>
 #include <sys/epoll.h>
 #include <sys/eventfd.h>
+#include <sys/ioctl.h>
+#include <sys/stat.h>
+#include <sys/timerfd.h>
 #include <unistd.h>
 
 #include <algorithm>
@@ -16,10 +19,12 @@
 #include <chrono>
 #include <climits>
 #include <cstring>
+#include <thread>
 #include <unordered_set>
 
 #include "absl/strings/str_cat.h"
 #include "blockdev/nfs/nfs_session.h"
+#include "spdlog/spdlog.h"
 
 namespace vdisk::blockdev::nfs {
 
@@ -98,6 +103,8 @@ struct NfsQueue::Rpc {
   uint64_t entry = 0;       // resend: log entry id
   uint64_t round = 0;       // commit: log round
   int tries = 0;
+  uint64_t seq = 0;         // order of first sending (kept across reconnections)
+  uint64_t gen = 0;         // the connection it was sent on (callbacks of older ones are stale)
 };
 
 StatusOr<std::unique_ptr<NfsQueue>> NfsQueue::Create(const QueueTarget& target, unsigned depth) {
@@ -129,38 +136,125 @@ Status NfsQueue::Init() {
   ev.data.fd = wake_fd_;
   if (::epoll_ctl(epoll_fd_, EPOLL_CTL_ADD, wake_fd_, &ev) != 0)
     return LastErrnoStatus(t_.name + ": epoll_ctl");
-  ASSIGN_OR_RETURN(ctx_, MountContext(t_.target, t_.timeout_ms));
-  rpc_ = nfs_get_rpc_context(ctx_);
-  rsize_ = static_cast<uint32_t>(std::min<uint64_t>(nfs_get_readmax(ctx_), kMaxTransfer));
-  wsize_ = static_cast<uint32_t>(std::min<uint64_t>(nfs_get_writemax(ctx_), kMaxTransfer));
+  timer_fd_ = ::timerfd_create(CLOCK_MONOTONIC, TFD_NONBLOCK | TFD_CLOEXEC);
+  if (timer_fd_ < 0) return LastErrnoStatus(t_.name + ": timerfd_create");
+  ev.data.fd = timer_fd_;
+  if (::epoll_ctl(epoll_fd_, EPOLL_CTL_ADD, timer_fd_, &ev) != 0)
+    return LastErrnoStatus(t_.name + ": epoll_ctl");
+  RETURN_IF_ERROR(Connect());
+  return Status();
+}
+
+Status NfsQueue::Connect() {
+  ASSIGN_OR_RETURN(nfs_context * ctx, MountContext(t_.target, t_.timeout_ms));
+  // libnfs 4.0 reconnects by itself but keeps its half-read reply state across the new
+  // connection (fixed upstream later: sahlberg/libnfs#424, #497), which can loop forever after
+  // a server restart; this queue reconnects on its own instead (Reconnect()).
+  nfs_set_autoreconnect(ctx, 0);
+  uint32_t rsize = static_cast<uint32_t>(std::min<uint64_t>(nfs_get_readmax(ctx), kMaxTransfer));
+  uint32_t wsize = static_cast<uint32_t>(std::min<uint64_t>(nfs_get_writemax(ctx), kMaxTransfer));
   // Whole blocks per RPC, so a split never cuts a block.
-  rsize_ -= rsize_ % t_.block_size;
-  wsize_ -= wsize_ % t_.block_size;
-  if (rsize_ == 0 || wsize_ == 0)
-    return absl::FailedPreconditionError(absl::StrCat(
-        t_.name, ": the server's transfer sizes (", nfs_get_readmax(ctx_), "/",
-        nfs_get_writemax(ctx_), ") are below the block size ", t_.block_size));
+  rsize -= rsize % t_.block_size;
+  wsize -= wsize % t_.block_size;
+  if (rsize == 0 || wsize == 0) {
+    Status s = absl::FailedPreconditionError(absl::StrCat(
+        t_.name, ": the server's transfer sizes (", nfs_get_readmax(ctx), "/",
+        nfs_get_writemax(ctx), ") are below the block size ", t_.block_size));
+    nfs_destroy_context(ctx);
+    return s;
+  }
+  // A reconnection keeps the sizes the split RPCs were made with (a server restarted with
+  // smaller ones would be refused its requests, as a kernel client's would be).
+  if (rsize_ == 0) rsize_ = rsize;
+  if (wsize_ == 0) wsize_ = wsize;
+  ctx_ = ctx;
+  rpc_ = nfs_get_rpc_context(ctx_);
+  ++gen_;
   WatchSocket();
   return Status();
 }
 
+void NfsQueue::Reconnect(const std::string& why) {
+  if (ctx_) {
+    spdlog::warn("{}: NFS connection lost ({}); reconnecting, {} requests to re-send", t_.name,
+                 why, live_.size());
+    ++gen_;  // callbacks of the old connection, including the cancels below, are ignored
+    nfs_destroy_context(ctx_);
+    ctx_ = nullptr;
+    rpc_ = nullptr;
+    if (watched_fd_ >= 0) ::epoll_ctl(epoll_fd_, EPOLL_CTL_DEL, watched_fd_, nullptr);
+    watched_fd_ = -1;
+    reconnect_delay_ms_ = 0;
+    next_connect_ = std::chrono::steady_clock::now();
+  }
+  waiting_.assign(live_.begin(), live_.end());
+}
+
+void NfsQueue::TryReconnect() {
+  Status s = Connect();
+  if (!s.ok()) {
+    reconnect_delay_ms_ = std::clamp(reconnect_delay_ms_ * 2, kTickMs, kMaxReconnectDelayMs);
+    next_connect_ = std::chrono::steady_clock::now() +
+                    std::chrono::milliseconds(reconnect_delay_ms_);
+    if (reconnect_delay_ms_ >= kMaxReconnectDelayMs)
+      spdlog::warn("{}: still no NFS connection ({}); retrying every {} ms", t_.name,
+                   std::string(s.message()), kMaxReconnectDelayMs);
+    return;
+  }
+  std::vector<Rpc*> again;
+  again.swap(waiting_);
+  std::sort(again.begin(), again.end(), [](Rpc* a, Rpc* b) { return a->seq < b->seq; });
+  spdlog::info("{}: NFS connection re-established; re-sending {} requests", t_.name,
+               again.size());
+  for (Rpc* r : again) Dispatch(r);
+}
+
 NfsQueue::~NfsQueue() {
-  // Parked operations are issued too, so every callback runs exactly once.
+  // Parked operations are issued too, so every callback runs exactly once. A server that stays
+  // away makes the wait end after kCloseGiveUpS: what is still out then fails (UNAVAILABLE).
   (void)submit();
+  auto last_progress = std::chrono::steady_clock::now();
   while (in_flight() > 0) {
-    auto n = poll(1, -1);
+    auto n = poll(1, kTickMs);
     if (!n.ok()) break;
+    if (*n > 0) last_progress = std::chrono::steady_clock::now();
+    if (std::chrono::steady_clock::now() - last_progress > std::chrono::seconds(kCloseGiveUpS)) {
+      Abandon(absl::UnavailableError(absl::StrCat(
+          t_.name, ": the NFS server did not answer for ", kCloseGiveUpS,
+          " s while the queue was being closed")));
+      (void)poll(0, 0);
+      break;
+    }
   }
   // Internal COMMITs / resends still out: give them a moment, then let the context go (an
   // un-flushed queue promises nothing about durability).
   const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(5);
-  while (rpcs_ > 0 && !dead_ && std::chrono::steady_clock::now() < deadline)
-    if (!Service(100).ok()) break;
+  while (rpcs_ > 0 && ctx_ && std::chrono::steady_clock::now() < deadline)
+    if (!Service(kTickMs).ok()) break;
   closing_ = true;
-  if (ctx_) nfs_destroy_context(ctx_);  // cancels what is left (callbacks free their RPCs)
+  ++gen_;
+  if (ctx_) nfs_destroy_context(ctx_);  // its callbacks are stale now
   for (Rpc* r : live_) delete r;
   if (wake_fd_ >= 0) ::close(wake_fd_);
+  if (timer_fd_ >= 0) ::close(timer_fd_);
   if (epoll_fd_ >= 0) ::close(epoll_fd_);
+}
+
+void NfsQueue::Abandon(const Status& status) {
+  std::vector<Rpc*> left(live_.begin(), live_.end());
+  waiting_.clear();
+  for (Rpc* r : left) Fail(r, status);
+  for (uint32_t index : issuing_) {
+    slots_[index].status = status;
+    slots_[index].issued = slots_[index].length;
+    if (slots_[index].pending == 0) finished_.push_back(index);
+  }
+  issuing_.clear();
+  for (uint32_t index : flushes_) {
+    slots_[index].status = status;
+    finished_.push_back(index);
+  }
+  flushes_.clear();
 }
 
 std::string NfsQueue::Where(Op op, uint64_t offset, uint64_t length) const {
@@ -195,10 +289,6 @@ NfsQueue::Slot* NfsQueue::Start(Op op, uint64_t offset, uint64_t length, IoCallb
                                  t_.size, " bytes)")));
       return nullptr;
     }
-  }
-  if (dead_) {
-    Defer(std::move(done), Annotate(dead_status_, Where(op, offset, length)));
-    return nullptr;
   }
   if (free_head_ == kNoSlot) {
     Defer(std::move(done), absl::ResourceExhaustedError(absl::StrCat(
@@ -276,7 +366,7 @@ Status NfsQueue::submit() {
 }
 
 void NfsQueue::Issue() {
-  while (!issuing_.empty() && !dead_) {
+  while (!issuing_.empty()) {
     Slot& s = slots_[issuing_.front()];
     while (s.issued < s.length && s.status.ok()) {
       if (!IssuePart(s)) return;
@@ -322,37 +412,70 @@ bool NfsQueue::IssuePart(Slot& s) {
   return true;
 }
 
-void NfsQueue::SendRead(Rpc* r) {
-  READ3args a{};
-  a.file.data.data_len = static_cast<u_int>(t_.handle.size());
-  a.file.data.data_val = const_cast<char*>(t_.handle.data());
-  a.offset = r->offset;
-  a.count = r->length;
+void NfsQueue::Track(Rpc* r) {
+  r->seq = ++seq_;
   live_.insert(r);
   ++rpcs_;
-  rpc_bytes_ += r->length;
-  if (rpc_nfs3_read_async(rpc_, &NfsQueue::OnRead, &a, r) != 0)
-    Fail(r, absl::ResourceExhaustedError(absl::StrCat(t_.name, ": queueing a READ failed: ",
-                                                      rpc_get_error(rpc_))));
+  if (r->kind != Rpc::Kind::kCommit) rpc_bytes_ += r->length;
+}
+
+void NfsQueue::Dispatch(Rpc* r) {
+  if (!ctx_) {  // reconnecting: sent once the connection is back
+    waiting_.push_back(r);
+    return;
+  }
+  r->gen = gen_;
+  nfs_fh3 fh;
+  fh.data.data_len = static_cast<u_int>(t_.handle.size());
+  fh.data.data_val = const_cast<char*>(t_.handle.data());
+  int rc = 0;
+  switch (r->kind) {
+    case Rpc::Kind::kRead: {
+      READ3args a{};
+      a.file = fh;
+      a.offset = r->offset;
+      a.count = r->length;
+      rc = rpc_nfs3_read_async(rpc_, &NfsQueue::OnRead, &a, r);
+      break;
+    }
+    case Rpc::Kind::kWrite:
+    case Rpc::Kind::kResend: {
+      WRITE3args a{};
+      a.file = fh;
+      a.offset = r->offset;
+      a.count = r->length;
+      // UNSTABLE unless the log is switched off (then every write is durable on its own).
+      a.stable = t_.unstable_limit > 0 ? UNSTABLE : FILE_SYNC;
+      a.data.data_len = r->length;
+      a.data.data_val = const_cast<char*>(r->payload);
+      // libnfs encodes the payload into its request buffer here.
+      rc = rpc_nfs3_write_async(rpc_, &NfsQueue::OnWrite, &a, r);
+      break;
+    }
+    case Rpc::Kind::kCommit: {
+      COMMIT3args a{};
+      a.file = fh;
+      a.offset = 0;
+      a.count = 0;  // the whole file
+      rc = rpc_nfs3_commit_async(rpc_, &NfsQueue::OnCommit, &a, r);
+      break;
+    }
+  }
+  if (rc != 0) {
+    // libnfs could not queue it (out of memory, or the context broke): start over on a new
+    // connection, this request with the others.
+    Reconnect(absl::StrCat("queueing a request failed: ", rpc_get_error(rpc_)));
+  }
+}
+
+void NfsQueue::SendRead(Rpc* r) {
+  Track(r);
+  Dispatch(r);
 }
 
 void NfsQueue::SendWrite(Rpc* r) {
-  WRITE3args a{};
-  a.file.data.data_len = static_cast<u_int>(t_.handle.size());
-  a.file.data.data_val = const_cast<char*>(t_.handle.data());
-  a.offset = r->offset;
-  a.count = r->length;
-  // UNSTABLE unless the log is switched off (then every write is durable on its own).
-  a.stable = t_.unstable_limit > 0 ? UNSTABLE : FILE_SYNC;
-  a.data.data_len = r->length;
-  a.data.data_val = const_cast<char*>(r->payload);
-  live_.insert(r);
-  ++rpcs_;
-  rpc_bytes_ += r->length;
-  // libnfs encodes the payload into its request buffer here; r->payload may go after.
-  if (rpc_nfs3_write_async(rpc_, &NfsQueue::OnWrite, &a, r) != 0)
-    Fail(r, absl::ResourceExhaustedError(absl::StrCat(t_.name, ": queueing a WRITE failed: ",
-                                                      rpc_get_error(rpc_))));
+  Track(r);
+  Dispatch(r);
 }
 
 void NfsQueue::SendCommit() {
@@ -362,29 +485,13 @@ void NfsQueue::SendCommit() {
   r->q = this;
   r->kind = Rpc::Kind::kCommit;
   r->round = round;
-  COMMIT3args a{};
-  a.file.data.data_len = static_cast<u_int>(t_.handle.size());
-  a.file.data.data_val = const_cast<char*>(t_.handle.data());
-  a.offset = 0;
-  a.count = 0;  // the whole file
-  live_.insert(r);
-  ++rpcs_;
   commit_in_flight_ = true;
-  if (rpc_nfs3_commit_async(rpc_, &NfsQueue::OnCommit, &a, r) != 0)
-    Fail(r, absl::ResourceExhaustedError(absl::StrCat(t_.name, ": queueing a COMMIT failed: ",
-                                                      rpc_get_error(rpc_))));
+  Track(r);
+  Dispatch(r);
 }
 
 void NfsQueue::Pump() {
   if (closing_) return;
-  if (dead_) {
-    for (uint32_t index : flushes_) {
-      slots_[index].status = dead_status_;
-      finished_.push_back(index);
-    }
-    flushes_.clear();
-    return;
-  }
   // Writes the server may have lost (its verifier changed): send them again.
   for (UnstableLog::Entry* e : log_.TakeResends()) {
     auto* r = new Rpc;
@@ -415,13 +522,14 @@ void NfsQueue::Pump() {
   if (flushes_.empty()) lost_ = Status();
 }
 
-Status NfsQueue::RpcError(int status, void* data, const std::string& what) const {
-  if (status == RPC_STATUS_CANCEL)
-    return absl::CancelledError(absl::StrCat(what, ": cancelled (queue closing)"));
-  if (status == RPC_STATUS_TIMEOUT)
-    return absl::UnavailableError(absl::StrCat(what, ": the server did not answer in time"));
-  return absl::UnavailableError(absl::StrCat(
-      what, ": ", data ? static_cast<const char*>(data) : "RPC failed"));
+bool NfsQueue::Stale(Rpc* r, int status, void* data) {
+  if (r->gen != gen_) return true;  // sent on a connection since replaced; re-sent already
+  if (status == RPC_STATUS_SUCCESS) return false;
+  // The connection failed under this request (libnfs' own error, cancel or timeout): not an
+  // answer from the server. Reconnect and send everything again.
+  Reconnect(status == RPC_STATUS_ERROR && data ? static_cast<const char*>(data)
+                                               : "request cancelled or timed out");
+  return true;
 }
 
 void NfsQueue::Retire(Rpc* r) {
@@ -476,14 +584,9 @@ void NfsQueue::PartDone(Slot& s, Status status) {
 void NfsQueue::OnRead(struct rpc_context*, int status, void* data, void* priv) {
   auto* r = static_cast<Rpc*>(priv);
   NfsQueue* q = r->q;
-  if (q->closing_ && status == RPC_STATUS_CANCEL) {
-    q->live_.erase(r);
-    delete r;
-    return;
-  }
+  if (q->Stale(r, status, data)) return;
   Slot& s = q->slots_[r->slot];
   const std::string what = absl::StrCat(q->t_.name, ": READ [", r->offset, ", +", r->length, ")");
-  if (status != RPC_STATUS_SUCCESS) return q->Fail(r, q->RpcError(status, data, what));
   auto* res = static_cast<READ3res*>(data);
   if (res->status != NFS3_OK)
     return q->Fail(r, ErrnoStatus(nfsstat3_to_errno(res->status),
@@ -497,11 +600,11 @@ void NfsQueue::OnRead(struct rpc_context*, int status, void* data, void* priv) {
       Scatter(s.iov, s.iovcnt, r->skip + got, nullptr, r->length - got, true);
     } else if (++r->tries <= kMaxShortRetries || got > 0) {
       // A short read: ask again for the rest.
-      q->Retire(r);
+      q->rpc_bytes_ -= got;
       r->offset += got;
       r->skip += got;
       r->length -= got;
-      q->SendRead(r);
+      q->Dispatch(r);
       return;
     } else {
       return q->Fail(r, absl::DataLossError(absl::StrCat(what, ": the server returned no data")));
@@ -515,14 +618,9 @@ void NfsQueue::OnRead(struct rpc_context*, int status, void* data, void* priv) {
 void NfsQueue::OnWrite(struct rpc_context*, int status, void* data, void* priv) {
   auto* r = static_cast<Rpc*>(priv);
   NfsQueue* q = r->q;
-  if (q->closing_ && status == RPC_STATUS_CANCEL) {
-    q->live_.erase(r);
-    delete r;
-    return;
-  }
+  if (q->Stale(r, status, data)) return;
   const std::string what =
       absl::StrCat(q->t_.name, ": WRITE [", r->offset, ", +", r->length, ")");
-  if (status != RPC_STATUS_SUCCESS) return q->Fail(r, q->RpcError(status, data, what));
   auto* res = static_cast<WRITE3res*>(data);
   if (res->status != NFS3_OK)
     return q->Fail(r, ErrnoStatus(nfsstat3_to_errno(res->status),
@@ -533,8 +631,7 @@ void NfsQueue::OnWrite(struct rpc_context*, int status, void* data, void* priv) 
     if (++r->tries > kMaxShortRetries)
       return q->Fail(r, absl::DataLossError(
                             absl::StrCat(what, ": the server wrote only ", ok.count, " bytes")));
-    q->Retire(r);
-    q->SendWrite(r);
+    q->Dispatch(r);
     return;
   }
   q->Retire(r);
@@ -554,13 +651,8 @@ void NfsQueue::OnWrite(struct rpc_context*, int status, void* data, void* priv) 
 void NfsQueue::OnCommit(struct rpc_context*, int status, void* data, void* priv) {
   auto* r = static_cast<Rpc*>(priv);
   NfsQueue* q = r->q;
-  if (q->closing_ && status == RPC_STATUS_CANCEL) {
-    q->live_.erase(r);
-    delete r;
-    return;
-  }
+  if (q->Stale(r, status, data)) return;
   const std::string what = absl::StrCat(q->t_.name, ": COMMIT");
-  if (status != RPC_STATUS_SUCCESS) return q->Fail(r, q->RpcError(status, data, what));
   auto* res = static_cast<COMMIT3res*>(data);
   if (res->status != NFS3_OK)
     return q->Fail(r, ErrnoStatus(nfsstat3_to_errno(res->status),
@@ -573,48 +665,83 @@ void NfsQueue::OnCommit(struct rpc_context*, int status, void* data, void* priv)
 }
 
 void NfsQueue::WatchSocket() {
-  const int fd = nfs_get_fd(ctx_);
-  uint32_t events = 0;
-  const int want = nfs_which_events(ctx_);
-  if (want & POLLIN) events |= EPOLLIN;
-  if (want & POLLOUT) events |= EPOLLOUT;
-  if (fd == watched_fd_ && events == watched_events_) return;
+  // The socket of the current connection; a new connection may reuse the descriptor number,
+  // so a new socket is told apart by its inode.
+  const int fd = ctx_ ? nfs_get_fd(ctx_) : -1;
+  const bool want = fd >= 0;
+  uint32_t events = EPOLLIN | EPOLLRDHUP;
+  if (ctx_ && (nfs_which_events(ctx_) & POLLOUT)) events |= EPOLLOUT;
+  uint64_t ino = 0;
+  struct stat st {};
+  if (want && ::fstat(fd, &st) == 0) ino = st.st_ino;
+  if (watched_fd_ >= 0 && (!want || fd != watched_fd_ || ino != watched_ino_)) {
+    ::epoll_ctl(epoll_fd_, EPOLL_CTL_DEL, watched_fd_, nullptr);  // ENOENT if it was closed
+    watched_fd_ = -1;
+  }
   struct epoll_event ev {};
   ev.events = events;
   ev.data.fd = fd;
-  if (fd != watched_fd_) {
-    // A reconnect replaced the socket (the old one is closed, so epoll dropped it).
-    if (watched_fd_ >= 0) ::epoll_ctl(epoll_fd_, EPOLL_CTL_DEL, watched_fd_, nullptr);
-    if (fd >= 0 && ::epoll_ctl(epoll_fd_, EPOLL_CTL_ADD, fd, &ev) != 0 && errno == EEXIST)
-      ::epoll_ctl(epoll_fd_, EPOLL_CTL_MOD, fd, &ev);
-  } else if (fd >= 0) {
+  if (want && watched_fd_ < 0) {
+    if (::epoll_ctl(epoll_fd_, EPOLL_CTL_ADD, fd, &ev) == 0 ||
+        (errno == EEXIST && ::epoll_ctl(epoll_fd_, EPOLL_CTL_MOD, fd, &ev) == 0)) {
+      watched_fd_ = fd;
+      watched_ino_ = ino;
+      watched_events_ = events;
+    }
+  } else if (want && events != watched_events_) {
     ::epoll_ctl(epoll_fd_, EPOLL_CTL_MOD, fd, &ev);
+    watched_events_ = events;
   }
-  watched_fd_ = fd;
-  watched_events_ = events;
+  // While work is out, a timer wakes epoll loops so reconnections are retried and libnfs checks
+  // its timeouts; idle queues cost nothing.
+  const bool busy = rpcs_ > 0 || !issuing_.empty();
+  if (busy != timer_armed_) {
+    struct itimerspec its {};
+    if (busy) {
+      its.it_interval.tv_nsec = kTickMs * 1000000L;
+      its.it_value.tv_nsec = kTickMs * 1000000L;
+    }
+    ::timerfd_settime(timer_fd_, 0, &its, nullptr);
+    timer_armed_ = busy;
+  }
 }
 
 Status NfsQueue::Service(int timeout_ms) {
-  if (dead_) return Status();
-  struct pollfd pfd = {nfs_get_fd(ctx_), static_cast<short>(nfs_which_events(ctx_)), 0};
-  int n = pfd.fd >= 0 ? ::poll(&pfd, 1, timeout_ms) : 0;
-  if (n < 0 && errno != EINTR) return LastErrnoStatus(t_.name + ": poll");
-  if (n > 0 || pfd.fd < 0) {
-    if (nfs_service(ctx_, pfd.revents) < 0) {
-      // libnfs gave up on the connection: fail everything, now and later.
-      dead_ = true;
-      dead_status_ = absl::UnavailableError(
-          absl::StrCat(t_.name, ": the NFS connection failed: ", nfs_get_error(ctx_)));
-      std::vector<Rpc*> left(live_.begin(), live_.end());
-      for (Rpc* r : left)
-        if (live_.contains(r)) Fail(r, dead_status_);
-      for (uint32_t index : issuing_) {
-        slots_[index].status = dead_status_;
-        slots_[index].issued = slots_[index].length;
-        if (slots_[index].pending == 0) finished_.push_back(index);
-      }
-      issuing_.clear();
+  uint64_t ticks;
+  while (::read(timer_fd_, &ticks, sizeof ticks) > 0) {
+  }
+  if (!ctx_) {
+    // Reconnecting: try when due; a caller willing to wait sleeps until then.
+    auto now = std::chrono::steady_clock::now();
+    if (now < next_connect_ && timeout_ms != 0) {
+      auto left = std::chrono::duration_cast<std::chrono::milliseconds>(next_connect_ - now);
+      int64_t ms = left.count() + 1;
+      if (timeout_ms > 0) ms = std::min<int64_t>(ms, timeout_ms);
+      std::this_thread::sleep_for(std::chrono::milliseconds(ms));
+      now = std::chrono::steady_clock::now();
     }
+    if (now >= next_connect_ && !waiting_.empty()) TryReconnect();
+    if (!ctx_) {
+      WatchSocket();
+      return Status();
+    }
+  }
+  const int fd = nfs_get_fd(ctx_);
+  struct pollfd pfd = {fd, static_cast<short>(nfs_which_events(ctx_) | POLLRDHUP), 0};
+  const int wait = timeout_ms < 0 ? kTickMs : std::min(timeout_ms, kTickMs);
+  int n = fd >= 0 ? ::poll(&pfd, 1, wait) : 0;
+  if (n < 0 && errno != EINTR) return LastErrnoStatus(t_.name + ": poll");
+  int revents = n > 0 ? pfd.revents : 0;
+  if (revents & POLLRDHUP) {
+    // The server closed the connection (a restart): read what replies did arrive first.
+    int avail = 0;
+    if (::ioctl(fd, FIONREAD, &avail) == 0 && avail == 0) revents |= POLLHUP;
+    revents &= ~POLLRDHUP;
+  }
+  if (revents & (POLLERR | POLLHUP)) {
+    Reconnect("the server closed the connection");
+  } else if (nfs_service(ctx_, revents) < 0) {  // also lets libnfs check its timeouts
+    Reconnect(nfs_get_error(ctx_));
   }
   Issue();  // replies freed room for more
   WatchSocket();

@@ -16,14 +16,18 @@
 // discard() and write_zeroes() WRITE zeroes: NFSv3 has no way to deallocate or zero a range
 // (ALLOCATE / DEALLOCATE are NFSv4.2), so a discard does not give space back.
 //
-// A dropped connection is re-established by libnfs, which re-sends what was in flight (NFSv3
-// READ / WRITE / COMMIT are idempotent): while the server is down, operations wait, like a hard
-// NFS mount. completion_fd() is an epoll fd over the socket (it follows reconnects) and an
-// eventfd for completions that need no server round trip.
+// A dropped connection (a server restart: its FIN, a reset, a send failure) makes the queue
+// mount again on a new connection and re-send everything that was in flight (NFSv3 READ, WRITE
+// and COMMIT are idempotent; libnfs 4.0's own reconnection is switched off, see Connect()).
+// While the server is away operations wait, like a hard NFS mount, with attempts backing off
+// to kMaxReconnectDelayMs; only closing the queue gives up (after kCloseGiveUpS).
+// completion_fd() is an epoll fd over the current socket, an eventfd for completions that need
+// no server round trip, and a timer ticking while work is out.
 #pragma once
 
 #include <sys/uio.h>
 
+#include <chrono>
 #include <cstdint>
 #include <deque>
 #include <memory>
@@ -55,6 +59,9 @@ struct QueueTarget {
 class NfsQueue final : public IoQueue {
  public:
   static constexpr unsigned kMaxRpcs = 64;
+  static constexpr int kTickMs = 100;                // longest wait without servicing libnfs
+  static constexpr int kMaxReconnectDelayMs = 2000;  // reconnection attempts back off to this
+  static constexpr int kCloseGiveUpS = 30;           // ~NfsQueue: a silent server, then fail
   static constexpr uint64_t kMaxBytesInFlight = 64ull << 20;
 
   static StatusOr<std::unique_ptr<NfsQueue>> Create(const QueueTarget& target, unsigned depth);
@@ -101,6 +108,13 @@ class NfsQueue final : public IoQueue {
   Slot* Start(Op op, uint64_t offset, uint64_t length, IoCallback& done);
   void Issue();                    // hands out RPCs for started slots, within the limits
   bool IssuePart(Slot& s);         // one READ / WRITE of slot s; false if limits say wait
+  Status Connect();                // mounts a new connection (ctx_)
+  void Reconnect(const std::string& why);  // drops ctx_; everything in flight waits for the next
+  void TryReconnect();             // Connect() and re-send, or back off
+  void Abandon(const Status& status);  // fails everything still out
+  void Track(Rpc* r);              // counts a new RPC in flight
+  void Dispatch(Rpc* r);           // sends it on the current connection, or parks it
+  bool Stale(Rpc* r, int status, void* data);  // callback of a replaced connection / failure
   void SendRead(Rpc* r);
   void SendWrite(Rpc* r);
   void SendCommit();
@@ -111,7 +125,6 @@ class NfsQueue final : public IoQueue {
   static void OnRead(struct rpc_context* rpc, int status, void* data, void* priv);
   static void OnWrite(struct rpc_context* rpc, int status, void* data, void* priv);
   static void OnCommit(struct rpc_context* rpc, int status, void* data, void* priv);
-  Status RpcError(int status, void* data, const std::string& what) const;
   Status Service(int timeout_ms);  // waits for the socket, lets libnfs work
   void WatchSocket();              // keeps the epoll registration in step with libnfs
   unsigned RunFinished();
@@ -124,9 +137,16 @@ class NfsQueue final : public IoQueue {
   nfs_context* ctx_ = nullptr;
   struct rpc_context* rpc_ = nullptr;
   uint32_t rsize_ = 0, wsize_ = 0;
-  int epoll_fd_ = -1, wake_fd_ = -1;
+  int epoll_fd_ = -1, wake_fd_ = -1, timer_fd_ = -1;
   int watched_fd_ = -1;
+  uint64_t watched_ino_ = 0;
   uint32_t watched_events_ = 0;
+  bool timer_armed_ = false;
+  uint64_t gen_ = 0;                 // connection generation
+  uint64_t seq_ = 0;
+  std::vector<Rpc*> waiting_;        // in flight, to be sent on the next connection
+  std::chrono::steady_clock::time_point next_connect_{};
+  int reconnect_delay_ms_ = 0;
 
   std::vector<Slot> slots_;
   uint32_t free_head_ = 0;
@@ -144,9 +164,7 @@ class NfsQueue final : public IoQueue {
   UnstableLog log_;
   uint64_t resent_ = 0;
   std::unordered_set<Rpc*> live_;    // RPCs in flight, freed by their callbacks
-  bool closing_ = false;             // destructor: callbacks only free their RPCs
-  bool dead_ = false;                // the connection cannot be used any more
-  Status dead_status_;
+  bool closing_ = false;             // destructor: no new internal RPCs
 };
 
 }  // namespace vdisk::blockdev::nfs

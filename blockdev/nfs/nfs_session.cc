@@ -13,7 +13,9 @@
 #include <algorithm>
 #include <cerrno>
 #include <chrono>
+#include <cstdlib>
 #include <cstring>
+#include <random>
 
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
@@ -136,9 +138,16 @@ StatusOr<nfs_context*> MountContext(const NfsTarget& target, int timeout_ms) {
     return s;
   }
   if (timeout_ms > 0) nfs_set_timeout(ctx, (timeout_ms + 999) / 1000 * 1000);
+  // Every context starts its RPC ids at the same value within a second; a server's duplicate
+  // request cache (keyed by id and client address) could then take a new connection's first
+  // calls for replays of another's. Start each one somewhere random.
+  rpc_set_next_xid(nfs_get_rpc_context(ctx), static_cast<uint32_t>(std::random_device{}()));
   // Give up on an unreachable host after ~7 s of SYN retries instead of the kernel's ~2 min.
   nfs_set_tcp_syncnt(ctx, 3);
   nfs_set_dircache(ctx, 0);  // other processes change directories (controller, nodes)
+  // libnfs' own tracing on stderr, for operators chasing a server problem.
+  if (const char* debug = std::getenv("VDISK_LIBNFS_DEBUG"); debug && *debug)
+    nfs_set_debug(ctx, std::atoi(debug));
   int rc = nfs_mount(ctx, parsed->server, parsed->path);
   nfs_destroy_url(parsed);
   if (rc != 0) {
@@ -146,32 +155,57 @@ StatusOr<nfs_context*> MountContext(const NfsTarget& target, int timeout_ms) {
     nfs_destroy_context(ctx);
     return s;
   }
+  // libnfs 4.0 reconnects by itself but keeps half-read reply state across the new connection
+  // (fixed upstream later: sahlberg/libnfs#424, #497), which can loop forever after a server
+  // restart. Users of a context reconnect themselves: a Session makes a new one, a queue too.
+  nfs_set_autoreconnect(ctx, 0);
   return ctx;
 }
 
 StatusOr<std::unique_ptr<Session>> Session::Connect(const NfsTarget& target, int timeout_ms) {
   ASSIGN_OR_RETURN(nfs_context * ctx, MountContext(target, timeout_ms));
-  return std::unique_ptr<Session>(new Session(target, ctx));
+  return std::unique_ptr<Session>(new Session(target, ctx, timeout_ms));
 }
 
 Session::~Session() {
   if (ctx_) nfs_destroy_context(ctx_);
 }
 
-Status Session::Error(int rc, const std::string& what) const {
+Status Session::EnsureConnected() {
+  if (ctx_) {
+    // A server restart closes the connection; notice it before sending on a dead socket.
+    struct pollfd p = {nfs_get_fd(ctx_), POLLRDHUP, 0};
+    if (p.fd < 0 || (::poll(&p, 1, 0) > 0 && (p.revents & (POLLRDHUP | POLLHUP | POLLERR)))) {
+      nfs_destroy_context(ctx_);
+      ctx_ = nullptr;
+    }
+  }
+  if (!ctx_) {
+    ASSIGN_OR_RETURN(ctx_, MountContext(target_, timeout_ms_));
+  }
+  return Status();
+}
+
+Status Session::Error(int rc, const std::string& what) {
   std::string detail = ContextError(ctx_);
   int err = rc < 0 ? -rc : EIO;
-  // libnfs reports a lost connection / timeout as EFAULT / EINTR / EIO with RPC text.
+  // libnfs reports a lost connection / timeout as EFAULT / EINTR / EIO with RPC text: the
+  // connection is dropped, and the next call makes a new one.
   if (err == EFAULT || err == EINTR || detail.find("timed out") != std::string::npos ||
-      detail.find("Command was cancelled") != std::string::npos)
+      detail.find("Command was cancelled") != std::string::npos ||
+      detail.find("nfs_service failed") != std::string::npos) {
+    nfs_destroy_context(ctx_);
+    ctx_ = nullptr;
     return absl::UnavailableError(
         absl::StrCat(target_.Describe(), ": ", what, ": no answer from the server (", detail, ")"));
+  }
   Status s = ErrnoStatus(err, absl::StrCat(target_.Describe(), ": ", what));
   return Status(s.code(), absl::StrCat(s.message(), " [", detail, "]"));
 }
 
 StatusOr<FileAttr> Session::Stat(const std::string& path) {
   std::lock_guard lock(mu_);
+  RETURN_IF_ERROR(EnsureConnected());
   struct nfs_stat_64 st {};
   int rc = nfs_stat64(ctx_, path.c_str(), &st);
   if (rc != 0) return Error(rc, absl::StrCat("stat ", path));
@@ -194,6 +228,7 @@ StatusOr<std::optional<FileAttr>> Session::StatIfExists(const std::string& path)
 
 StatusOr<FsSpace> Session::StatFs(const std::string& path) {
   std::lock_guard lock(mu_);
+  RETURN_IF_ERROR(EnsureConnected());
   struct nfs_statvfs_64 sv {};
   int rc = nfs_statvfs64(ctx_, path.c_str(), &sv);
   if (rc != 0) return Error(rc, absl::StrCat("fsstat ", path));
@@ -207,6 +242,7 @@ StatusOr<FsSpace> Session::StatFs(const std::string& path) {
 
 Status Session::Mkdir(const std::string& path, int mode) {
   std::lock_guard lock(mu_);
+  RETURN_IF_ERROR(EnsureConnected());
   int rc = nfs_mkdir2(ctx_, path.c_str(), mode);
   if (rc != 0) return Error(rc, absl::StrCat("mkdir ", path));
   return Status();
@@ -230,6 +266,7 @@ Status Session::MkdirAll(const std::string& path, int mode) {
 
 Status Session::CreateExclusive(const std::string& path, int mode) {
   std::lock_guard lock(mu_);
+  RETURN_IF_ERROR(EnsureConnected());
   struct nfsfh* fh = nullptr;
   int rc = nfs_create(ctx_, path.c_str(), O_RDWR | O_CREAT | O_EXCL, mode, &fh);
   if (rc != 0) return Error(rc, absl::StrCat("create ", path));
@@ -239,6 +276,7 @@ Status Session::CreateExclusive(const std::string& path, int mode) {
 
 Status Session::Truncate(const std::string& path, uint64_t size) {
   std::lock_guard lock(mu_);
+  RETURN_IF_ERROR(EnsureConnected());
   int rc = nfs_truncate(ctx_, path.c_str(), size);
   if (rc != 0) return Error(rc, absl::StrCat("truncate ", path, " to ", size));
   return Status();
@@ -246,6 +284,7 @@ Status Session::Truncate(const std::string& path, uint64_t size) {
 
 Status Session::Chmod(const std::string& path, int mode) {
   std::lock_guard lock(mu_);
+  RETURN_IF_ERROR(EnsureConnected());
   int rc = nfs_chmod(ctx_, path.c_str(), mode);
   if (rc != 0) return Error(rc, absl::StrCat("chmod ", path));
   return Status();
@@ -253,6 +292,7 @@ Status Session::Chmod(const std::string& path, int mode) {
 
 Status Session::Rename(const std::string& from, const std::string& to) {
   std::lock_guard lock(mu_);
+  RETURN_IF_ERROR(EnsureConnected());
   int rc = nfs_rename(ctx_, from.c_str(), to.c_str());
   if (rc != 0) return Error(rc, absl::StrCat("rename ", from, " to ", to));
   return Status();
@@ -260,6 +300,7 @@ Status Session::Rename(const std::string& from, const std::string& to) {
 
 Status Session::Link(const std::string& from, const std::string& to) {
   std::lock_guard lock(mu_);
+  RETURN_IF_ERROR(EnsureConnected());
   int rc = nfs_link(ctx_, from.c_str(), to.c_str());
   if (rc != 0) return Error(rc, absl::StrCat("link ", from, " to ", to));
   return Status();
@@ -267,6 +308,7 @@ Status Session::Link(const std::string& from, const std::string& to) {
 
 Status Session::Touch(const std::string& path) {
   std::lock_guard lock(mu_);
+  RETURN_IF_ERROR(EnsureConnected());
   int rc = nfs_utimes(ctx_, path.c_str(), nullptr);  // NULL: the server's time
   if (rc != 0) return Error(rc, absl::StrCat("touch ", path));
   return Status();
@@ -274,6 +316,7 @@ Status Session::Touch(const std::string& path) {
 
 Status Session::Unlink(const std::string& path) {
   std::lock_guard lock(mu_);
+  RETURN_IF_ERROR(EnsureConnected());
   int rc = nfs_unlink(ctx_, path.c_str());
   if (rc != 0) return Error(rc, absl::StrCat("remove ", path));
   return Status();
@@ -281,6 +324,7 @@ Status Session::Unlink(const std::string& path) {
 
 Status Session::Rmdir(const std::string& path) {
   std::lock_guard lock(mu_);
+  RETURN_IF_ERROR(EnsureConnected());
   int rc = nfs_rmdir(ctx_, path.c_str());
   if (rc != 0) return Error(rc, absl::StrCat("rmdir ", path));
   return Status();
@@ -288,6 +332,7 @@ Status Session::Rmdir(const std::string& path) {
 
 StatusOr<std::vector<std::string>> Session::List(const std::string& dir) {
   std::lock_guard lock(mu_);
+  RETURN_IF_ERROR(EnsureConnected());
   struct nfsdir* d = nullptr;
   int rc = nfs_opendir(ctx_, dir.c_str(), &d);
   if (rc != 0) return Error(rc, absl::StrCat("list ", dir));
@@ -324,6 +369,7 @@ Status Session::RemoveTree(const std::string& path, int depth) {
 
 StatusOr<std::string> Session::ReadFile(const std::string& path, size_t max_bytes) {
   std::lock_guard lock(mu_);
+  RETURN_IF_ERROR(EnsureConnected());
   struct nfsfh* fh = nullptr;
   int rc = nfs_open(ctx_, path.c_str(), O_RDONLY, &fh);
   if (rc != 0) return Error(rc, absl::StrCat("open ", path));
@@ -351,6 +397,7 @@ StatusOr<std::string> Session::ReadFile(const std::string& path, size_t max_byte
 
 Status Session::WriteFile(const std::string& path, const std::string& data, int mode) {
   std::lock_guard lock(mu_);
+  RETURN_IF_ERROR(EnsureConnected());
   struct nfsfh* fh = nullptr;
   int rc = nfs_create(ctx_, path.c_str(), O_RDWR | O_CREAT | O_TRUNC, mode, &fh);
   if (rc != 0) return Error(rc, absl::StrCat("create ", path));
@@ -375,6 +422,7 @@ Status Session::WriteFile(const std::string& path, const std::string& data, int 
 
 StatusOr<std::string> Session::FileHandle(const std::string& path) {
   std::lock_guard lock(mu_);
+  RETURN_IF_ERROR(EnsureConnected());
   struct nfsfh* fh = nullptr;
   int rc = nfs_open(ctx_, path.c_str(), O_RDONLY, &fh);
   if (rc != 0) return Error(rc, absl::StrCat("open ", path));

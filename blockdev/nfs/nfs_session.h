@@ -3,8 +3,9 @@
 //
 // Calls are synchronous and serialised by a mutex (a libnfs context is single-threaded), so a
 // Session may be shared by threads. Paths are absolute within the export ("/volumes/x").
-// libnfs reconnects by itself after a dropped connection (a server restart) and re-sends what
-// was in flight; a call that gets no answer within `timeout_ms` fails with UNAVAILABLE.
+// A connection the server closed (a restart) is replaced before the next call; a call that
+// loses its connection or gets no answer within `timeout_ms` fails with UNAVAILABLE (and the
+// next call connects again), so no call is silently replayed.
 //
 // Errors: codes from the server's NFS3ERR_* through errno (NOT_FOUND, ALREADY_EXISTS,
 // PERMISSION_DENIED for EACCES/EROFS/EPERM, RESOURCE_EXHAUSTED for ENOSPC/EDQUOT, ...);
@@ -92,13 +93,18 @@ class Session {
   StatusOr<std::string> FileHandle(const std::string& path);
 
  private:
-  Session(NfsTarget target, nfs_context* ctx) : target_(std::move(target)), ctx_(ctx) {}
-  Status Error(int rc, const std::string& what) const;  // with mu_ held
+  Session(NfsTarget target, nfs_context* ctx, int timeout_ms)
+      : target_(std::move(target)), timeout_ms_(timeout_ms), ctx_(ctx) {}
+  // With mu_ held: a live connection in ctx_ (a new one if the server closed the old one).
+  Status EnsureConnected();
+  // With mu_ held: the Status for libnfs' result `rc`; a lost connection is dropped.
+  Status Error(int rc, const std::string& what);
   Status RemoveTree(const std::string& path, int depth);
 
   NfsTarget target_;
+  int timeout_ms_;
   std::mutex mu_;
-  nfs_context* ctx_;
+  nfs_context* ctx_;  // null after a lost connection, until the next call
 };
 
 // Makes a libnfs context for `target` (URL options applied: ports, uid/gid, NFSv3) and mounts

@@ -318,9 +318,9 @@ TEST_F(NfsDeviceTest, CopyEngineCopiesSparselyBetweenNfsImages) {
   EXPECT_LT(static_cast<uint64_t>(st.st_blocks) * 512, 16 * kMiB) << "holes stayed holes";
 }
 
-// A private server, restarted twice under a writer at depth: libnfs reconnects and re-sends
-// what was in flight, the unstable-write log re-sends what the new server instance may have
-// lost, and the flush at the end holds for every byte.
+// A private server, restarted and then killed for two seconds under a writer at depth: the
+// queue reconnects and re-sends what was in flight, the unstable-write log re-sends what the new
+// server instance may have lost, and the flush at the end holds for every byte.
 TEST(NfsDeviceRestart, WriterSurvivesServerRestarts) {
   auto g = vdisk::testing::PrivateGanesha::Start("devrestart");
   ASSERT_TRUE(g.ok()) << g.status();
@@ -337,11 +337,16 @@ TEST(NfsDeviceRestart, WriterSurvivesServerRestarts) {
 
   std::atomic<bool> stop{false};
   std::thread restarter([&] {
-    for (int i = 0; i < 2 && !stop; ++i) {
-      std::this_thread::sleep_for(std::chrono::milliseconds(400));
-      Status r = (*g)->Restart();
-      EXPECT_TRUE(r.ok()) << r;
-    }
+    // A clean restart, then a crash with the server away for two seconds.
+    std::this_thread::sleep_for(std::chrono::milliseconds(400));
+    Status r = (*g)->Restart();
+    EXPECT_TRUE(r.ok()) << r;
+    std::this_thread::sleep_for(std::chrono::milliseconds(400));
+    r = (*g)->Kill();
+    EXPECT_TRUE(r.ok()) << r;
+    std::this_thread::sleep_for(std::chrono::seconds(2));
+    r = (*g)->Up();
+    EXPECT_TRUE(r.ok()) << r;
   });
   auto q = (*dev)->open_queue(16);
   ASSERT_TRUE(q.ok());

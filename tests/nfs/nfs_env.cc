@@ -3,7 +3,11 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include <signal.h>
+
 #include <array>
+#include <cerrno>
+#include <filesystem>
 #include <cstdio>
 #include <cstdlib>
 #include <fstream>
@@ -91,6 +95,18 @@ StatusOr<std::unique_ptr<PrivateGanesha>> PrivateGanesha::Start(const std::strin
   const char* bin = std::getenv("VDISK_BINARY_DIR");
   std::string dir = absl::StrCat(bin && *bin ? bin : "/tmp", "/test-env/ganesha-", name, "-",
                                  ::getpid());
+  // Servers of earlier test processes that were killed before their destructor ran.
+  std::error_code ec;
+  const std::string parent = dir.substr(0, dir.rfind('/'));
+  for (auto it = std::filesystem::directory_iterator(parent, ec);
+       !ec && it != std::filesystem::directory_iterator(); ++it) {
+    const std::string n = it->path().filename().string();
+    if (!n.starts_with("ganesha-")) continue;
+    int pid = 0;
+    if (!absl::SimpleAtoi(n.substr(n.rfind('-') + 1), &pid) || pid <= 0) continue;
+    if (::kill(pid, 0) == 0 || errno == EPERM) continue;  // its process still runs
+    (void)RunCommand(absl::StrCat(EnvScript("ganesha.sh"), " down ", it->path().string()));
+  }
   std::unique_ptr<PrivateGanesha> g(new PrivateGanesha(dir));
   // Small data file system: the private servers are for restart cases, not capacity.
   RETURN_IF_ERROR(RunCommand(absl::StrCat("GANESHA_DATA_SIZE=4G ", EnvScript("ganesha.sh"),
