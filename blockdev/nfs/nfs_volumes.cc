@@ -69,6 +69,10 @@ StatusOr<Volume> NfsPool::create_volume(const VolumeRequest& req) {
   v.source = req.source;
   v.pending = req.pending;
   v.created_unix_ns = NowNs();
+  // Where the image is, for operators and independent clients (nfs-cat, qemu-img nfs://).
+  v.context["nfsServer"] = options_.target.server;
+  v.context["nfsExport"] = options_.target.export_path;
+  v.context["nfsPath"] = store_.volume_image(v.id);
 
   RETURN_IF_ERROR(ClaimName('v', req.name, v.id, [this](const std::string& id) -> StatusOr<bool> {
     Status s = store_.ReadVolume(id).status();
