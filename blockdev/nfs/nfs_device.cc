@@ -6,6 +6,7 @@
 #include "absl/strings/str_cat.h"
 #include "blockdev/aligned_buffer.h"
 #include "blockdev/nfs/nfs_queue.h"
+#include "blockdev/uring/uring_device.h"
 #include "blockdev/zero_detect.h"
 
 namespace vdisk::blockdev::nfs {
@@ -28,7 +29,7 @@ class NfsDevice final : public Device {
   uint32_t block_size() const override { return kBlockSize; }
   bool read_only() const override { return options_.read_only; }
   std::string describe() const override { return name_; }
-  bool allocation_requires_read() const override { return true; }
+  bool allocation_requires_read() const override { return options_.local_path.empty(); }
 
   StatusOr<std::unique_ptr<IoQueue>> open_queue(unsigned depth) override {
     QueueTarget t;
@@ -49,6 +50,12 @@ class NfsDevice final : public Device {
       return absl::OutOfRangeError(absl::StrCat(name_, ": allocated [", offset, ", +", length,
                                                 ") beyond the end (size ", size, ")"));
     if (length == 0) return ExtentList{};
+    if (!options_.local_path.empty()) {
+      uring::FileDeviceOptions o;
+      o.read_only = true;
+      ASSIGN_OR_RETURN(auto local, uring::OpenFileDevice(options_.local_path, o));
+      return local->allocated(offset, std::min(length, local->size() - std::min(offset, local->size())));
+    }
     ASSIGN_OR_RETURN(FileAttr now, session_->Stat(path_));
     if (now.used == 0) return ExtentList{};
     if (now.used >= size) return ExtentList{{offset, length}};

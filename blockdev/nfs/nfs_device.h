@@ -32,6 +32,9 @@ struct NfsDeviceOptions {
   uint64_t unstable_limit = 64ull << 20;
   // Zero-detection granularity of allocated() when it has to read (a power of two >= 512).
   uint32_t scan_granularity = 64 * 1024;
+  // The same file as this host sees it on the server's own file system (a pool's local_path):
+  // allocated() then asks that file system (SEEK_DATA / SEEK_HOLE) instead of reading.
+  std::string local_path;
 };
 
 // Opens `path` (absolute within the export) on `session`'s export. NOT_FOUND if it does not

@@ -224,6 +224,7 @@ Status NfsPool::ZeroFill(const std::string& image, uint64_t size) {
 StatusOr<std::unique_ptr<Device>> NfsPool::OpenImage(const std::string& path, bool read_only) {
   NfsDeviceOptions o;
   o.read_only = read_only;
+  if (local_) o.local_path = local_->Local(path);
   return OpenNfsDevice(session_, path, o);
 }
 
