@@ -35,7 +35,7 @@ int Fail(const std::string& msg) {
 
 int main(int argc, char** argv) {
   CLI::App app{"vdisk-csi: CSI driver for VM disks (Identity, Controller, Node)"};
-  std::string endpoint, node_id, role, config_path, driver_name, state_dir, topology_key;
+  std::string endpoint, node_id, role, config_path, driver_name, state_dir, topology_key, vhost_dir;
   std::vector<std::string> pool_flags, allowed_roots;
   int64_t max_volumes = -1;
   int verbosity = 0;
@@ -56,6 +56,9 @@ int main(int argc, char** argv) {
   app.add_option("--vhost-socket-group", vhost_gid,
                  "Numeric group of the vhost-user sockets (attach: vhost-user), mode 0660, so an "
                  "unprivileged QEMU in that group can connect (KubeVirt's qemu: 107)");
+  app.add_option("--vhost-dir", vhost_dir,
+                 "Short node-local directory for the vhost-user sockets (attach: vhost-user), kept "
+                 "across restarts; at most 70 bytes (default <state-dir>/vhost)");
   app.add_option("--topology-key", topology_key, "Topology segment key naming the node");
   app.add_flag("-v,--verbose", verbosity, "More log output (-v info, -vv debug with redacted requests)");
   app.add_flag("--log-json", json_logs, "Log one JSON object per line");
@@ -88,6 +91,7 @@ int main(int argc, char** argv) {
   opts.driver_name = pick(driver_name, file.driver_name, vdisk::csi::kDefaultDriverName);
   opts.state_dir = pick(state_dir, file.state_dir, opts.state_dir);
   opts.topology_key = pick(topology_key, file.topology_key, opts.topology_key);
+  opts.vhost_dir = pick(vhost_dir, file.vhost_dir, "");
   if (!allowed_roots.empty()) opts.allowed_path_roots = allowed_roots;
   else if (file.allowed_path_roots) opts.allowed_path_roots = *file.allowed_path_roots;
   for (const auto& r : opts.allowed_path_roots)
@@ -119,10 +123,11 @@ int main(int argc, char** argv) {
   if (auto s = ctx->Init(); !s.ok()) return Fail(s.ToString());
   // Open every pool now so a broken configuration fails at start-up, not at the first call.
   for (const auto& name : pools->names()) {
-    auto pool = pools->Get(name, {});
+    auto pool = pools->Get(name, vdisk::csi::kNoCallSecrets);
     if (!pool.ok()) {
-      if (absl::IsUnavailable(pool.status()) || absl::IsUnauthenticated(pool.status()) ||
-          absl::IsPermissionDenied(pool.status()))
+      if (absl::IsUnauthenticated(pool.status()))
+        spdlog::warn("pool {} has no identity of its own: each call must bring CSI secrets", name);
+      else if (absl::IsUnavailable(pool.status()) || absl::IsPermissionDenied(pool.status()))
         spdlog::warn("pool {} not usable yet: {}", name, pool.status().ToString());
       else
         return Fail("pool " + name + ": " + pool.status().ToString());

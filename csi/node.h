@@ -10,9 +10,15 @@
 // the NodeStateStore before it is taken, so repeats are idempotent and a restarted driver
 // knows what to undo. Paths outside the allowed roots are INVALID_ARGUMENT.
 //
-// A Block volume whose volume context says `attach: vhost-user` (node_attach.h) is staged
-// without a kernel attachment; each publish serves it as a vhost-user-blk socket at the target
-// path from this process (DriverContext::vhost_exports), for QEMU/KVM to attach.
+// A Filesystem volume whose volume context says `attach: vhost-user` (node_attach.h) is staged
+// without a kernel attachment; each publish serves it from this process as a vhost-user-blk
+// export whose socket directory is bind-mounted at the target path (vhost_publish.h), for
+// QEMU/KVM to attach; the exports are restored when the plugin restarts.
+//
+// Credentials: each call opens the volume's pool with its own secrets when kubelet passed some
+// (NodeStage, NodePublish, NodeExpand), else with the stage secrets the node kept for the volume
+// (node_credentials.h), else with the pool's own identity; never with an empty set that would
+// fall back to a default identity.
 #pragma once
 
 #include <memory>
@@ -29,6 +35,8 @@ class NodeService final : public ::csi::v1::Node::Service {
   // Starts again the vhost-user exports the node records say are published (after a plugin
   // restart). Failures are logged; the volumes stay recorded so NodeUnpublish still works.
   void RestoreVhostExports();
+  // Drops the stage secrets kept for volumes no longer staged (node_credentials.h).
+  void ForgetStaleCredentials();
 
   grpc::Status NodeStageVolume(grpc::ServerContext*, const ::csi::v1::NodeStageVolumeRequest*,
                                ::csi::v1::NodeStageVolumeResponse*) override;
@@ -48,10 +56,18 @@ class NodeService final : public ::csi::v1::Node::Service {
                            ::csi::v1::NodeGetInfoResponse*) override;
 
  private:
-  // Serves the volume at `socket` (attach: vhost-user), idempotently.
+  // attach: vhost-user (vhost_publish.h). Starts the export of `pub` in its export directory,
+  // describes it there and mounts the directory at the target; idempotent (a restored or
+  // repeated publish finds what is already in place).
   Status StartVhostExport(const std::string& csi_id, const std::shared_ptr<blockdev::Pool>& pool,
-                          const std::string& local_id, const std::string& socket, bool readonly,
-                          unsigned queues);
+                          const std::string& local_id, const PublishRecord& pub, unsigned queues);
+  // Rewrites vhost-user-blk.json of `pub` from its running export (size, block size, ...).
+  Status DescribeVhostExport(const std::string& csi_id, const PublishRecord& pub, unsigned queues);
+  // Unmounts the target, stops the export (in-flight requests complete) and removes its directory.
+  Status StopVhostExport(const PublishRecord& pub);
+  // The secrets to open a volume's pool with: `given` (the request's) when it has some, else
+  // those kept when the volume was staged (node_credentials.h).
+  StatusOr<blockdev::Params> NodeSecrets(const std::string& volume_id, const blockdev::Params& given);
   Status DoStage(const ::csi::v1::NodeStageVolumeRequest& req);
   Status DoUnstage(const ::csi::v1::NodeUnstageVolumeRequest& req);
   Status DoPublish(const ::csi::v1::NodePublishVolumeRequest& req);
