@@ -92,6 +92,10 @@ class Device {
   // Extents within [offset, offset+length) that may hold data; everything else reads as
   // zeroes. A backend that cannot tell returns the whole range (never less than the truth).
   virtual StatusOr<ExtentList> allocated(uint64_t offset, uint64_t length) = 0;
+  // True when allocated() can only answer by reading the data (no allocation metadata in the
+  // protocol, e.g. NFSv3): a caller that reads the whole range anyway and detects zeroes
+  // itself (the copy engine, backup) should not ask first.
+  virtual bool allocation_requires_read() const { return false; }
 };
 
 }  // namespace vdisk::blockdev

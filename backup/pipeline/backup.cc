@@ -279,10 +279,16 @@ Status ReadAllocation(PreparedDisk* out) {
   rec.size_bytes = dev.size();
   rec.block_size = dev.block_size();
   if (rec.size_bytes == 0) return absl::InvalidArgumentError(absl::StrCat(rec.source, " is empty"));
-  auto alloc = dev.allocated(0, rec.size_bytes);
+  // A device that can only map its allocation by reading it (NFSv3) is read once, whole; zero
+  // chunks are dropped on the way anyway.
+  auto alloc = dev.allocation_requires_read()
+                   ? StatusOr<blockdev::ExtentList>(absl::UnimplementedError("read to map"))
+                   : dev.allocated(0, rec.size_bytes);
   out->allocation_known = alloc.ok();
   if (alloc.ok()) {
     out->allocated = blockdev::Normalize(std::move(*alloc));
+  } else if (dev.allocation_requires_read()) {
+    out->allocated = {{0, rec.size_bytes}};
   } else {
     spdlog::warn("{}: no allocation map ({}); reading everything", rec.source,
                  alloc.status().ToString());
