@@ -1,5 +1,7 @@
 #include "blockdev/pool.h"
 
+#include "absl/strings/str_cat.h"
+
 namespace vdisk::blockdev {
 
 std::string_view ToString(VolumeMode mode) {
@@ -17,6 +19,11 @@ std::string_view ToString(AccessMode mode) {
     case AccessMode::kSingleNodeMultiWriter: return "SINGLE_NODE_MULTI_WRITER";
   }
   return "UNKNOWN";
+}
+
+Status UnsupportedError(const Pool& pool, std::string_view what) {
+  return absl::UnimplementedError(
+      absl::StrCat("pool '", pool.name(), "' (", pool.kind(), ") does not support ", std::string(what)));
 }
 
 }  // namespace vdisk::blockdev

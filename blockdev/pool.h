@@ -67,6 +67,13 @@ struct Capabilities {
   bool node_local = false;
   // Cheap and O(1) clones/snapshots (reflink, RBD clone) rather than copies.
   bool fast_clone = false;
+  // create_group_snapshot() and friends work: the pool takes one point in time across several
+  // of its volumes itself (RBD: exclusive locks held across the member snapshots). Without it,
+  // snapshot/group_snapshot.h builds groups from ordinary snapshots (see there).
+  bool atomic_group_snapshots = false;
+  // set_mutable_params() works: the pool stores a volume's mutable parameters (QoS) and applies
+  // what its backend can enforce itself (RBD: librbd image QoS).
+  bool mutable_params = false;
 };
 
 struct VolumeSource {
@@ -102,6 +109,9 @@ struct Volume {
   int64_t created_unix_ns = 0;
   // Published to CSI as volume_context.
   Params context;
+  // Mutable parameters (CSI mutable_parameters: QoS, blockdev/qos/qos_limits.h) as last set;
+  // empty for pools without capabilities().mutable_params.
+  Params mutable_params;
   // Health: empty when fine, else a message (e.g. "thin: pool cannot hold the full size").
   std::string condition;
 };
@@ -111,6 +121,18 @@ struct Snapshot {
   std::string name;
   std::string source_volume_id;
   uint64_t size_bytes = 0;  // size of the source at snapshot time
+  int64_t created_unix_ns = 0;
+  bool ready = true;
+  // Pool-local id of the native group snapshot it belongs to, if any (atomic_group_snapshots).
+  std::string group_id;
+};
+
+// Snapshots of several volumes of one pool taken at one point in time (a VolumeGroupSnapshot).
+// Members are ordinary snapshots: each can be restored, cloned or deleted alone.
+struct GroupSnapshot {
+  std::string id;  // pool-local, [A-Za-z0-9._-] only
+  std::string name;
+  std::vector<Snapshot> snapshots;  // in the order of the request's volume ids
   int64_t created_unix_ns = 0;
   bool ready = true;
 };
@@ -126,6 +148,10 @@ struct Attachment {
   std::string path;
   bool is_block_device = false;
 };
+
+class Pool;
+// UNIMPLEMENTED naming the pool and the optional ability it lacks.
+Status UnsupportedError(const Pool& pool, std::string_view what);
 
 class Pool {
  public:
@@ -162,6 +188,29 @@ class Pool {
   virtual StatusOr<std::optional<Snapshot>> find_snapshot_by_name(const std::string& name) = 0;
   virtual StatusOr<std::vector<Snapshot>> list_snapshots() = 0;  // ordered by id
 
+  // --- group snapshots (UNIMPLEMENTED unless capabilities().atomic_group_snapshots) ---
+  // Snapshots of every volume in `volume_ids` at one point in time, named `name` (unique among
+  // group snapshots). ALREADY_EXISTS if the name is taken; NOT_FOUND for an unknown volume.
+  virtual StatusOr<GroupSnapshot> create_group_snapshot(const std::string& name,
+                                                        const std::vector<std::string>& volume_ids) {
+    return Unsupported("group snapshots");
+  }
+  // Deletes the group and its member snapshots. Idempotent.
+  virtual Status delete_group_snapshot(const std::string& id) { return Unsupported("group snapshots"); }
+  virtual StatusOr<GroupSnapshot> get_group_snapshot(const std::string& id) {
+    return Unsupported("group snapshots");
+  }
+  virtual StatusOr<std::optional<GroupSnapshot>> find_group_snapshot_by_name(const std::string& name) {
+    return Unsupported("group snapshots");
+  }
+
+  // --- mutable parameters (UNIMPLEMENTED unless capabilities().mutable_params) ---
+  // Replaces the volume's mutable parameters (already validated by the caller) and applies what
+  // the backend enforces itself. Idempotent; NOT_FOUND for an unknown volume.
+  virtual Status set_mutable_params(const std::string& id, const Params& params) {
+    return Unsupported("mutable parameters");
+  }
+
   // --- data path ---
   virtual StatusOr<std::unique_ptr<Device>> open_volume(const std::string& id, bool read_only) = 0;
   virtual StatusOr<std::unique_ptr<Device>> open_snapshot(const std::string& id) = 0;
@@ -181,9 +230,15 @@ class Pool {
   virtual Status detach(const std::string& id, const Attachment& attachment) = 0;
   // After expand_volume(): makes an attached volume show its new size on this node.
   virtual Status node_expand(const std::string& id, const Attachment& attachment) = 0;
+
+ protected:
+  Status Unsupported(std::string_view what) const { return UnsupportedError(*this, what); }
 };
 
 std::string_view ToString(VolumeMode mode);
+
+// UNIMPLEMENTED naming the pool and the optional ability it lacks.
+Status UnsupportedError(const Pool& pool, std::string_view what);
 std::string_view ToString(AccessMode mode);
 
 }  // namespace vdisk::blockdev
