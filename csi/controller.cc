@@ -4,7 +4,9 @@
 
 #include "absl/strings/str_cat.h"
 #include "csi/ids.h"
+#include "csi/modify_volume.h"
 #include "csi/node_attach.h"
+#include "csi/objects.h"
 #include "csi/paging.h"
 #include "csi/provision.h"
 #include "csi/rpc.h"
@@ -31,13 +33,6 @@ std::string NameLockKey(const std::string& pool, const std::string& name) {
 }
 std::string SnapshotNameLockKey(const std::string& pool, const std::string& name) {
   return absl::StrCat("snapshot name ", pool, "/", name);
-}
-
-google::protobuf::Timestamp ToTimestamp(int64_t unix_ns) {
-  google::protobuf::Timestamp t;
-  t.set_seconds(unix_ns / 1000000000);
-  t.set_nanos(static_cast<int32_t>(unix_ns % 1000000000));
-  return t;
 }
 
 // A decoded and resolved content source of CreateVolume.
@@ -90,17 +85,6 @@ static Status FillVolume(DriverContext& ctx, const std::string& pool_name, const
   return Status();
 }
 
-static Status FillSnapshot(const std::string& pool_name, const blockdev::Snapshot& snap, v1::Snapshot* out) {
-  ASSIGN_OR_RETURN(std::string id, EncodeSnapshotId(pool_name, snap.id));
-  ASSIGN_OR_RETURN(std::string source, EncodeVolumeId(pool_name, snap.source_volume_id));
-  out->set_snapshot_id(id);
-  out->set_source_volume_id(source);
-  out->set_size_bytes(static_cast<int64_t>(snap.size_bytes));
-  *out->mutable_creation_time() = ToTimestamp(snap.created_unix_ns);
-  out->set_ready_to_use(snap.ready);
-  return Status();
-}
-
 // True if the node-local volume can satisfy the request's topology requirement.
 static bool TopologyAllows(DriverContext& ctx, const v1::TopologyRequirement& req) {
   if (req.requisite().empty()) return true;  // preferred alone is a hint
@@ -133,6 +117,8 @@ Status ControllerService::DoCreateVolume(const v1::CreateVolumeRequest& req, v1:
     return absl::InvalidArgumentError("volume_content_source names neither a snapshot nor a volume");
   ASSIGN_OR_RETURN(AttachSpec attach, ParseAttachSpec(params));
   RETURN_IF_ERROR(CheckAttachMode(attach, caps.mode));
+  const Params mutable_params = ToParams(req.mutable_parameters());
+  RETURN_IF_ERROR(ValidateMutableParameters(mutable_params));
 
   // 2. Validate it against the pool.
   ASSIGN_OR_RETURN(std::shared_ptr<Pool> pool, ctx_->pools().Get(pool_name, secrets));
@@ -140,6 +126,7 @@ Status ControllerService::DoCreateVolume(const v1::CreateVolumeRequest& req, v1:
   RETURN_IF_ERROR(CheckSupported(pool_caps, caps.mode, caps.access_modes));
   const Params pool_params = PoolParams(params);
   RETURN_IF_ERROR(pool->validate_params(pool_params));
+  RETURN_IF_ERROR(CheckPoolTakesMutableParameters(*pool, mutable_params));
   if (pool_caps.node_local && req.has_accessibility_requirements() &&
       !TopologyAllows(*ctx_, req.accessibility_requirements()))
     return absl::ResourceExhaustedError(absl::StrCat("pool '", pool_name, "' is local to node ",
@@ -231,6 +218,10 @@ Status ControllerService::DoCreateVolume(const v1::CreateVolumeRequest& req, v1:
     }
     if (!why.empty())
       return absl::AlreadyExistsError(absl::StrCat("a volume named '", req.name(), "' already exists but ", why));
+    if (existing->mutable_params.empty()) {  // an earlier attempt stopped before setting them
+      ASSIGN_OR_RETURN(std::string csi_id, EncodeVolumeId(pool_name, existing->id));
+      RETURN_IF_ERROR(ApplyMutableParameters(*ctx_, *pool, csi_id, *existing, mutable_params));
+    }
     RETURN_IF_ERROR(FillVolume(*ctx_, pool_name, *pool, *existing, resp->mutable_volume()));
     resp->mutable_volume()->clear_content_source();
     EchoSource(req, resp->mutable_volume());
@@ -249,6 +240,10 @@ Status ControllerService::DoCreateVolume(const v1::CreateVolumeRequest& req, v1:
   vreq.source.id = src.local_id;
   ProvisionOptions popts{ctx_->checkpoint_dir(), ctx_->cancel_flag()};
   ASSIGN_OR_RETURN(blockdev::Volume vol, ProvisionVolume(*pool, vreq, src.pool.get(), popts));
+  {
+    ASSIGN_OR_RETURN(std::string csi_id, EncodeVolumeId(pool_name, vol.id));
+    RETURN_IF_ERROR(ApplyMutableParameters(*ctx_, *pool, csi_id, vol, mutable_params));
+  }
   spdlog::info("CreateVolume name={} pool={} id={} size={} mode={} source={}", req.name(), pool_name, vol.id,
                vol.size_bytes, blockdev::ToString(vol.mode), src.csi_id.empty() ? "-" : src.csi_id);
   RETURN_IF_ERROR(FillVolume(*ctx_, pool_name, *pool, vol, resp->mutable_volume()));
@@ -286,8 +281,8 @@ grpc::Status ControllerService::DeleteVolume(grpc::ServerContext*, const v1::Del
 }
 
 // ------------------------------------------------------------------------------------------------
-// ControllerPublish / Unpublish / Modify: not offered (no PUBLISH_UNPUBLISH_VOLUME, no
-// MODIFY_VOLUME capability); the node attaches volumes itself in NodeStageVolume.
+// ControllerPublish / Unpublish: not offered (no PUBLISH_UNPUBLISH_VOLUME); the node attaches
+// volumes itself in NodeStageVolume. ControllerModifyVolume: csi/modify_volume.h.
 
 grpc::Status ControllerService::ControllerPublishVolume(grpc::ServerContext*,
                                                         const v1::ControllerPublishVolumeRequest* req,
@@ -308,8 +303,7 @@ grpc::Status ControllerService::ControllerUnpublishVolume(grpc::ServerContext*,
 grpc::Status ControllerService::ControllerModifyVolume(grpc::ServerContext*,
                                                        const v1::ControllerModifyVolumeRequest* req,
                                                        v1::ControllerModifyVolumeResponse* resp) {
-  return ServeRpc("ControllerModifyVolume", *req, resp,
-                  [] { return absl::UnimplementedError("vdisk volumes have no mutable parameters"); });
+  return ServeRpc("ControllerModifyVolume", *req, resp, [&] { return ModifyVolume(*ctx_, *req); });
 }
 
 // ------------------------------------------------------------------------------------------------
@@ -451,12 +445,12 @@ grpc::Status ControllerService::ControllerGetCapabilities(grpc::ServerContext*,
   return ServeRpc("ControllerGetCapabilities", *req, resp, [&]() -> Status {
     using T = v1::ControllerServiceCapability::RPC;
     // Deliberately not offered: PUBLISH_UNPUBLISH_VOLUME / PUBLISH_READONLY (the node attaches),
-    // LIST_VOLUMES_PUBLISHED_NODES (the controller does not track nodes), MODIFY_VOLUME (no
-    // mutable parameters), GET_SNAPSHOT (GetSnapshot is served, but the capability is alpha and
-    // older COs and csi-sanity reject capabilities they do not know).
+    // LIST_VOLUMES_PUBLISHED_NODES (the controller does not track nodes), GET_SNAPSHOT
+    // (GetSnapshot is served, but the capability is alpha and older COs and csi-sanity reject
+    // capabilities they do not know).
     for (T::Type t : {T::CREATE_DELETE_VOLUME, T::LIST_VOLUMES, T::GET_CAPACITY, T::CREATE_DELETE_SNAPSHOT,
                       T::LIST_SNAPSHOTS, T::CLONE_VOLUME, T::EXPAND_VOLUME, T::GET_VOLUME, T::VOLUME_CONDITION,
-                      T::SINGLE_NODE_MULTI_WRITER})
+                      T::SINGLE_NODE_MULTI_WRITER, T::MODIFY_VOLUME})
       resp->add_capabilities()->mutable_rpc()->set_type(t);
     return Status();
   });

@@ -111,6 +111,8 @@ Capabilities RbdPool::capabilities() const {
   c.online_expand = true;
   c.node_local = false;
   c.fast_clone = true;
+  c.atomic_group_snapshots = true;
+  c.mutable_params = true;
   return c;
 }
 
@@ -217,6 +219,7 @@ Volume RbdPool::ToVolume(const VolumeRecord& rec) const {
   v.source = rec.source;
   v.pending = rec.state == RecordState::kPending;
   v.created_unix_ns = rec.created_unix_ns;
+  v.mutable_params = rec.mutable_params;
   v.context = {{"rbdPool", rec.rbd_pool}, {"rbdImage", rec.image}};
   if (!rec.data_pool.empty()) v.context["rbdDataPool"] = rec.data_pool;
   return v;
@@ -230,6 +233,7 @@ Snapshot RbdPool::ToSnapshot(const SnapshotRecord& rec) {
   s.size_bytes = rec.size_bytes;
   s.created_unix_ns = rec.created_unix_ns;
   s.ready = rec.state == RecordState::kReady;
+  s.group_id = rec.group_id;
   return s;
 }
 
@@ -592,6 +596,7 @@ Status RbdPool::DiscardCreatingSnapshot(const SnapshotRecord& rec) {
 }
 
 void RbdPool::Sweep() {
+  SweepGroups();
   auto snaps = journal_->List("s/");
   if (snaps.ok()) {
     for (const auto& [key, raw] : *snaps) {

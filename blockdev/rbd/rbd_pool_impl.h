@@ -20,6 +20,12 @@
 
 namespace vdisk::blockdev::rbd {
 
+// Shared by rbd_snapshots.cc and rbd_groups.cc.
+int NoProgress(uint64_t, uint64_t, void*);
+Status ValidateSnapName(const std::string& name);
+// Fills rec->created_unix_ns and rec->size_bytes from the image's snapshot rec->snap.
+Status ReadSnapFacts(rbd_image_t img, SnapshotRecord* rec);
+
 // Creators refresh updated_unix_ns at least this often during long steps (flatten); a creating
 // record silent for options.abandon_after_s is abandoned.
 inline constexpr int kHeartbeatSeconds = 15;
@@ -53,6 +59,18 @@ class RbdPool final : public Pool, public std::enable_shared_from_this<RbdPool> 
   StatusOr<std::unique_ptr<Device>> open_volume(const std::string& id, bool read_only) override;
   StatusOr<std::unique_ptr<Device>> open_snapshot(const std::string& id) override;
   StatusOr<ExtentList> changed_extents(const std::string& base_id, const std::string& id) override;
+
+  // Group snapshots (rbd_groups.cc): exclusive locks on every member image, held across the
+  // member snapshots, make one point in time (what librbd's own group snapshot does).
+  StatusOr<GroupSnapshot> create_group_snapshot(const std::string& name,
+                                                const std::vector<std::string>& volume_ids) override;
+  Status delete_group_snapshot(const std::string& id) override;
+  StatusOr<GroupSnapshot> get_group_snapshot(const std::string& id) override;
+  StatusOr<std::optional<GroupSnapshot>> find_group_snapshot_by_name(const std::string& name) override;
+
+  // Mutable parameters (rbd_volumes.cc): stored in the volume record and set as the image's
+  // librbd QoS (conf_rbd_qos_* image metadata), which every librbd client of the image obeys.
+  Status set_mutable_params(const std::string& id, const Params& params) override;
 
   StatusOr<Attachment> attach(const std::string& id, bool read_only,
                               const Params& secrets) override;
@@ -109,6 +127,13 @@ class RbdPool final : public Pool, public std::enable_shared_from_this<RbdPool> 
   // building mark. The record must be this instance's (its own create, or claimed).
   Status DiscardCreatingVolume(const VolumeRecord& rec);
   Status DiscardCreatingSnapshot(const SnapshotRecord& rec);
+  // Group helpers (rbd_groups.cc).
+  StatusOr<std::optional<GroupRecord>> ReadGroupAny(const std::string& id);
+  StatusOr<GroupSnapshot> ToGroup(const GroupRecord& rec);
+  Status TakeGroup(std::vector<SnapshotRecord>& members);
+  Status DiscardCreatingGroup(const GroupRecord& g);
+  bool ClaimIfAbandoned(GroupRecord& g);
+  void SweepGroups();
   // Startup sweep: re-queues flattens, finishes deletions, collects hidden images.
   void Sweep();
 

@@ -1,0 +1,72 @@
+#include "csi/volume_gates.h"
+
+#include "blockdev/qos/gated_device.h"
+#include "blockdev/qos/qos_limits.h"
+#include "csi/ids.h"
+#include "spdlog/spdlog.h"
+
+namespace vdisk::csi {
+
+namespace {
+
+// Sets the gate's limits from the volume's stored mutable parameters, if they changed.
+void LoadLimits(blockdev::Pool& pool, const std::string& local_id, blockdev::qos::IoGate& gate) {
+  auto vol = pool.get_volume(local_id);
+  if (!vol.ok()) {
+    spdlog::debug("io gate {}: cannot read the volume's QoS: {}", gate.name(), vol.status().ToString());
+    return;
+  }
+  auto limits = blockdev::qos::ParseQosParams(vol->mutable_params);
+  if (!limits.ok()) {
+    spdlog::warn("io gate {}: stored mutable parameters are invalid, keeping the current QoS: {}", gate.name(),
+                 limits.status().ToString());
+    return;
+  }
+  if (!(*limits == gate.limits())) gate.SetLimits(*limits);
+}
+
+}  // namespace
+
+blockdev::vhost::VolumeOpener GatedOpener(DriverContext& ctx, std::shared_ptr<blockdev::Pool> pool,
+                                          const std::string& csi_id, const std::string& local_id) {
+  return [&ctx, pool, csi_id, local_id](bool read_only) -> StatusOr<std::unique_ptr<blockdev::Device>> {
+    ASSIGN_OR_RETURN(auto dev, pool->open_volume(local_id, read_only));
+    auto gate = ctx.io_gates().Get(csi_id);
+    LoadLimits(*pool, local_id, *gate);
+    return blockdev::qos::GateDevice(std::move(dev), std::move(gate));
+  };
+}
+
+QosRefresher::QosRefresher(std::shared_ptr<DriverContext> ctx, int interval_seconds)
+    : ctx_(std::move(ctx)), interval_seconds_(interval_seconds) {
+  if (interval_seconds_ <= 0) return;
+  thread_ = std::thread([this] {
+    std::unique_lock lock(mu_);
+    while (!cv_.wait_for(lock, std::chrono::seconds(interval_seconds_), [this] { return stop_; })) {
+      lock.unlock();
+      RefreshOnce();
+      lock.lock();
+    }
+  });
+}
+
+QosRefresher::~QosRefresher() {
+  {
+    std::lock_guard lock(mu_);
+    stop_ = true;
+  }
+  cv_.notify_all();
+  if (thread_.joinable()) thread_.join();
+}
+
+void QosRefresher::RefreshOnce() {
+  for (const auto& [csi_id, gate] : ctx_->io_gates().List()) {
+    auto oid = DecodeVolumeId(csi_id);
+    if (!oid.ok()) continue;
+    auto pool = ctx_->PoolForId(oid->pool, {});
+    if (!pool.ok()) continue;
+    LoadLimits(**pool, oid->local_id, *gate);
+  }
+}
+
+}  // namespace vdisk::csi
