@@ -35,8 +35,6 @@ struct ImageOptions {
   ~ImageOptions() { rbd_image_options_destroy(opts); }
 };
 
-int NoProgress(uint64_t, uint64_t, void*) { return 0; }
-
 Params StorableParams(const Params& params) {
   Params out;
   for (const auto& [k, v] : params)

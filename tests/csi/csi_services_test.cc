@@ -232,7 +232,8 @@ TEST_P(SnapshotMetadataTest, PagingByMaxResultsAndStartingOffset) {
   const auto first = all.extents.front();
   auto rest = Delta(c(), s1.snapshot_id(), s2.snapshot_id(), first.first + first.second);
   ASSERT_TRUE(rest.status.ok());
-  EXPECT_EQ(rest.extents, std::vector<std::pair<int64_t, int64_t>>(all.extents.begin() + 1, all.extents.end()));
+  const std::vector<std::pair<int64_t, int64_t>> after_first(all.extents.begin() + 1, all.extents.end());
+  EXPECT_EQ(rest.extents, after_first);
   // Resume inside the second range: it is clipped at the offset rounded down to 4 KiB.
   const auto second = all.extents[1];
   const int64_t mid = second.first + 4096 + 100;

@@ -319,9 +319,6 @@ TEST_F(RbdCsiTest, RestartsSecretsAndTheNodeWithoutKernelRbd) {
   ASSERT_TRUE(c().DeleteVolume(d).ok()) << "idempotent across a restart";
 }
 
-}  // namespace
-}  // namespace vdisk::csi::testing
-
 // SnapshotMetadata on RBD: rbd_diff_iterate2, whole objects (4 MiB) while fast-diff is valid.
 TEST_F(RbdCsiTest, SnapshotMetadataDeltaAndAllocated) {
   auto vol = Vol("vm-rbd-cbt", 64 * kMiB);
@@ -501,3 +498,6 @@ TEST_F(RbdCsiTest, QosBecomesLibrbdImageQos) {
   (*m.mutable_mutable_parameters())["bogus"] = "1";
   EXPECT_EQ(c().ControllerModifyVolume(m).status().code(), StatusCode::kInvalidArgument);
 }
+
+}  // namespace
+}  // namespace vdisk::csi::testing
