@@ -21,6 +21,7 @@
 // backend unreachable.
 #pragma once
 
+#include <chrono>
 #include <cstdint>
 #include <map>
 #include <memory>
@@ -67,10 +68,10 @@ struct Capabilities {
   bool node_local = false;
   // Cheap and O(1) clones/snapshots (reflink, RBD clone) rather than copies.
   bool fast_clone = false;
-  // create_group_snapshot() and friends work: the pool takes one point in time across several
-  // of its volumes itself (RBD: exclusive locks held across the member snapshots). Without it,
-  // snapshot/group_snapshot.h builds groups from ordinary snapshots (see there).
-  bool atomic_group_snapshots = false;
+  // watch_write_holds() / hold_writes() work: a process taking a group snapshot can ask every
+  // process that serves one of the volumes to hold its write acknowledgements (RBD: RADOS
+  // watch/notify on a per-image object). See snapshot/group_snapshot.h.
+  bool write_holds = false;
   // set_mutable_params() works: the pool stores a volume's mutable parameters (QoS) and applies
   // what its backend can enforce itself (RBD: librbd image QoS).
   bool mutable_params = false;
@@ -123,12 +124,11 @@ struct Snapshot {
   uint64_t size_bytes = 0;  // size of the source at snapshot time
   int64_t created_unix_ns = 0;
   bool ready = true;
-  // Pool-local id of the native group snapshot it belongs to, if any (atomic_group_snapshots).
-  std::string group_id;
 };
 
-// Snapshots of several volumes of one pool taken at one point in time (a VolumeGroupSnapshot).
-// Members are ordinary snapshots: each can be restored, cloned or deleted alone.
+// Snapshots of several volumes of one pool meant as one point in time (a VolumeGroupSnapshot),
+// made by snapshot/group_snapshot.h. Members are ordinary snapshots: each can be restored,
+// cloned or deleted alone.
 struct GroupSnapshot {
   std::string id;  // pool-local, [A-Za-z0-9._-] only
   std::string name;
@@ -147,6 +147,22 @@ struct Capacity {
 struct Attachment {
   std::string path;
   bool is_block_device = false;
+};
+
+// Where requests to hold a volume's write acknowledgements arrive, in a process that serves the
+// volume (csi/volume_gates.cc: the volume's IoGate). Thread-safe.
+class WriteHoldSink {
+ public:
+  virtual ~WriteHoldSink() = default;
+  // Holds acknowledgements of writes to the volume until the returned object is destroyed.
+  virtual StatusOr<std::shared_ptr<void>> HoldWrites() = 0;
+};
+
+// The result of Pool::hold_writes().
+struct WriteHold {
+  std::shared_ptr<void> release;   // destroying it lets the writers go on
+  bool every_writer_held = false;  // every writer of every volume acknowledged the hold
+  std::string detail;              // why not (for logs)
 };
 
 class Pool;
@@ -188,20 +204,19 @@ class Pool {
   virtual StatusOr<std::optional<Snapshot>> find_snapshot_by_name(const std::string& name) = 0;
   virtual StatusOr<std::vector<Snapshot>> list_snapshots() = 0;  // ordered by id
 
-  // --- group snapshots (UNIMPLEMENTED unless capabilities().atomic_group_snapshots) ---
-  // Snapshots of every volume in `volume_ids` at one point in time, named `name` (unique among
-  // group snapshots). ALREADY_EXISTS if the name is taken; NOT_FOUND for an unknown volume.
-  virtual StatusOr<GroupSnapshot> create_group_snapshot(const std::string& name,
-                                                        const std::vector<std::string>& volume_ids) {
-    return Unsupported("group snapshots");
+  // --- write holds (UNIMPLEMENTED unless capabilities().write_holds) ---
+  // Serving side: while the returned object lives, hold requests for the volume from any
+  // process reach `sink`. NOT_FOUND for an unknown volume.
+  virtual StatusOr<std::shared_ptr<void>> watch_write_holds(const std::string& volume_id,
+                                                            std::shared_ptr<WriteHoldSink> sink) {
+    return Unsupported("write holds");
   }
-  // Deletes the group and its member snapshots. Idempotent.
-  virtual Status delete_group_snapshot(const std::string& id) { return Unsupported("group snapshots"); }
-  virtual StatusOr<GroupSnapshot> get_group_snapshot(const std::string& id) {
-    return Unsupported("group snapshots");
-  }
-  virtual StatusOr<std::optional<GroupSnapshot>> find_group_snapshot_by_name(const std::string& name) {
-    return Unsupported("group snapshots");
+  // Snapshotting side: asks every process that watches one of the volumes to hold its write
+  // acknowledgements (each hold ends after `lease` at the latest), and says whether that covers
+  // every writer of every volume. NOT_FOUND for an unknown volume.
+  virtual StatusOr<WriteHold> hold_writes(const std::vector<std::string>& volume_ids,
+                                          std::chrono::milliseconds lease) {
+    return Unsupported("write holds");
   }
 
   // --- mutable parameters (UNIMPLEMENTED unless capabilities().mutable_params) ---

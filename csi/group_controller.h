@@ -2,12 +2,12 @@
 // for volumes of one pool (snapshot/group_snapshot.h). Each member is an ordinary snapshot
 // (restore or clone it alone) carrying the group's id.
 //
-// Consistency: an RBD pool takes the group at one point in time (exclusive locks on every member
-// held across the member snapshots). On other pools the members are taken one after another
-// while this process holds acknowledgements of writes to every member it exports over
-// vhost-user (IoGate::Hold): if every member is exported here and nowhere else, the group is
-// crash-consistent; members written through kernel attachments or other processes are
-// sequential points in time (docs/csi.md says so).
+// Consistency: the members are taken one after another while the writers of every member hold
+// their write acknowledgements: this process's vhost-user exports of the members (IoGate::Hold),
+// and on RBD every vdisk export on any node (Pool::hold_writes, RADOS watch/notify). When every
+// writer holds, the group is crash-consistent ("held"); when some writer cannot be held (a
+// kernel attachment, a librbd client that is not vdisk, a local-pool export in another process)
+// the members are sequential points in time (docs/csi.md says so; the log says which).
 //
 // Codes: INVALID_ARGUMENT (missing name or ids, volumes of different pools, parameters, listed
 // snapshot ids that are not the group's), NOT_FOUND (unknown volume; unknown group on Get),

@@ -25,6 +25,20 @@ void LoadLimits(blockdev::Pool& pool, const std::string& local_id, blockdev::qos
   if (!(*limits == gate.limits())) gate.SetLimits(*limits);
 }
 
+// Hold requests from other processes (Pool::watch_write_holds) land on the gate.
+class GateHoldSink final : public blockdev::WriteHoldSink {
+ public:
+  explicit GateHoldSink(std::weak_ptr<blockdev::qos::IoGate> gate) : gate_(std::move(gate)) {}
+  StatusOr<std::shared_ptr<void>> HoldWrites() override {
+    auto gate = gate_.lock();
+    if (!gate) return absl::NotFoundError("the volume is no longer exported here");
+    return gate->Hold();
+  }
+
+ private:
+  std::weak_ptr<blockdev::qos::IoGate> gate_;
+};
+
 }  // namespace
 
 blockdev::vhost::VolumeOpener GatedOpener(DriverContext& ctx, std::shared_ptr<blockdev::Pool> pool,
@@ -33,6 +47,12 @@ blockdev::vhost::VolumeOpener GatedOpener(DriverContext& ctx, std::shared_ptr<bl
     ASSIGN_OR_RETURN(auto dev, pool->open_volume(local_id, read_only));
     auto gate = ctx.io_gates().Get(csi_id);
     LoadLimits(*pool, local_id, *gate);
+    if (pool->capabilities().write_holds && !gate->attached()) {
+      auto watch = pool->watch_write_holds(local_id, std::make_shared<GateHoldSink>(gate));
+      if (watch.ok()) gate->Attach(std::move(*watch));
+      else spdlog::warn("io gate {}: other processes cannot hold its writes for group snapshots: {}", csi_id,
+                        watch.status().ToString());
+    }
     return blockdev::qos::GateDevice(std::move(dev), std::move(gate));
   };
 }

@@ -3,7 +3,9 @@
 // id in DriverContext::io_gates(), with the QoS the pool stores for the volume (its mutable
 // parameters). QosRefresher re-reads them every few seconds, so a ControllerModifyVolume served
 // by another process (the controller Deployment) reaches a running export without a restart;
-// one served by this process applies at once (csi/modify_volume.h). Thread-safe.
+// one served by this process applies at once (csi/modify_volume.h). On pools with write holds
+// (RBD) the gate also answers other processes' requests to hold the volume's writes during a
+// group snapshot (Pool::watch_write_holds). Thread-safe.
 #pragma once
 
 #include <atomic>

@@ -18,7 +18,6 @@ using blockdev::Snapshot;
 
 std::string_view ToString(GroupConsistency c) {
   switch (c) {
-    case GroupConsistency::kAtomic: return "atomic";
     case GroupConsistency::kHeld: return "held";
     case GroupConsistency::kSequential: return "sequential";
   }
@@ -133,27 +132,9 @@ Status DeleteMembers(Pool& pool, const std::vector<Snapshot>& snaps) {
   return first;
 }
 
-StatusOr<GroupResult> CreateAtomic(Pool& pool, const std::string& name, const std::vector<std::string>& volume_ids) {
-  GroupResult out;
-  out.consistency = GroupConsistency::kAtomic;
-  ASSIGN_OR_RETURN(auto existing, pool.find_group_snapshot_by_name(name));
-  if (existing) {
-    std::multiset<std::string> want(volume_ids.begin(), volume_ids.end());
-    if (Sources(existing->snapshots) != want)
-      return absl::AlreadyExistsError(
-          absl::StrCat("a group snapshot named '", name, "' already exists for other volumes"));
-    out.group = std::move(*existing);
-    out.existed = true;
-    return out;
-  }
-  ASSIGN_OR_RETURN(out.group, pool.create_group_snapshot(name, volume_ids));
-  return out;
-}
-
 }  // namespace
 
 std::string GroupIdOf(const Snapshot& snapshot) {
-  if (!snapshot.group_id.empty()) return snapshot.group_id;
   std::string gid;
   size_t index = 0, count = 0;
   return ParseMemberName(snapshot.name, &gid, &index, &count) ? gid : "";
@@ -164,7 +145,6 @@ StatusOr<GroupResult> CreateGroupSnapshot(Pool& pool, const std::string& name,
                                           const GroupOptions& options) {
   RETURN_IF_ERROR(CheckRequest(name, volume_ids));
   const blockdev::Capabilities caps = pool.capabilities();
-  if (caps.atomic_group_snapshots) return CreateAtomic(pool, name, volume_ids);
   if (!caps.snapshots)
     return absl::FailedPreconditionError(
         absl::StrCat("pool '", pool.name(), "' (", pool.kind(), ") cannot take snapshots"));
@@ -197,14 +177,25 @@ StatusOr<GroupResult> CreateGroupSnapshot(Pool& pool, const std::string& name,
 
   GroupResult out;
   bool all_held = false;
-  std::shared_ptr<void> held;
+  std::shared_ptr<void> held, pool_held;
   if (options.hold) {
     ASSIGN_OR_RETURN(held, options.hold(volume_ids, &all_held));
+  }
+  if (caps.write_holds) {
+    auto h = pool.hold_writes(volume_ids, options.hold_lease);
+    if (!h.ok()) {
+      held.reset();
+      return Annotate(h.status(), absl::StrCat("group snapshot '", name, "': holding the writers"));
+    }
+    pool_held = std::move(h->release);
+    all_held = h->every_writer_held;  // the pool sees every writer, this process's included
+    if (!all_held) spdlog::info("group snapshot '{}': not every writer holds: {}", name, h->detail);
   }
   std::vector<Member> made;
   for (size_t i = 0; i < volume_ids.size(); ++i) {
     auto snap = pool.create_snapshot(volume_ids[i], MemberName(gid, i, volume_ids.size()));
     if (!snap.ok()) {
+      pool_held.reset();
       held.reset();
       std::vector<Snapshot> undo;
       for (auto& m : made) undo.push_back(m.snap);
@@ -215,6 +206,7 @@ StatusOr<GroupResult> CreateGroupSnapshot(Pool& pool, const std::string& name,
     }
     made.push_back({i, volume_ids.size(), std::move(*snap)});
   }
+  pool_held.reset();
   held.reset();
   out.consistency = all_held ? GroupConsistency::kHeld : GroupConsistency::kSequential;
   out.group = FromMembers(gid, name, made);
@@ -225,7 +217,6 @@ StatusOr<GroupResult> CreateGroupSnapshot(Pool& pool, const std::string& name,
 
 StatusOr<GroupSnapshot> GetGroupSnapshot(Pool& pool, const std::string& id) {
   if (id.empty()) return absl::InvalidArgumentError("group snapshot id is empty");
-  if (pool.capabilities().atomic_group_snapshots) return pool.get_group_snapshot(id);
   ASSIGN_OR_RETURN(std::vector<Member> found, FindMembers(pool, id));
   if (found.empty()) return absl::NotFoundError(absl::StrCat("no group snapshot ", id));
   return FromMembers(id, "", found);
@@ -233,7 +224,6 @@ StatusOr<GroupSnapshot> GetGroupSnapshot(Pool& pool, const std::string& id) {
 
 Status DeleteGroupSnapshot(Pool& pool, const std::string& id) {
   if (id.empty()) return absl::InvalidArgumentError("group snapshot id is empty");
-  if (pool.capabilities().atomic_group_snapshots) return pool.delete_group_snapshot(id);
   ASSIGN_OR_RETURN(std::vector<Member> found, FindMembers(pool, id));
   std::vector<Snapshot> snaps;
   for (auto& m : found) snaps.push_back(m.snap);

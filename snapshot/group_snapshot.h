@@ -1,19 +1,21 @@
 // Group snapshots (CSI VolumeGroupSnapshot): snapshots of several volumes of one pool, meant as
 // one point in time, whose members are ordinary snapshots (each restorable / clonable alone).
 //
-// A pool with capabilities().atomic_group_snapshots takes the group itself at one point in time
-// (RBD: exclusive locks on every member image held across the member snapshots).
-//
-// Any other pool that takes snapshots gets a group built here from ordinary snapshots named
+// Any pool that takes snapshots gets groups, built here from ordinary snapshots named
 //     vdisk-group-<gid>-<i>-of-<n>
 // where <gid> is derived from the group's name: a repeated create finds its members, an
 // interrupted one (some members missing) is discarded and taken again, and no separate record
-// is needed (the group's pool-local id is <gid>). The members are taken one after another
-// while GroupOptions::hold is in force; a holder that stops write acknowledgements of every
-// member for that time (csi/: IoGate::Hold on the members' vhost-user exports) makes the set
-// crash-consistent: no write the guest saw complete during the window is missing from a member
-// that another member's data may depend on. Without a holder the members are sequential points
-// in time (each consistent, the set not). CreateGroupSnapshot() reports which it was.
+// is needed (the group's pool-local id is <gid>).
+//
+// The members are taken one after another while the writers of every member hold their write
+// acknowledgements: the caller's GroupOptions::hold (csi/: the IoGates of the members this
+// process exports), and, on pools with capabilities().write_holds (RBD), Pool::hold_writes,
+// which reaches every process serving a member. A write the guest saw complete during the
+// window cannot exist, so no member can hold a write that depends on one another member lacks:
+// the set is crash-consistent, one point in time as far as any guest can tell ("held"). When
+// some writer was not held (a kernel attachment, a librbd client that is not vdisk), the
+// members are sequential points in time: each consistent, the set not ("sequential").
+// CreateGroupSnapshot() reports which it was.
 //
 // Errors: INVALID_ARGUMENT (empty name or list, a volume named twice), NOT_FOUND (volume),
 // ALREADY_EXISTS (the name is taken by a group of other volumes), FAILED_PRECONDITION (pool
@@ -21,6 +23,7 @@
 // serialise operations on one group name (csi/ does with OpLocks).
 #pragma once
 
+#include <chrono>
 #include <functional>
 #include <memory>
 #include <string>
@@ -32,19 +35,20 @@
 namespace vdisk::snapshot {
 
 enum class GroupConsistency {
-  kAtomic,      // the pool took one point in time
-  kHeld,        // members taken while the holder held acknowledgements of writes to all of them
-  kSequential,  // members taken one after another, nothing held
+  kHeld,        // taken while every writer of every member held its write acknowledgements
+  kSequential,  // some writer was not held: members are one after another
 };
 std::string_view ToString(GroupConsistency c);
 
 struct GroupOptions {
-  // For groups built here: called once before the first member is taken, with the volume ids;
-  // the returned object lives until the last member is taken (or the attempt fails). Return
-  // true in *all_held if acknowledgements of writes to every member are held meanwhile.
+  // Called once before the first member is taken, with the volume ids; the returned object
+  // lives until the last member is taken (or the attempt fails). Sets *all_held when it holds
+  // acknowledgements of every writer of every member (pools without write holds).
   std::function<StatusOr<std::shared_ptr<void>>(const std::vector<std::string>& volume_ids,
                                                 bool* all_held)>
       hold;
+  // How long a pool-wide write hold may last at most (its holders let go after it).
+  std::chrono::milliseconds hold_lease{30000};
 };
 
 struct GroupResult {

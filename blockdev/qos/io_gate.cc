@@ -103,6 +103,16 @@ void IoGate::WakeAll() {
   for (Waker* w : wakers_) w->Wake();
 }
 
+void IoGate::Attach(std::shared_ptr<void> attachment) {
+  std::lock_guard lock(attach_mu_);
+  attachment_ = std::move(attachment);
+}
+
+bool IoGate::attached() const {
+  std::lock_guard lock(attach_mu_);
+  return attachment_ != nullptr;
+}
+
 GateStats IoGate::stats() const {
   std::lock_guard lock(mu_);
   return stats_;

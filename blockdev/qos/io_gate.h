@@ -68,6 +68,11 @@ class IoGate : public std::enable_shared_from_this<IoGate> {
   void Register(Waker* w);
   void Unregister(Waker* w);
 
+  // Something that lives as long as the gate (e.g. the watch that brings other processes' hold
+  // requests to it); set once, destroyed first when the gate goes.
+  void Attach(std::shared_ptr<void> attachment);
+  bool attached() const;
+
   GateStats stats() const;
 
  private:
@@ -87,6 +92,18 @@ class IoGate : public std::enable_shared_from_this<IoGate> {
 
   std::mutex wakers_mu_;
   std::set<Waker*> wakers_;
+
+  mutable std::mutex attach_mu_;
+  std::shared_ptr<void> attachment_;  // last member: released first
+
+ public:
+  ~IoGate() {
+    std::shared_ptr<void> a;
+    {
+      std::lock_guard lock(attach_mu_);
+      a = std::move(attachment_);
+    }
+  }
 };
 
 // One gate per key (e.g. the CSI volume id), alive while something holds it.

@@ -111,7 +111,7 @@ Capabilities RbdPool::capabilities() const {
   c.online_expand = true;
   c.node_local = false;
   c.fast_clone = true;
-  c.atomic_group_snapshots = true;
+  c.write_holds = true;
   c.mutable_params = true;
   return c;
 }
@@ -233,7 +233,6 @@ Snapshot RbdPool::ToSnapshot(const SnapshotRecord& rec) {
   s.size_bytes = rec.size_bytes;
   s.created_unix_ns = rec.created_unix_ns;
   s.ready = rec.state == RecordState::kReady;
-  s.group_id = rec.group_id;
   return s;
 }
 
@@ -596,7 +595,6 @@ Status RbdPool::DiscardCreatingSnapshot(const SnapshotRecord& rec) {
 }
 
 void RbdPool::Sweep() {
-  SweepGroups();
   auto snaps = journal_->List("s/");
   if (snaps.ok()) {
     for (const auto& [key, raw] : *snaps) {

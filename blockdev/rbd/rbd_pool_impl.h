@@ -60,13 +60,12 @@ class RbdPool final : public Pool, public std::enable_shared_from_this<RbdPool> 
   StatusOr<std::unique_ptr<Device>> open_snapshot(const std::string& id) override;
   StatusOr<ExtentList> changed_extents(const std::string& base_id, const std::string& id) override;
 
-  // Group snapshots (rbd_groups.cc): exclusive locks on every member image, held across the
-  // member snapshots, make one point in time (what librbd's own group snapshot does).
-  StatusOr<GroupSnapshot> create_group_snapshot(const std::string& name,
-                                                const std::vector<std::string>& volume_ids) override;
-  Status delete_group_snapshot(const std::string& id) override;
-  StatusOr<GroupSnapshot> get_group_snapshot(const std::string& id) override;
-  StatusOr<std::optional<GroupSnapshot>> find_group_snapshot_by_name(const std::string& name) override;
+  // Write holds (rbd_holds.cc): RADOS watch/notify on "vdisk.hold.<image id>" next to each
+  // image; writers are counted from the image header's watchers.
+  StatusOr<std::shared_ptr<void>> watch_write_holds(const std::string& volume_id,
+                                                    std::shared_ptr<WriteHoldSink> sink) override;
+  StatusOr<WriteHold> hold_writes(const std::vector<std::string>& volume_ids,
+                                  std::chrono::milliseconds lease) override;
 
   // Mutable parameters (rbd_volumes.cc): stored in the volume record and set as the image's
   // librbd QoS (conf_rbd_qos_* image metadata), which every librbd client of the image obeys.
@@ -127,13 +126,7 @@ class RbdPool final : public Pool, public std::enable_shared_from_this<RbdPool> 
   // building mark. The record must be this instance's (its own create, or claimed).
   Status DiscardCreatingVolume(const VolumeRecord& rec);
   Status DiscardCreatingSnapshot(const SnapshotRecord& rec);
-  // Group helpers (rbd_groups.cc).
-  StatusOr<std::optional<GroupRecord>> ReadGroupAny(const std::string& id);
-  StatusOr<GroupSnapshot> ToGroup(const GroupRecord& rec);
-  Status TakeGroup(std::vector<SnapshotRecord>& members);
-  Status DiscardCreatingGroup(const GroupRecord& g);
-  bool ClaimIfAbandoned(GroupRecord& g);
-  void SweepGroups();
+
   // Startup sweep: re-queues flattens, finishes deletions, collects hidden images.
   void Sweep();
 

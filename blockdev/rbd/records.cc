@@ -113,7 +113,6 @@ std::string ToJson(const SnapshotRecord& r) {
   j["created_unix_ns"] = r.created_unix_ns;
   j["updated_unix_ns"] = r.updated_unix_ns;
   j["owner"] = r.owner;
-  if (!r.group_id.empty()) j["group_id"] = r.group_id;
   return j.dump();
 }
 
@@ -174,7 +173,6 @@ StatusOr<SnapshotRecord> SnapshotRecordFromJson(const std::string& text) {
     r.created_unix_ns = j.value("created_unix_ns", int64_t{0});
     r.updated_unix_ns = j.value("updated_unix_ns", int64_t{0});
     r.owner = j.value("owner", "");
-    r.group_id = j.value("group_id", "");
   } catch (const json::exception& e) {
     return absl::DataLossError(absl::StrCat("journal: bad snapshot record: ", e.what()));
   }
@@ -183,40 +181,8 @@ StatusOr<SnapshotRecord> SnapshotRecordFromJson(const std::string& text) {
   return r;
 }
 
-std::string ToJson(const GroupRecord& r) {
-  json j;
-  j["id"] = r.id;
-  j["name"] = r.name;
-  j["members"] = r.members;
-  j["state"] = StateName(r.state);
-  j["created_unix_ns"] = r.created_unix_ns;
-  j["updated_unix_ns"] = r.updated_unix_ns;
-  j["owner"] = r.owner;
-  return j.dump();
-}
-
-StatusOr<GroupRecord> GroupRecordFromJson(const std::string& text) {
-  json j = json::parse(text, nullptr, /*allow_exceptions=*/false);
-  if (!j.is_object()) return absl::DataLossError("journal: group record is not a JSON object");
-  GroupRecord r;
-  try {
-    r.id = j.value("id", "");
-    r.name = j.value("name", "");
-    r.members = j.value("members", std::vector<std::string>{});
-    ASSIGN_OR_RETURN(r.state, ParseState(j.value("state", "")));
-    r.created_unix_ns = j.value("created_unix_ns", int64_t{0});
-    r.updated_unix_ns = j.value("updated_unix_ns", int64_t{0});
-    r.owner = j.value("owner", "");
-  } catch (const json::exception& e) {
-    return absl::DataLossError(absl::StrCat("journal: bad group record: ", e.what()));
-  }
-  if (r.id.empty()) return absl::DataLossError("journal: group record without id");
-  return r;
-}
-
 std::string VolumeKey(const std::string& id) { return "v/" + id; }
-std::string GroupKey(const std::string& id) { return "g/" + id; }
-std::string GroupNameKey(const std::string& name) { return "gn/" + name; }
+
 std::string VolumeNameKey(const std::string& name) { return "vn/" + name; }
 std::string SnapshotKey(const std::string& id) { return "s/" + id; }
 std::string SnapshotNameKey(const std::string& name) { return "sn/" + name; }
@@ -248,7 +214,6 @@ StatusOr<SnapshotRef> ParseSnapshotId(const std::string& id) {
 std::string NewImageName() { return "vdisk-" + RandomHex16(); }
 std::string NewSnapName() { return "snap-" + RandomHex16(); }
 std::string NewCloneSnapName() { return "clone-" + RandomHex16(); }
-std::string NewGroupId() { return "grp-" + RandomHex16(); }
-bool IsGroupId(const std::string& id) { return IsNamePart(id, "grp-"); }
+
 
 }  // namespace vdisk::blockdev::rbd

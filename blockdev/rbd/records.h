@@ -3,7 +3,6 @@
 //
 //   volume id    <rados-pool>.<image>             e.g. rbd.vdisk-0123456789abcdef
 //   snapshot id  <rados-pool>.<image>.<snap>      e.g. rbd.vdisk-0123456789abcdef.snap-89abcdef01234567
-//   group id     grp-<16 hex>                      a group snapshot (its members are snapshots)
 //
 // Images are named "vdisk-<16 hex>", snapshots "snap-<16 hex>", hidden clone-source snapshots
 // "clone-<16 hex>" (random, so they never collide with anything the operator made). Records
@@ -64,35 +63,20 @@ struct SnapshotRecord {
   int64_t created_unix_ns = 0;
   int64_t updated_unix_ns = 0;
   std::string owner;
-  std::string group_id;  // the group snapshot it was taken with, if any
-};
-
-// A group snapshot: member snapshots taken at one point in time (rbd_groups.cc).
-//   group: creating -> ready -> deleting
-struct GroupRecord {
-  std::string id;
-  std::string name;
-  std::vector<std::string> members;  // snapshot ids, in the request's volume order
-  RecordState state = RecordState::kCreating;
-  int64_t created_unix_ns = 0;
-  int64_t updated_unix_ns = 0;
-  std::string owner;
 };
 
 std::string ToJson(const VolumeRecord& r);
 std::string ToJson(const SnapshotRecord& r);
-std::string ToJson(const GroupRecord& r);
 StatusOr<VolumeRecord> VolumeRecordFromJson(const std::string& json);
 StatusOr<SnapshotRecord> SnapshotRecordFromJson(const std::string& json);
-StatusOr<GroupRecord> GroupRecordFromJson(const std::string& json);
+
 
 // Journal keys.
 std::string VolumeKey(const std::string& id);     // "v/<id>"
 std::string VolumeNameKey(const std::string& name);  // "vn/<name>"
 std::string SnapshotKey(const std::string& id);   // "s/<id>"
 std::string SnapshotNameKey(const std::string& name);  // "sn/<name>"
-std::string GroupKey(const std::string& id);      // "g/<id>"
-std::string GroupNameKey(const std::string& name);  // "gn/<name>"
+
 
 // Ids.
 struct VolumeRef {
@@ -114,8 +98,7 @@ StatusOr<SnapshotRef> ParseSnapshotId(const std::string& id);
 std::string NewImageName();      // "vdisk-<16 hex>"
 std::string NewSnapName();       // "snap-<16 hex>"
 std::string NewCloneSnapName();  // "clone-<16 hex>"
-std::string NewGroupId();        // "grp-<16 hex>"
-bool IsGroupId(const std::string& id);
+
 
 int64_t NowUnixNs();
 

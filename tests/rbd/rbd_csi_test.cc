@@ -20,7 +20,9 @@
 #include "blockdev/registry.h"
 #include "blockdev/sync_io.h"
 #include "tests/csi/driver_process.h"
+#include "common/fs.h"
 #include "tests/csi/metadata_util.h"
+#include "tests/csi/vhost_io.h"
 #include "tests/pool/pool_test_util.h"
 #include "tests/rbd/ceph_env.h"
 
@@ -28,6 +30,7 @@ namespace vdisk::csi::testing {
 namespace {
 
 namespace v1 = ::csi::v1;
+using blockdev::vhost::testing::VhostClient;
 using Mode = v1::VolumeCapability::AccessMode;
 using ::absl::StatusCode;
 constexpr int64_t kMiB = 1 << 20;
@@ -370,22 +373,50 @@ TEST_F(RbdCsiTest, SnapshotMetadataDeltaAndAllocated) {
   EXPECT_EQ(Delta(c(), s1.snapshot_id(), s2.snapshot_id()).status.code(), StatusCode::kNotFound);
 }
 
-// A group of two images written by one writer in alternation (write n to A, wait, n to B):
-// the exclusive locks held across the member snapshots make one point in time, a-1 <= b <= a.
-TEST_F(RbdCsiTest, GroupSnapshotIsAtomicAndMembersStandAlone) {
-  auto a = Vol("vm-rbd-grp-a", 8 * kMiB);
-  auto b = Vol("vm-rbd-grp-b", 8 * kMiB);
-  auto da = OpenImage(a), db = OpenImage(b);
-  ASSERT_TRUE(da && db);
+// A group of two images written by one writer in alternation (write n to A, wait, n to B)
+// through vdisk's vhost-user exports: every writer holds its acknowledgements while the member
+// snapshots are taken (RADOS watch/notify), so the group is one point in time: a-1 <= b <= a.
+// Then the same with a writer that is not vdisk (its own librbd): the group is reported
+// sequential, and the writer sees no error.
+TEST_F(RbdCsiTest, GroupSnapshotIsHeldAcrossExportsAndMembersStandAlone) {
+  auto vhost_vol = [&](const std::string& name) {
+    auto req = CreateReq(name, 8 * kMiB, Mode::SINGLE_NODE_WRITER);
+    (*req.mutable_parameters())["attach"] = "vhost-user";
+    auto r = c().CreateVolume(req);
+    EXPECT_TRUE(r.ok()) << r.status();
+    return r.ok() ? r->volume() : v1::Volume();
+  };
+  auto a = vhost_vol("vm-rbd-grp-a"), b = vhost_vol("vm-rbd-grp-b");
+  const std::string kubelet = *scratch_ / "kubelet";
+  auto export_of = [&](const v1::Volume& v, const std::string& tag) {
+    const std::string staging = kubelet + "/plugins/staging-" + tag, parent = kubelet + "/pods/" + tag;
+    EXPECT_TRUE(fs::MakeDirs(staging).ok());
+    EXPECT_TRUE(fs::MakeDirs(parent).ok());
+    v1::VolumeCapability cap;
+    cap.mutable_block();
+    cap.mutable_access_mode()->set_mode(Mode::SINGLE_NODE_WRITER);
+    EXPECT_TRUE(StageWithContext(c(), v, staging, cap).ok());
+    auto p = PublishWithContext(c(), v, staging, parent + "/vol", cap);
+    EXPECT_TRUE(p.ok()) << p;
+    return std::make_pair(staging, parent + "/vol");
+  };
+  auto ea = export_of(a, "ga"), eb = export_of(b, "gb");
+  VhostClient va, vb;
+  ASSERT_TRUE(va.Connect(ea.second).ok());
+  ASSERT_TRUE(va.Setup(1).ok());
+  ASSERT_TRUE(vb.Connect(eb.second).ok());
+  ASSERT_TRUE(vb.Setup(1).ok());
+
   std::atomic<bool> stop{false};
   std::atomic<uint64_t> written{0};
   std::atomic<int> failures{0};
   std::thread writer([&] {
-    std::vector<std::byte> block(4096);
     for (uint64_t n = 1; !stop.load(); ++n) {
-      std::memcpy(block.data(), &n, sizeof n);
-      for (auto* dev : {da.get(), db.get()})
-        if (!blockdev::WriteAt(*dev, 0, block).ok()) failures++;
+      for (VhostClient* vc : {&va, &vb}) {
+        std::string block(4096, '\0');
+        std::memcpy(block.data(), &n, sizeof n);
+        if (VhostRequest(*vc, blockdev::vhost::kBlkTOut, 0, &block) != blockdev::vhost::kBlkSOk) failures++;
+      }
       written = n;
     }
   });
@@ -405,9 +436,9 @@ TEST_F(RbdCsiTest, GroupSnapshotIsAtomicAndMembersStandAlone) {
   }
   stop = true;
   writer.join();
-  da.reset();
-  db.reset();
   EXPECT_EQ(failures.load(), 0);
+  EXPECT_NE(driver_->Log().find("consistency=held"), std::string::npos) << "the exports must have held";
+  EXPECT_EQ(driver_->Log().find("consistency=sequential"), std::string::npos);
 
   auto seq_of = [&](const v1::Snapshot& s, const std::string& name) -> uint64_t {
     auto r = RestoreOf(name, s);  // a clone of the member snapshot: usable alone
@@ -428,6 +459,29 @@ TEST_F(RbdCsiTest, GroupSnapshotIsAtomicAndMembersStandAlone) {
     const uint64_t bn = seq_of(g.snapshots(1), "vm-rbd-grp-rb-" + std::to_string(i));
     EXPECT_TRUE(bn <= an && an <= bn + 1) << "group " << i << ": A holds " << an << ", B holds " << bn;
     EXPECT_GT(an, 0u);
+  }
+  // Members feed changed-block tracking like any snapshot.
+  auto d = Delta(c(), groups[0].snapshots(0).snapshot_id(), groups[2].snapshots(0).snapshot_id());
+  EXPECT_TRUE(d.status.ok()) << d.status;
+  EXPECT_TRUE(d.Covers(0, 4096));
+
+  // A writer that is not vdisk: the group is taken, reported sequential, the writer unharmed.
+  {
+    auto dev = OpenImage(b);
+    ASSERT_TRUE(dev);
+    std::atomic<bool> stop2{false};
+    std::atomic<int> failures2{0};
+    std::thread foreign([&] {
+      std::vector<std::byte> block(4096);
+      while (!stop2.load())
+        if (!blockdev::WriteAt(*dev, 4 * kMiB, block).ok()) failures2++;
+    });
+    auto g = group("vm-rbd-grp-foreign", {a.volume_id(), b.volume_id()});
+    stop2 = true;
+    foreign.join();
+    ASSERT_TRUE(g.ok()) << g.status();
+    EXPECT_EQ(failures2.load(), 0);
+    EXPECT_NE(driver_->Log().find("consistency=sequential"), std::string::npos);
   }
 
   // Idempotent by name, taken for other volumes, Get, Delete (members go with it).
@@ -451,6 +505,19 @@ TEST_F(RbdCsiTest, GroupSnapshotIsAtomicAndMembersStandAlone) {
   gs.set_snapshot_id(groups[1].snapshots(0).snapshot_id());
   *gs.mutable_secrets() = Secrets();
   EXPECT_EQ(c().GetSnapshot(gs).status().code(), StatusCode::kNotFound);
+
+  va.Close();
+  vb.Close();
+  for (const auto& [v, e] : {std::make_pair(a, ea), std::make_pair(b, eb)}) {
+    v1::NodeUnpublishVolumeRequest up;
+    up.set_volume_id(v.volume_id());
+    up.set_target_path(e.second);
+    EXPECT_TRUE(c().NodeUnpublishVolume(up).ok());
+    v1::NodeUnstageVolumeRequest us;
+    us.set_volume_id(v.volume_id());
+    us.set_staging_target_path(e.first);
+    EXPECT_TRUE(c().NodeUnstageVolume(us).ok());
+  }
 }
 
 // QoS on RBD: the mutable parameters become the image's librbd QoS (image metadata), which any
