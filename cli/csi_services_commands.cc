@@ -7,6 +7,7 @@
 //   volume modify <volume-id> --param key=value             ControllerModifyVolume (QoS)
 //
 // Human tables by default, one JSON document with --json. Exit codes as volume_commands.cc.
+#include <chrono>
 #include <iostream>
 #include <memory>
 #include <string>
@@ -32,6 +33,7 @@ void AddChangesCommand(CLI::App* snap) {
     int32_t max_results = 0;
     std::vector<std::string> secrets;
     bool summary = false;
+    int repeat = 1;
   };
   auto a = std::make_shared<Args>();
   auto* cmd = snap->add_subcommand(
@@ -43,11 +45,16 @@ void AddChangesCommand(CLI::App* snap) {
   cmd->add_option("--max-results", a->max_results, "Ranges per streamed message (0: the driver chooses)");
   cmd->add_option("--secret", a->secrets, "CSI secret key=value (repeatable)");
   cmd->add_flag("--summary", a->summary, "Only the totals, not every range");
+  cmd->add_option("--repeat", a->repeat,
+                  "Read the stream N times over one connection and report each call's seconds "
+                  "(what a long-lived client such as the snapshot-metadata sidecar sees)")
+      ->check(CLI::Range(1, 1000));
   cmd->callback([a] {
     auto client = Connect(a->common);
     json extents = json::array();
     int64_t capacity = 0, total = 0, messages = 0;
     int type = 0;
+    json seconds = json::array();
     auto take = [&](int t, int64_t cap, const auto& blocks) {
       type = t;
       capacity = cap;
@@ -58,6 +65,10 @@ void AddChangesCommand(CLI::App* snap) {
       }
       return true;
     };
+    for (int round = 0; round < a->repeat; ++round) {
+    extents = json::array();
+    total = messages = 0;
+    const auto t0 = std::chrono::steady_clock::now();
     if (a->base.empty()) {
       v1::GetMetadataAllocatedRequest req;
       req.set_snapshot_id(a->target);
@@ -80,6 +91,8 @@ void AddChangesCommand(CLI::App* snap) {
             }),
             "GetMetadataDelta");
     }
+    seconds.push_back(std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count());
+    }
     const std::string kind = a->base.empty() ? "allocated" : "changed";
     if (a->common.json) {
       json out{{"snapshot_id", a->target},
@@ -89,6 +102,7 @@ void AddChangesCommand(CLI::App* snap) {
                {"bytes", total},
                {"messages", messages}};
       if (!a->base.empty()) out["base_snapshot_id"] = a->base;
+      if (a->repeat > 1) out["seconds"] = seconds;
       if (!a->summary) out["extents"] = extents;
       return PrintJson(out);
     }

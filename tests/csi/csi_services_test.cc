@@ -414,42 +414,29 @@ TEST_F(CsiServicesTest, GroupSnapshotOfAlternatingWriterIsConsistent) {
   ASSERT_TRUE(vb.Connect(sb).ok());
   ASSERT_TRUE(vb.Setup(1).ok());
 
-  std::atomic<bool> stop{false};
-  std::atomic<uint64_t> written{0};
-  std::atomic<int> failures{0};
-  std::thread writer([&] {
-    for (uint64_t n = 1; !stop.load(); ++n) {
-      for (VhostClient* vc : {&va, &vb}) {
-        std::string block(4096, '\0');
-        std::memcpy(block.data(), &n, sizeof n);
-        if (VhostRequest(*vc, vh::kBlkTOut, 0, &block) != vh::kBlkSOk) failures++;
-      }
-      written = n;
-    }
-  });
+  AlternatingWriter writer(va, vb);
   std::vector<v1::VolumeGroupSnapshot> groups;
   for (int i = 0; i < 6; ++i) {
-    while (written.load() < static_cast<uint64_t>(20 * (i + 1))) std::this_thread::sleep_for(std::chrono::milliseconds(1));
+    writer.WaitFor(20 * (i + 1));
     auto g = Group(absl::StrCat("grp-alt-", i), {a.volume_id(), b.volume_id()});
     ASSERT_TRUE(g.ok()) << g.status();
     groups.push_back(g->group_snapshot());
   }
-  stop = true;
-  writer.join();
-  EXPECT_EQ(failures.load(), 0);
+  writer.Stop();
+  EXPECT_EQ(writer.failures(), 0);
   EXPECT_NE(driver_->Log().find("consistency=held"), std::string::npos)
       << "both members are exported here: acknowledgements must have been held";
 
   auto seq_of = [&](const v1::Snapshot& s, const std::string& tag) -> uint64_t {
     auto r = Restore("pvc-alt-r-" + tag, s, "reflink");
     std::string dev = Attach(r, "alt-r-" + tag);
-    uint64_t n = 0;
+    char block0[8] = {};
     int fd = ::open(dev.c_str(), O_RDONLY | O_CLOEXEC);
     EXPECT_GE(fd, 0);
-    EXPECT_EQ(::pread(fd, &n, sizeof n, 0), static_cast<ssize_t>(sizeof n));
+    EXPECT_EQ(::pread(fd, block0, sizeof block0, 0), static_cast<ssize_t>(sizeof block0));
     ::close(fd);
     Detach(dev);
-    return n;
+    return AlternatingWriter::SequenceOf(block0);
   };
   for (size_t i = 0; i < groups.size(); ++i) {
     const uint64_t an = seq_of(groups[i].snapshots(0), absl::StrCat(i, "a"));

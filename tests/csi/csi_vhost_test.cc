@@ -11,6 +11,7 @@
 
 #include "blockdev/vhost/protocol.h"
 #include "tests/csi/csi_fixture.h"
+#include "tests/csi/vhost_io.h"
 #include "tests/vhost/vhost_client.h"
 
 namespace vdisk::csi::testing {
@@ -71,15 +72,7 @@ class VhostAttachTest : public CsiDriverTest {
 
   // One request through the socket; returns the virtio-blk status byte (0xff: no answer).
   static uint8_t Io(VhostClient& vc, uint32_t type, uint64_t offset, std::string* data) {
-    const uint64_t scratch = VhostClient::kDataBase;
-    const uint32_t len = data ? static_cast<uint32_t>(data->size()) : 0;
-    auto layout = vc.Layout(scratch, len);
-    if (type == vh::kBlkTOut) std::memcpy(vc.ram().at(layout.data_gpa), data->data(), len);
-    vc.Submit(0, type, offset / 512, scratch, len, /*data_writable=*/type == vh::kBlkTIn);
-    vc.Kick(0);
-    if (vc.WaitUsed(0, 1).size() != 1) return 0xff;
-    if (type == vh::kBlkTIn) std::memcpy(data->data(), vc.ram().at(layout.data_gpa), len);
-    return vc.StatusByte(scratch, len);
+    return VhostRequest(vc, type, offset, data);
   }
 
   static uint64_t CapacityBytes(VhostClient& vc) {

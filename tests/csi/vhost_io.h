@@ -3,8 +3,11 @@
 // test front end (tests/vhost/vhost_client.h) playing QEMU and the guest driver.
 #pragma once
 
+#include <atomic>
+#include <chrono>
 #include <cstring>
 #include <string>
+#include <thread>
 
 #include "blockdev/vhost/protocol.h"
 #include "csi/client.h"
@@ -49,5 +52,46 @@ inline uint8_t VhostRequest(blockdev::vhost::testing::VhostClient& vc, uint32_t 
   if (type == vh::kBlkTIn) std::memcpy(data->data(), vc.ram().at(layout.data_gpa), len);
   return vc.StatusByte(scratch, len);
 }
+
+// One writer that writes sequence number n to block 0 of volume A, waits for it, then writes n
+// to block 0 of volume B, waits, and goes on with n+1 until stopped: the workload that tells
+// whether a group snapshot of A and B is one point in time (a snapshot pair holding A's a and
+// B's b is consistent iff b <= a <= b + 1).
+class AlternatingWriter {
+ public:
+  AlternatingWriter(blockdev::vhost::testing::VhostClient& a, blockdev::vhost::testing::VhostClient& b)
+      : thread_([this, &a, &b] {
+          for (uint64_t n = 1; !stop_.load(); ++n) {
+            for (auto* vc : {&a, &b}) {
+              std::string block(4096, '\0');
+              std::memcpy(block.data(), &n, sizeof n);
+              if (VhostRequest(*vc, blockdev::vhost::kBlkTOut, 0, &block) != blockdev::vhost::kBlkSOk) failures_++;
+            }
+            written_ = n;
+          }
+        }) {}
+  ~AlternatingWriter() { Stop(); }
+  void WaitFor(uint64_t n) const {
+    while (written_.load() < n && !stop_.load()) std::this_thread::sleep_for(std::chrono::milliseconds(1));
+  }
+  void Stop() {
+    stop_ = true;
+    if (thread_.joinable()) thread_.join();
+  }
+  int failures() const { return failures_.load(); }
+
+  // The sequence number in block 0 of a volume this writer wrote.
+  static uint64_t SequenceOf(const void* block0) {
+    uint64_t n = 0;
+    std::memcpy(&n, block0, sizeof n);
+    return n;
+  }
+
+ private:
+  std::atomic<bool> stop_{false};
+  std::atomic<uint64_t> written_{0};
+  std::atomic<int> failures_{0};
+  std::thread thread_;  // last: starts once the counters exist
+};
 
 }  // namespace vdisk::csi::testing

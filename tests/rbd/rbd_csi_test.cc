@@ -407,19 +407,7 @@ TEST_F(RbdCsiTest, GroupSnapshotIsHeldAcrossExportsAndMembersStandAlone) {
   ASSERT_TRUE(vb.Connect(eb.second).ok());
   ASSERT_TRUE(vb.Setup(1).ok());
 
-  std::atomic<bool> stop{false};
-  std::atomic<uint64_t> written{0};
-  std::atomic<int> failures{0};
-  std::thread writer([&] {
-    for (uint64_t n = 1; !stop.load(); ++n) {
-      for (VhostClient* vc : {&va, &vb}) {
-        std::string block(4096, '\0');
-        std::memcpy(block.data(), &n, sizeof n);
-        if (VhostRequest(*vc, blockdev::vhost::kBlkTOut, 0, &block) != blockdev::vhost::kBlkSOk) failures++;
-      }
-      written = n;
-    }
-  });
+  AlternatingWriter writer(va, vb);
   auto group = [&](const std::string& name, std::vector<std::string> vols) {
     v1::CreateVolumeGroupSnapshotRequest req;
     req.set_name(name);
@@ -429,14 +417,13 @@ TEST_F(RbdCsiTest, GroupSnapshotIsHeldAcrossExportsAndMembersStandAlone) {
   };
   std::vector<v1::VolumeGroupSnapshot> groups;
   for (int i = 0; i < 3; ++i) {
-    while (written.load() < static_cast<uint64_t>(10 * (i + 1))) std::this_thread::sleep_for(std::chrono::milliseconds(1));
+    writer.WaitFor(10 * (i + 1));
     auto g = group("vm-rbd-grp-" + std::to_string(i), {a.volume_id(), b.volume_id()});
     ASSERT_TRUE(g.ok()) << g.status() << driver_->Log();
     groups.push_back(g->group_snapshot());
   }
-  stop = true;
-  writer.join();
-  EXPECT_EQ(failures.load(), 0);
+  writer.Stop();
+  EXPECT_EQ(writer.failures(), 0);
   EXPECT_NE(driver_->Log().find("consistency=held"), std::string::npos) << "the exports must have held";
   EXPECT_EQ(driver_->Log().find("consistency=sequential"), std::string::npos);
 
@@ -446,9 +433,7 @@ TEST_F(RbdCsiTest, GroupSnapshotIsHeldAcrossExportsAndMembersStandAlone) {
     if (!dev) return 0;
     std::vector<std::byte> block(4096);
     EXPECT_TRUE(blockdev::ReadAt(*dev, 0, block).ok());
-    uint64_t n = 0;
-    std::memcpy(&n, block.data(), sizeof n);
-    return n;
+    return AlternatingWriter::SequenceOf(block.data());
   };
   for (size_t i = 0; i < groups.size(); ++i) {
     const auto& g = groups[i];
