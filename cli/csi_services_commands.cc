@@ -66,32 +66,32 @@ void AddChangesCommand(CLI::App* snap) {
       return true;
     };
     for (int round = 0; round < a->repeat; ++round) {
-    extents = json::array();
-    total = messages = 0;
-    const auto t0 = std::chrono::steady_clock::now();
-    if (a->base.empty()) {
-      v1::GetMetadataAllocatedRequest req;
-      req.set_snapshot_id(a->target);
-      req.set_starting_offset(a->from);
-      req.set_max_results(a->max_results);
-      PutKeyValues(a->secrets, "--secret", req.mutable_secrets());
-      Check(client->GetMetadataAllocated(req, [&](const v1::GetMetadataAllocatedResponse& m) {
-              return take(m.block_metadata_type(), m.volume_capacity_bytes(), m.block_metadata());
-            }),
-            "GetMetadataAllocated");
-    } else {
-      v1::GetMetadataDeltaRequest req;
-      req.set_base_snapshot_id(a->base);
-      req.set_target_snapshot_id(a->target);
-      req.set_starting_offset(a->from);
-      req.set_max_results(a->max_results);
-      PutKeyValues(a->secrets, "--secret", req.mutable_secrets());
-      Check(client->GetMetadataDelta(req, [&](const v1::GetMetadataDeltaResponse& m) {
-              return take(m.block_metadata_type(), m.volume_capacity_bytes(), m.block_metadata());
-            }),
-            "GetMetadataDelta");
-    }
-    seconds.push_back(std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count());
+      extents = json::array();
+      total = messages = 0;
+      const auto t0 = std::chrono::steady_clock::now();
+      if (a->base.empty()) {
+        v1::GetMetadataAllocatedRequest req;
+        req.set_snapshot_id(a->target);
+        req.set_starting_offset(a->from);
+        req.set_max_results(a->max_results);
+        PutKeyValues(a->secrets, "--secret", req.mutable_secrets());
+        Check(client->GetMetadataAllocated(req, [&](const v1::GetMetadataAllocatedResponse& m) {
+                return take(m.block_metadata_type(), m.volume_capacity_bytes(), m.block_metadata());
+              }),
+              "GetMetadataAllocated");
+      } else {
+        v1::GetMetadataDeltaRequest req;
+        req.set_base_snapshot_id(a->base);
+        req.set_target_snapshot_id(a->target);
+        req.set_starting_offset(a->from);
+        req.set_max_results(a->max_results);
+        PutKeyValues(a->secrets, "--secret", req.mutable_secrets());
+        Check(client->GetMetadataDelta(req, [&](const v1::GetMetadataDeltaResponse& m) {
+                return take(m.block_metadata_type(), m.volume_capacity_bytes(), m.block_metadata());
+              }),
+              "GetMetadataDelta");
+      }
+      seconds.push_back(std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count());
     }
     const std::string kind = a->base.empty() ? "allocated" : "changed";
     if (a->common.json) {

@@ -405,11 +405,13 @@ void AddVolumeNodeCommands(CLI::App* vol) {
     auto a = std::make_shared<Args>();
     auto* cmd = vol->add_subcommand(
         "publish", "Expose a staged volume at a target path (CSI NodePublishVolume): Block = a device "
-                   "node bind-mounted on a file, Filesystem = a directory holding disk.img");
+                   "node bind-mounted on a file, Filesystem = a directory holding disk.img (attach=vhost-user: "
+                   "holding vhost-user-blk.sock and vhost-user-blk.json)");
     AddCommon(cmd, a->common);
     cmd->add_option("volume-id", a->id, "Volume id")->required();
     cmd->add_option("--staging-path", a->staging, "Where it was staged")->required();
-    cmd->add_option("--target", a->target, "Target path (file for Block, directory for Filesystem, a socket with attach=vhost-user)")->required();
+    cmd->add_option("--target", a->target, "Target path (file for Block, directory for Filesystem; with attach=vhost-user a directory "
+                    "holding vhost-user-blk.sock)")->required();
     cmd->add_option("--mode", a->mode, "block or filesystem (default: asked from the driver)");
     cmd->add_option("--access", a->access, "Access mode (default rwo)");
     cmd->add_flag("--readonly", a->readonly, "Publish read-only");

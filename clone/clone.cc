@@ -3,6 +3,8 @@
 #include <unistd.h>
 
 #include "absl/strings/str_cat.h"
+#include "clone/create.h"
+#include "clone/strategies.h"
 #include "spdlog/spdlog.h"
 
 namespace vdisk::clone {
@@ -25,39 +27,6 @@ std::string_view ToString(Strategy s) {
 namespace {
 
 bool IsSnapshotSource(const VolumeSource& s) { return s.kind == VolumeSource::Kind::kSnapshot; }
-
-std::string TempSnapshotName(const std::string& volume_name) {
-  return absl::StrCat(volume_name, "@vdisk-clone");
-}
-
-// Size of the source; FAILED_PRECONDITION while it is not usable yet.
-StatusOr<uint64_t> SourceSize(Pool& pool, const VolumeSource& src) {
-  if (IsSnapshotSource(src)) {
-    ASSIGN_OR_RETURN(auto snap, pool.get_snapshot(src.id));
-    if (!snap.ready)
-      return absl::FailedPreconditionError(absl::StrCat("snapshot ", src.id, " is not ready"));
-    return snap.size_bytes;
-  }
-  ASSIGN_OR_RETURN(auto vol, pool.get_volume(src.id));
-  if (vol.pending)
-    return absl::FailedPreconditionError(
-        absl::StrCat("source volume ", src.id, " is still being filled"));
-  return vol.size_bytes;
-}
-
-// Is `existing` (a volume with the requested name) the clone this request asks for?
-StatusOr<bool> SameClone(Pool& pool, const Volume& existing, const VolumeSource& want) {
-  if (existing.source == want) return true;
-  // The snapshot strategy records its temporary snapshot as the source.
-  if (want.kind == VolumeSource::Kind::kVolume &&
-      existing.source.kind == VolumeSource::Kind::kSnapshot) {
-    auto snap = pool.get_snapshot(existing.source.id);
-    if (snap.ok()) return snap->source_volume_id == want.id && snap->name == TempSnapshotName(existing.name);
-    if (absl::IsNotFound(snap.status())) return !existing.pending;  // temp snapshot cleaned up
-    return snap.status();
-  }
-  return false;
-}
 
 std::string CheckpointPath(const Pool& pool, const CloneOptions& o, const std::string& id) {
   if (o.checkpoint_dir.empty()) return "";
@@ -118,7 +87,7 @@ StatusOr<Volume> HostCopyInto(Pool& pool, Pool& src_pool, const Volume& dst,
 }
 
 StatusOr<Volume> ViaSnapshot(Pool& pool, const VolumeRequest& req, CloneReport* report) {
-  const std::string snap_name = TempSnapshotName(req.name);
+  const std::string snap_name = internal::TempSnapshotName(req.name);
   ASSIGN_OR_RETURN(auto found, pool.find_snapshot_by_name(snap_name));
   blockdev::Snapshot snap;
   if (found) {
@@ -141,47 +110,24 @@ StatusOr<Volume> ViaSnapshot(Pool& pool, const VolumeRequest& req, CloneReport* 
 
 }  // namespace
 
-StatusOr<Volume> CreateVolumeFromSource(Pool& pool, const VolumeRequest& req_in,
-                                        const CloneOptions& options, CloneReport* report) {
-  if (req_in.source.kind == VolumeSource::Kind::kNone)
-    return absl::InvalidArgumentError("clone: the request has no content source");
-  if (req_in.source.id.empty()) return absl::InvalidArgumentError("clone: empty source id");
-  if (req_in.name.empty()) return absl::InvalidArgumentError("clone: empty volume name");
-  Pool& src_pool = options.source_pool ? *options.source_pool : pool;
-  const bool same_pool = &src_pool == &pool ||
-                         (src_pool.kind() == pool.kind() && src_pool.name() == pool.name());
-  ASSIGN_OR_RETURN(uint64_t src_size, SourceSize(src_pool, req_in.source));
-  VolumeRequest req = req_in;
-  req.pending = false;
-  if (req.size_bytes == 0) {
-    const uint64_t g = std::max<uint64_t>(1, pool.capabilities().size_granularity);
-    req.size_bytes = (src_size + g - 1) / g * g;
-  }
-  if (req.size_bytes < src_size)
-    return absl::OutOfRangeError(absl::StrCat("clone: requested ", req.size_bytes,
-                                              " bytes, smaller than the source (", src_size, ")"));
-  // What the new volume records as its source.
-  const VolumeSource recorded = same_pool ? req.source : VolumeSource{};
+namespace internal {
 
-  // A repeat: finished, or an interrupted host copy to resume.
-  ASSIGN_OR_RETURN(auto existing, pool.find_volume_by_name(req.name));
-  if (existing) {
-    ASSIGN_OR_RETURN(bool same, SameClone(pool, *existing, recorded));
-    if (!same)
-      return absl::AlreadyExistsError(absl::StrCat(
-          "volume name '", req.name, "' is taken by volume ", existing->id,
-          " with a different content source"));
-    if (!existing->pending) {
-      if (report) report->already_done = true;
-      return *existing;
-    }
-    if (!options.allow_host_copy && options.strategy != Strategy::kHostCopy)
-      return absl::FailedPreconditionError(absl::StrCat(
-          "clone: volume ", existing->id, " is a pending host copy and host copies are disabled"));
-    return HostCopyInto(pool, src_pool, *existing, req.source, options, /*resuming=*/true,
-                        report);
-  }
+std::string TempSnapshotName(const std::string& volume_name) {
+  return absl::StrCat(volume_name, "@vdisk-clone");
+}
 
+StatusOr<Volume> ResumeHostCopy(Pool& pool, Pool& src_pool, const Volume& pending,
+                                const VolumeSource& source, const CloneOptions& options,
+                                CloneReport* report) {
+  if (!options.allow_host_copy && options.strategy != Strategy::kHostCopy)
+    return absl::FailedPreconditionError(absl::StrCat(
+        "clone: volume ", pending.id, " is a pending host copy and host copies are disabled"));
+  return HostCopyInto(pool, src_pool, pending, source, options, /*resuming=*/true, report);
+}
+
+StatusOr<Volume> CloneNew(Pool& pool, Pool& src_pool, const VolumeRequest& req,
+                          const VolumeSource& recorded, bool same_pool, const CloneOptions& options,
+                          CloneReport* report) {
   const blockdev::Capabilities caps = pool.capabilities();
   const bool from_snapshot = IsSnapshotSource(req.source);
   const bool can_offload =
@@ -224,6 +170,17 @@ StatusOr<Volume> CreateVolumeFromSource(Pool& pool, const VolumeRequest& req_in,
     }
   }
   return absl::InternalError("clone: unreachable");
+}
+
+}  // namespace internal
+
+StatusOr<Volume> CreateVolumeFromSource(Pool& pool, const VolumeRequest& req,
+                                        const CloneOptions& options, CloneReport* report) {
+  if (req.source.kind == VolumeSource::Kind::kNone)
+    return absl::InvalidArgumentError("clone: the request has no content source");
+  CreateOptions create;
+  create.clone = options;
+  return CreateVolume(pool, req, create, report);
 }
 
 }  // namespace vdisk::clone

@@ -1,25 +1,26 @@
 // Clone strategies: a new volume whose content comes from a snapshot or another volume (the CSI
-// CreateVolume with a content source; also `vdisk clone`).
+// CreateVolume with a content source, through CreateVolume in create.h; also tools and tests).
 //
-// CreateVolumeFromSource() picks, in this order (or as CloneOptions::strategy forces):
+// CreateVolumeFromSource() is CreateVolume() (create.h: idempotency by name, source checks,
+// resuming an interrupted copy) for a request that must have a source. A new clone is made by,
+// in this order (or as CloneOptions::strategy forces):
 //   offload   pool.create_volume(req) when capabilities say the pool clones that kind of source
 //             itself (reflink, RBD clone): O(1) or backend-side;
 //   snapshot  source is a volume, the pool cannot clone volumes but can snapshot and clone
 //             snapshots: a temporary snapshot "<name>@vdisk-clone" is taken, cloned, deleted;
 //   host copy create_volume(pending=true) -> CopyDevice (sparse, zero-detecting, resumable with
 //             a checkpoint) -> complete_volume().
-// Retry-safe: a repeat with the same name returns the finished volume, or resumes a pending one
-// left by an interrupted host copy (from its checkpoint when options.checkpoint_dir is set,
-// from the start otherwise). A host copy that fails deletes the pending volume (nothing
-// half-made stays behind); a cancelled one keeps it for resumption and returns CANCELLED.
-// The new volume may be larger than the source (the tail reads as zeroes), never smaller
-// (OUT_OF_RANGE). req.size_bytes == 0 means "the source's size".
+// A pending volume left by an interrupted host copy is resumed by a repeat (from its checkpoint
+// when options.checkpoint_dir is set, from the start otherwise). A host copy that fails deletes
+// the pending volume (nothing half-made stays behind); a cancelled one keeps it for resumption
+// and returns CANCELLED. The new volume may be larger than the source (the tail reads as
+// zeroes), never smaller (OUT_OF_RANGE). req.size_bytes == 0 means "the source's size".
 //
-// Errors: INVALID_ARGUMENT (no source, bad request), NOT_FOUND (source), FAILED_PRECONDITION
-// (source not ready / pending, forced strategy the pool cannot do), ALREADY_EXISTS (the name is
-// a different volume: other source, or not a clone), OUT_OF_RANGE, plus the pool's and the copy
-// engine's errors. Thread-safe as the Pool is; one call per target name at a time (the CSI layer
-// serialises by name).
+// Errors: INVALID_ARGUMENT (no source, bad request), NOT_FOUND (source missing or still being
+// filled), UNAVAILABLE (snapshot not ready), FAILED_PRECONDITION (forced strategy the pool cannot
+// do, host copies disabled), ALREADY_EXISTS (the name is a different volume), OUT_OF_RANGE, plus
+// the pool's and the copy engine's errors. Thread-safe as the Pool is; one call per target name
+// at a time (the CSI layer serialises by name).
 #pragma once
 
 #include <atomic>

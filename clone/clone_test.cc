@@ -15,6 +15,7 @@
 #include "blockdev/aligned_buffer.h"
 #include "blockdev/local/local_pool.h"
 #include "blockdev/sync_io.h"
+#include "clone/create.h"
 #include "common/fs.h"
 
 namespace vdisk::clone {
@@ -286,6 +287,82 @@ TEST_F(CloneTest, StrategiesAndErrors) {
   EXPECT_EQ(report.strategy, Strategy::kHostCopy);
   EXPECT_EQ(report.copy.bytes_written, 16 * kMiB) << "only the data is written";
   EXPECT_EQ(Content(*pool_, v->id), Content(*pool_, src_.id));
+}
+
+// CreateVolume is the one home of "the same name again": the rule every pool gets.
+TEST_F(CloneTest, CreateVolumeIsIdempotentByNameForEveryRequest) {
+  VolumeRequest req;
+  req.name = "pvc-same";
+  req.size_bytes = 8 * kMiB;
+  req.access_modes = {blockdev::AccessMode::kSingleNodeWriter};
+  CloneReport first;
+  auto v = CreateVolume(*pool_, req, {}, &first);
+  ASSERT_TRUE(v.ok()) << v.status();
+  EXPECT_FALSE(first.already_done);
+  CloneReport again;
+  auto same = CreateVolume(*pool_, req, {}, &again);
+  ASSERT_TRUE(same.ok()) << same.status();
+  EXPECT_EQ(same->id, v->id);
+  EXPECT_TRUE(again.already_done);
+
+  auto differs = [&](auto change) {
+    VolumeRequest r = req;
+    CreateOptions o;
+    change(r, o);
+    return CreateVolume(*pool_, r, o).status().code();
+  };
+  EXPECT_EQ(differs([](VolumeRequest& r, CreateOptions&) { r.mode = blockdev::VolumeMode::kFilesystem; }),
+            absl::StatusCode::kAlreadyExists);
+  EXPECT_EQ(differs([](VolumeRequest& r, CreateOptions&) {
+              r.access_modes.push_back(blockdev::AccessMode::kMultiNodeMultiWriter);
+            }),
+            absl::StatusCode::kAlreadyExists);
+  EXPECT_EQ(differs([](VolumeRequest& r, CreateOptions&) { r.size_bytes = 16 * kMiB; }),
+            absl::StatusCode::kAlreadyExists);
+  EXPECT_EQ(differs([](VolumeRequest& r, CreateOptions& o) {
+              r.size_bytes = 16 * kMiB;
+              o.accept_sizes = SizeRange{4 * kMiB, 16 * kMiB};  // the range an 8 MiB volume meets
+            }),
+            absl::StatusCode::kOk);
+  EXPECT_EQ(differs([](VolumeRequest& r, CreateOptions& o) { o.accept_sizes = SizeRange{0, 4 * kMiB}; }),
+            absl::StatusCode::kAlreadyExists);
+  EXPECT_EQ(differs([&](VolumeRequest& r, CreateOptions& o) {
+              r.size_bytes = 0;  // the source's size
+              r.source = {VolumeSource::Kind::kVolume, src_.id};
+              o.accept_sizes = SizeRange{};  // any size: only the source differs
+            }),
+            absl::StatusCode::kAlreadyExists);
+  auto all = pool_->list_volumes();
+  ASSERT_TRUE(all.ok());
+  EXPECT_EQ(all->size(), 2u) << "a refused repeat made a volume";
+}
+
+TEST_F(CloneTest, CreateVolumeReplacesAHalfMadeEmptyVolumeAndChecksSources) {
+  // A pending volume without a source is what an interrupted create leaves: made again.
+  VolumeRequest debris;
+  debris.name = "pvc-debris";
+  debris.size_bytes = 4 * kMiB;
+  debris.pending = true;
+  auto half = pool_->create_volume(debris);
+  ASSERT_TRUE(half.ok()) << half.status();
+  debris.pending = false;
+  auto v = CreateVolume(*pool_, debris);
+  ASSERT_TRUE(v.ok()) << v.status();
+  EXPECT_FALSE(v->pending);
+  EXPECT_NE(v->id, half->id);
+  // A source still being filled does not exist yet; the clone is not made.
+  VolumeRequest filling;
+  filling.name = "pvc-filling";
+  filling.size_bytes = 4 * kMiB;
+  filling.pending = true;
+  auto f = pool_->create_volume(filling);
+  ASSERT_TRUE(f.ok());
+  VolumeRequest from = CloneRequest("pvc-from-filling");
+  from.source.id = f->id;
+  EXPECT_EQ(CreateVolume(*pool_, from).status().code(), absl::StatusCode::kNotFound);
+  auto gone = pool_->find_volume_by_name("pvc-from-filling");
+  ASSERT_TRUE(gone.ok());
+  EXPECT_FALSE(gone->has_value());
 }
 
 }  // namespace

@@ -66,6 +66,8 @@ StatusOr<FileConfig> ParseConfig(const std::string& text) {
         ASSIGN_OR_RETURN(cfg.role, Scalar(v, key));
       } else if (key == "stateDir") {
         ASSIGN_OR_RETURN(cfg.state_dir, Scalar(v, key));
+      } else if (key == "vhostDir") {
+        ASSIGN_OR_RETURN(cfg.vhost_dir, Scalar(v, key));
       } else if (key == "topologyKey") {
         ASSIGN_OR_RETURN(cfg.topology_key, Scalar(v, key));
       } else if (key == "maxVolumesPerNode") {

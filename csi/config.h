@@ -31,7 +31,7 @@
 namespace vdisk::csi {
 
 struct FileConfig {
-  std::optional<std::string> driver_name, node_id, endpoint, role, state_dir, topology_key;
+  std::optional<std::string> driver_name, node_id, endpoint, role, state_dir, topology_key, vhost_dir;
   std::optional<std::vector<std::string>> allowed_path_roots;
   std::optional<int64_t> max_volumes_per_node;
   std::vector<blockdev::PoolConfig> pools;

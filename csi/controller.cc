@@ -3,14 +3,15 @@
 #include <algorithm>
 
 #include "absl/strings/str_cat.h"
+#include "clone/create.h"
 #include "csi/ids.h"
 #include "csi/modify_volume.h"
 #include "csi/node_attach.h"
 #include "csi/objects.h"
 #include "csi/paging.h"
-#include "csi/provision.h"
 #include "csi/rpc.h"
 #include "csi/validation.h"
+#include "snapshot/snapshot_policy.h"
 #include "spdlog/spdlog.h"
 
 namespace vdisk::csi {
@@ -43,15 +44,8 @@ struct ResolvedSource {
   std::shared_ptr<Pool> pool;
   std::string local_id;
   uint64_t size_bytes = 0;
+  VolumeSource local() const { return {kind, local_id}; }
 };
-
-// Whether an existing volume was made from the requested source. A copy from another pool
-// records no source (its pool cannot name the other pool's objects), so it cannot be told apart.
-bool SameSource(const blockdev::Volume& existing, const ResolvedSource& src, const std::string& pool_name) {
-  if (src.kind == VolumeSource::Kind::kNone) return existing.source.kind == VolumeSource::Kind::kNone;
-  if (src.pool_name != pool_name) return true;
-  return existing.source.kind == src.kind && existing.source.id == src.local_id;
-}
 
 // Copies the request's content source into a response (the external-provisioner requires it).
 void EchoSource(const v1::CreateVolumeRequest& req, v1::Volume* out) {
@@ -164,15 +158,8 @@ Status ControllerService::DoCreateVolume(const v1::CreateVolumeRequest& req, v1:
   ASSIGN_OR_RETURN(OpLocks::Guard guard,
                    ctx_->locks().Acquire({NameLockKey(pool_name, req.name())}, shared_keys));
 
-  if (src.kind == VolumeSource::Kind::kSnapshot) {
-    ASSIGN_OR_RETURN(blockdev::Snapshot snap, src.pool->get_snapshot(src.local_id));
-    if (!snap.ready) return absl::UnavailableError(absl::StrCat("snapshot ", src.csi_id, " is not ready yet"));
-    src.size_bytes = snap.size_bytes;
-  } else if (src.kind == VolumeSource::Kind::kVolume) {
-    ASSIGN_OR_RETURN(blockdev::Volume vol, src.pool->get_volume(src.local_id));
-    if (vol.pending)
-      return absl::NotFoundError(absl::StrCat("source volume ", src.csi_id, " is still being populated"));
-    src.size_bytes = vol.size_bytes;
+  if (src.kind != VolumeSource::Kind::kNone) {
+    ASSIGN_OR_RETURN(src.size_bytes, clone::SourceSize(*src.pool, src.local()));
   }
 
   ASSIGN_OR_RETURN(uint64_t size,
@@ -180,72 +167,36 @@ Status ControllerService::DoCreateVolume(const v1::CreateVolumeRequest& req, v1:
                                   pool_caps.size_granularity, kDefaultVolumeBytes,
                                   pool_caps.max_volume_bytes, src.size_bytes));
 
-  // 5. Idempotency: the same name again returns the same volume, if compatible.
-  ASSIGN_OR_RETURN(std::optional<blockdev::Volume> existing, pool->find_volume_by_name(req.name()));
-  if (existing && existing->pending) {
-    // We hold the name lock, so no copy into it is running: an earlier attempt was interrupted.
-    // clone/ resumes it (or refuses it if it was for another source); an empty volume is never
-    // pending, so a pending one without a source is debris to remove.
-    if (src.kind == VolumeSource::Kind::kNone) {
-      spdlog::warn("CreateVolume name={}: removing half-made volume {}", req.name(), existing->id);
-      RETURN_IF_ERROR(pool->delete_volume(existing->id));
-    } else {
-      spdlog::info("CreateVolume name={}: resuming the interrupted copy into {}", req.name(), existing->id);
-    }
-    existing.reset();
-  }
-  if (existing) {
-    std::string why;
-    const int64_t required = req.capacity_range().required_bytes();
-    const int64_t limit = req.capacity_range().limit_bytes();
-    if (existing->size_bytes < static_cast<uint64_t>(std::max<int64_t>(required, 0)) ||
-        (limit > 0 && existing->size_bytes > static_cast<uint64_t>(limit)))
-      why = absl::StrCat("its size ", existing->size_bytes, " is outside the requested capacity range");
-    else if (existing->mode != caps.mode)
-      why = absl::StrCat("it is a ", std::string(blockdev::ToString(existing->mode)), " volume");
-    else if (!SameSource(*existing, src, pool_name))
-      why = "it was created from a different content source";
-    else {
-      for (auto a : caps.access_modes)
-        if (std::find(existing->access_modes.begin(), existing->access_modes.end(), a) ==
-            existing->access_modes.end())
-          why = absl::StrCat("it was not created for access mode ", std::string(blockdev::ToString(a)));
-      for (const auto& [k, v] : pool_params) {
-        auto it = existing->params.find(k);
-        if (it == existing->params.end() || it->second != v)
-          why = absl::StrCat("it was created with a different value of parameter '", k, "'");
-      }
-    }
-    if (!why.empty())
-      return absl::AlreadyExistsError(absl::StrCat("a volume named '", req.name(), "' already exists but ", why));
-    if (existing->mutable_params.empty()) {  // an earlier attempt stopped before setting them
-      ASSIGN_OR_RETURN(std::string csi_id, EncodeVolumeId(pool_name, existing->id));
-      RETURN_IF_ERROR(ApplyMutableParameters(*ctx_, *pool, csi_id, *existing, mutable_params));
-    }
-    RETURN_IF_ERROR(FillVolume(*ctx_, pool_name, *pool, *existing, resp->mutable_volume()));
-    resp->mutable_volume()->clear_content_source();
-    EchoSource(req, resp->mutable_volume());
-    AddAttachContext(attach, resp->mutable_volume()->mutable_volume_context());
-    return Status();
-  }
-
-  // 6. Create it: empty, or from the source by offload or host copy (clone/).
+  // 5. Create it, or return the same volume of an earlier identical request (clone/create.h:
+  //    idempotency by name, resuming an interrupted copy): empty, or from the source by offload
+  //    or host copy.
   blockdev::VolumeRequest vreq;
   vreq.name = req.name();
   vreq.size_bytes = size;
   vreq.mode = caps.mode;
   vreq.access_modes = caps.access_modes;
   vreq.params = pool_params;
-  vreq.source.kind = src.kind;
-  vreq.source.id = src.local_id;
-  ProvisionOptions popts{ctx_->checkpoint_dir(), ctx_->cancel_flag()};
-  ASSIGN_OR_RETURN(blockdev::Volume vol, ProvisionVolume(*pool, vreq, src.pool.get(), popts));
-  {
+  vreq.source = src.local();
+  clone::CreateOptions copts;
+  copts.accept_sizes = clone::SizeRange{
+      static_cast<uint64_t>(std::max<int64_t>(req.capacity_range().required_bytes(), 0)),
+      static_cast<uint64_t>(std::max<int64_t>(req.capacity_range().limit_bytes(), 0))};
+  copts.clone.source_pool = src.pool.get();
+  copts.clone.checkpoint_dir = ctx_->checkpoint_dir();
+  copts.clone.cancel = ctx_->cancel_flag();
+  clone::CloneReport report;
+  ASSIGN_OR_RETURN(blockdev::Volume vol, clone::CreateVolume(*pool, vreq, copts, &report));
+  if (!report.already_done)
+    spdlog::info("CreateVolume name={} pool={} id={} size={} mode={} source={} by={}{}", req.name(), pool_name,
+                 vol.id, vol.size_bytes, blockdev::ToString(vol.mode), src.csi_id.empty() ? "-" : src.csi_id,
+                 src.csi_id.empty() ? std::string_view("create") : clone::ToString(report.strategy),
+                 report.resumed ? " (resumed)" : "");
+  // Mutable parameters (QoS) of a new volume; a repeat whose earlier attempt stopped before
+  // setting them sets them now.
+  if (!report.already_done || vol.mutable_params.empty()) {
     ASSIGN_OR_RETURN(std::string csi_id, EncodeVolumeId(pool_name, vol.id));
     RETURN_IF_ERROR(ApplyMutableParameters(*ctx_, *pool, csi_id, vol, mutable_params));
   }
-  spdlog::info("CreateVolume name={} pool={} id={} size={} mode={} source={}", req.name(), pool_name, vol.id,
-               vol.size_bytes, blockdev::ToString(vol.mode), src.csi_id.empty() ? "-" : src.csi_id);
   RETURN_IF_ERROR(FillVolume(*ctx_, pool_name, *pool, vol, resp->mutable_volume()));
   resp->mutable_volume()->clear_content_source();
   EchoSource(req, resp->mutable_volume());
@@ -471,17 +422,8 @@ Status ControllerService::DoCreateSnapshot(const v1::CreateSnapshotRequest& req,
 
   ASSIGN_OR_RETURN(OpLocks::Guard guard, ctx_->locks().Acquire({SnapshotNameLockKey(src.pool, req.name())},
                                                                {VolumeLockKey(req.source_volume_id())}));
-  ASSIGN_OR_RETURN(std::optional<blockdev::Snapshot> existing, pool->find_snapshot_by_name(req.name()));
-  if (existing) {
-    if (existing->source_volume_id != src.local_id)
-      return absl::AlreadyExistsError(
-          absl::StrCat("a snapshot named '", req.name(), "' already exists for another source volume"));
-    return FillSnapshot(src.pool, *existing, resp->mutable_snapshot());
-  }
-  ASSIGN_OR_RETURN(blockdev::Volume vol, pool->get_volume(src.local_id));
-  if (vol.pending)
-    return absl::AbortedError(absl::StrCat("source volume ", req.source_volume_id(), " is still being populated"));
-  ASSIGN_OR_RETURN(blockdev::Snapshot snap, pool->create_snapshot(src.local_id, req.name()));
+  // snapshot/: idempotent by name, taken by the pool, never a host copy.
+  ASSIGN_OR_RETURN(blockdev::Snapshot snap, snapshot::CreateSnapshot(*pool, src.local_id, req.name()));
   spdlog::info("CreateSnapshot name={} pool={} id={} source={} size={}", req.name(), src.pool, snap.id,
                src.local_id, snap.size_bytes);
   return FillSnapshot(src.pool, snap, resp->mutable_snapshot());

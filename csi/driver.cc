@@ -4,6 +4,8 @@
 #include "absl/strings/str_join.h"
 #include "absl/strings/str_split.h"
 #include "common/fs.h"
+#include "csi/vhost_publish.h"
+#include "spdlog/spdlog.h"
 
 namespace vdisk::csi {
 
@@ -12,6 +14,14 @@ DriverContext::DriverContext(DriverOptions options, std::shared_ptr<blockdev::Po
 
 Status DriverContext::Init() {
   RETURN_IF_ERROR(node_state_.Init());
+  if (options_.serve_node) {
+    // A --vhost-dir given explicitly must work; one derived from a long --state-dir only matters
+    // once a volume is published with attach: vhost-user (which then fails, naming the fix).
+    Status usable = CheckVhostDir(vhost_dir());
+    if (!usable.ok() && !options_.vhost_dir.empty()) return usable;
+    if (usable.ok()) RETURN_IF_ERROR(fs::MakeDirs(vhost_dir(), 0700));
+    else spdlog::warn("attach: vhost-user is unusable on this node until --vhost-dir is set: {}", usable.ToString());
+  }
   return fs::MakeDirs(checkpoint_dir(), 0700);
 }
 

@@ -35,6 +35,9 @@ struct DriverOptions {
   std::vector<std::string> allowed_path_roots;
   // Reported by NodeGetInfo; 0 means no limit.
   int64_t max_volumes_per_node = 0;
+  // Short node-local directory holding the vhost-user export directories (vhost_publish.h);
+  // empty: <state_dir>/vhost. Must persist across plugin restarts (a hostPath).
+  std::string vhost_dir;
   // Group given to vhost-user sockets (mode 0660) so an unprivileged QEMU can connect, e.g.
   // KubeVirt's virt-launcher (qemu, gid 107); -1 leaves them root:root.
   int64_t vhost_socket_gid = -1;
@@ -54,6 +57,11 @@ class DriverContext {
 
   // Creates the state directory (node records, clone checkpoints). Call once before serving.
   Status Init();
+
+  // Where the vhost-user export directories of published volumes live (vhost_publish.h).
+  std::string vhost_dir() const {
+    return options_.vhost_dir.empty() ? options_.state_dir + "/vhost" : options_.vhost_dir;
+  }
 
   // Where interrupted host copies keep their checkpoints.
   std::string checkpoint_dir() const { return options_.state_dir + "/clone-checkpoints"; }

@@ -35,7 +35,7 @@ int Fail(const std::string& msg) {
 
 int main(int argc, char** argv) {
   CLI::App app{"vdisk-csi: CSI driver for VM disks (Identity, Controller, Node)"};
-  std::string endpoint, node_id, role, config_path, driver_name, state_dir, topology_key;
+  std::string endpoint, node_id, role, config_path, driver_name, state_dir, topology_key, vhost_dir;
   std::vector<std::string> pool_flags, allowed_roots;
   int64_t max_volumes = -1;
   int verbosity = 0;
@@ -56,6 +56,9 @@ int main(int argc, char** argv) {
   app.add_option("--vhost-socket-group", vhost_gid,
                  "Numeric group of the vhost-user sockets (attach: vhost-user), mode 0660, so an "
                  "unprivileged QEMU in that group can connect (KubeVirt's qemu: 107)");
+  app.add_option("--vhost-dir", vhost_dir,
+                 "Short node-local directory for the vhost-user sockets (attach: vhost-user), kept "
+                 "across restarts; at most 70 bytes (default <state-dir>/vhost)");
   app.add_option("--topology-key", topology_key, "Topology segment key naming the node");
   bool snapshot_metadata = false;
   app.add_flag("--snapshot-metadata", snapshot_metadata,
@@ -95,6 +98,7 @@ int main(int argc, char** argv) {
   opts.driver_name = pick(driver_name, file.driver_name, vdisk::csi::kDefaultDriverName);
   opts.state_dir = pick(state_dir, file.state_dir, opts.state_dir);
   opts.topology_key = pick(topology_key, file.topology_key, opts.topology_key);
+  opts.vhost_dir = pick(vhost_dir, file.vhost_dir, "");
   if (!allowed_roots.empty()) opts.allowed_path_roots = allowed_roots;
   else if (file.allowed_path_roots) opts.allowed_path_roots = *file.allowed_path_roots;
   for (const auto& r : opts.allowed_path_roots)

@@ -14,6 +14,7 @@
 #include "csi/rpc.h"
 #include "common/fs.h"
 #include "csi/validation.h"
+#include "csi/vhost_publish.h"
 #include "csi/volume_gates.h"
 #include "spdlog/spdlog.h"
 
@@ -31,19 +32,6 @@ std::string NodeLockKey(const std::string& csi_id) { return "node volume " + csi
 bool PathExists(const std::string& path) {
   struct stat st;
   return ::lstat(path.c_str(), &st) == 0;
-}
-
-// Makes `target` ready to become a vhost-user socket: its parent exists, and whatever is there
-// is a socket (a stale one is replaced by the export) or an empty file kubelet may have made.
-Status PrepareSocketTarget(const std::string& target) {
-  const auto slash = target.find_last_of('/');
-  if (slash != std::string::npos && slash > 0) RETURN_IF_ERROR(fs::MakeDirs(target.substr(0, slash), 0750));
-  struct stat st;
-  if (::lstat(target.c_str(), &st) != 0) return Status();
-  if (S_ISSOCK(st.st_mode)) return Status();
-  if (S_ISREG(st.st_mode) && st.st_size == 0) return mount::RemoveTarget(target);
-  return absl::FailedPreconditionError(
-      absl::StrCat("target_path ", target, " exists and is not a vhost-user socket"));
 }
 
 // The pool attachment a read-only publish made for itself, if no other publish of the record
@@ -78,19 +66,49 @@ Status RemoveIfEmptyTarget(const std::string& path) {
 // vhost-user exports
 
 Status NodeService::StartVhostExport(const std::string& csi_id, const std::shared_ptr<Pool>& pool,
-                                     const std::string& local_id, const std::string& socket, bool readonly,
+                                     const std::string& local_id, const PublishRecord& pub,
                                      unsigned queues) {
-  RETURN_IF_ERROR(PrepareSocketTarget(socket));
+  if (Status usable = CheckVhostDir(ctx_->vhost_dir()); !usable.ok())
+    return absl::FailedPreconditionError(usable.message());
+  const std::string& dir = pub.vhost_dir;
+  const std::string socket = VhostSocketPath(dir);
+  RETURN_IF_ERROR(MakeVhostExportDir(dir));
   blockdev::vhost::ExportOptions o;
   o.socket_path = socket;
-  o.read_only = readonly;
+  o.read_only = pub.readonly;
   o.num_queues = queues;
   o.serial = local_id.substr(0, 20);  // virtio-blk GET_ID holds 20 bytes
   RETURN_IF_ERROR(ctx_->vhost_exports().Publish(csi_id, GatedOpener(*ctx_, pool, csi_id, local_id), o));
   const int64_t gid = ctx_->options().vhost_socket_gid;
   if (gid >= 0 && ::chown(socket.c_str(), static_cast<uid_t>(-1), static_cast<gid_t>(gid)) != 0)
     return LastErrnoStatus(absl::StrCat("chown of the vhost-user socket ", socket, " to group ", gid));
-  return Status();
+  RETURN_IF_ERROR(DescribeVhostExport(csi_id, pub, queues));
+  return MountVhostExportDir(dir, pub.target_path);
+}
+
+Status NodeService::DescribeVhostExport(const std::string& csi_id, const PublishRecord& pub,
+                                        unsigned queues) {
+  auto running = ctx_->vhost_exports().Find(VhostSocketPath(pub.vhost_dir));
+  if (!running) return absl::InternalError(absl::StrCat("the vhost-user export in ", pub.vhost_dir, " is gone"));
+  VhostExportInfo info;
+  info.volume_id = csi_id;
+  info.size_bytes = running->stats.capacity_bytes;
+  info.logical_block_size = running->stats.block_size;
+  info.num_queues = queues;
+  info.read_only = running->stats.read_only;
+  ASSIGN_OR_RETURN(ObjectId oid, DecodeVolumeId(csi_id));
+  info.serial = oid.local_id.substr(0, 20);
+  return WriteVhostExportInfo(pub.vhost_dir, info);
+}
+
+Status NodeService::StopVhostExport(const PublishRecord& pub) {
+  if (pub.vhost_dir.empty()) {
+    // Published by an earlier vdisk that served the socket at the target path itself.
+    return ctx_->vhost_exports().Unpublish(pub.target_path);
+  }
+  RETURN_IF_ERROR(mount::Unmount(pub.target_path));
+  RETURN_IF_ERROR(ctx_->vhost_exports().Unpublish(VhostSocketPath(pub.vhost_dir)));
+  return RemoveVhostExportDir(pub.vhost_dir);
 }
 
 void NodeService::RestoreVhostExports() {
@@ -105,10 +123,12 @@ void NodeService::RestoreVhostExports() {
     auto pool = oid.ok() ? ctx_->PoolForId(oid->pool, {}) : StatusOr<std::shared_ptr<Pool>>(oid.status());
     for (const auto& pub : rec.publishes) {
       Status s = pool.status();
+      if (s.ok() && pub.vhost_dir.empty())
+        s = absl::FailedPreconditionError("published by an earlier vdisk with the socket at the target "
+                                          "path (Block mode); unpublish it and publish it again");
+      if (s.ok()) s = StartVhostExport(rec.volume_id, *pool, oid->local_id, pub, rec.vhost_queues);
       if (s.ok())
-        s = StartVhostExport(rec.volume_id, *pool, oid->local_id, pub.target_path, pub.readonly, rec.vhost_queues);
-      if (s.ok())
-        spdlog::info("restored vhost-user export of {} at {}", rec.volume_id, pub.target_path);
+        spdlog::info("restored vhost-user export of {} at {} ({})", rec.volume_id, pub.target_path, pub.vhost_dir);
       else
         spdlog::error("cannot restore the vhost-user export of {} at {}: {}", rec.volume_id, pub.target_path,
                       s.ToString());
@@ -268,14 +288,14 @@ Status NodeService::DoPublish(const v1::NodePublishVolumeRequest& req) {
       return absl::AlreadyExistsError(absl::StrCat("volume ", req.volume_id(), " is already published at ", target,
                                                    " with a different read-only flag or mount flags"));
   } else {
-    rec.publishes.push_back({target, readonly, fingerprint, std::nullopt});
+    rec.publishes.push_back({target, readonly, fingerprint, std::nullopt, ""});
     pub = &rec.publishes.back();
+    if (rec.vhost_queues > 0) pub->vhost_dir = VhostExportDir(ctx_->vhost_dir(), req.volume_id(), target);
     RETURN_IF_ERROR(store.Save(rec));  // intent first
   }
 
   auto publish = [&]() -> Status {
-    if (rec.vhost_queues > 0)
-      return StartVhostExport(req.volume_id(), pool, oid.local_id, target, readonly, rec.vhost_queues);
+    if (rec.vhost_queues > 0) return StartVhostExport(req.volume_id(), pool, oid.local_id, *pub, rec.vhost_queues);
     if (vol.mode == VolumeMode::kBlock) {
       blockdev::Attachment device;
       if (readonly && !rec.readonly) {
@@ -315,7 +335,7 @@ Status NodeService::DoPublish(const v1::NodePublishVolumeRequest& req) {
   };
   Status s = publish();
   if (!s.ok() && fresh) {
-    if (rec.vhost_queues > 0) (void)ctx_->vhost_exports().Unpublish(target);
+    if (rec.vhost_queues > 0) (void)StopVhostExport(*pub);
     else (void)mount::Unmount(target);
     (void)mount::RemoveTarget(target);
     if (auto own = OwnAttachmentToRelease(rec, *pub)) (void)pool->detach(oid.local_id, *own);
@@ -345,7 +365,7 @@ Status NodeService::DoUnpublish(const v1::NodeUnpublishVolumeRequest& req) {
   PublishRecord* pub = rec ? rec->FindPublish(req.target_path()) : nullptr;
   if (pub == nullptr) return RemoveIfEmptyTarget(req.target_path());  // already unpublished
 
-  if (rec->vhost_queues > 0) RETURN_IF_ERROR(ctx_->vhost_exports().Unpublish(pub->target_path));
+  if (rec->vhost_queues > 0) RETURN_IF_ERROR(StopVhostExport(*pub));
   else RETURN_IF_ERROR(mount::Unmount(pub->target_path));
   RETURN_IF_ERROR(mount::RemoveTarget(pub->target_path));
   if (auto own = OwnAttachmentToRelease(*rec, *pub)) {
@@ -383,10 +403,12 @@ Status NodeService::DoStats(const v1::NodeGetVolumeStatsRequest& req, v1::NodeGe
 
   // Health: the volume's own condition, and whether its mount is still in place.
   std::string problem = vol.condition;
-  const bool is_publish = rec->FindPublish(path) != nullptr;
-  const bool should_be_mounted = rec->vhost_queues == 0 && (is_publish || rec->mode == VolumeMode::kFilesystem);
-  if (rec->vhost_queues > 0 && is_publish && !ctx_->vhost_exports().Contains(path))
-    problem = absl::StrCat("the vhost-user export at ", path, " is not running");
+  const PublishRecord* pub = rec->FindPublish(path);
+  const bool vhost = rec->vhost_queues > 0;
+  const bool should_be_mounted = vhost ? pub != nullptr : (pub != nullptr || rec->mode == VolumeMode::kFilesystem);
+  if (vhost && pub != nullptr &&
+      !ctx_->vhost_exports().Contains(pub->vhost_dir.empty() ? path : VhostSocketPath(pub->vhost_dir)))
+    problem = absl::StrCat("the vhost-user export published at ", path, " is not running");
   if (should_be_mounted) {
     ASSIGN_OR_RETURN(bool mounted, mount::IsMountPoint(path));
     if (!mounted) problem = absl::StrCat(path, " is no longer mounted");
@@ -415,8 +437,9 @@ Status NodeService::DoStats(const v1::NodeGetVolumeStatsRequest& req, v1::NodeGe
   bytes->set_used(static_cast<int64_t>(used));
   bytes->set_available(static_cast<int64_t>(available));
 
-  // Inodes: Filesystem volumes are directories on the pool's filesystem.
-  if (rec->mode == VolumeMode::kFilesystem) {
+  // Inodes: Filesystem volumes are directories on the pool's filesystem (a vhost-user one is a
+  // socket directory: no inodes of its own to report).
+  if (rec->mode == VolumeMode::kFilesystem && !vhost) {
     struct statvfs sv;
     if (::statvfs(path.c_str(), &sv) == 0 && sv.f_files > 0) {
       auto* inodes = resp->add_usage();
@@ -464,6 +487,8 @@ Status NodeService::DoExpand(const v1::NodeExpandVolumeRequest& req, v1::NodeExp
   if (rec->vhost_queues > 0) {
     auto grown = ctx_->vhost_exports().Resize(req.volume_id(), GatedOpener(*ctx_, pool, req.volume_id(), oid.local_id));
     if (!grown.ok() && !absl::IsNotFound(grown.status())) return grown.status();  // NOT_FOUND: staged only
+    for (const auto& p : rec->publishes)
+      if (!p.vhost_dir.empty()) RETURN_IF_ERROR(DescribeVhostExport(req.volume_id(), p, rec->vhost_queues));
     resp->set_capacity_bytes(static_cast<int64_t>(grown.ok() ? *grown : vol.size_bytes));
     return Status();
   }

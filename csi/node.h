@@ -10,9 +10,10 @@
 // the NodeStateStore before it is taken, so repeats are idempotent and a restarted driver
 // knows what to undo. Paths outside the allowed roots are INVALID_ARGUMENT.
 //
-// A Block volume whose volume context says `attach: vhost-user` (node_attach.h) is staged
-// without a kernel attachment; each publish serves it as a vhost-user-blk socket at the target
-// path from this process (DriverContext::vhost_exports), for QEMU/KVM to attach.
+// A Filesystem volume whose volume context says `attach: vhost-user` (node_attach.h) is staged
+// without a kernel attachment; each publish serves it from this process as a vhost-user-blk
+// export whose socket directory is bind-mounted at the target path (vhost_publish.h), for
+// QEMU/KVM to attach; the exports are restored when the plugin restarts.
 #pragma once
 
 #include <memory>
@@ -48,10 +49,15 @@ class NodeService final : public ::csi::v1::Node::Service {
                            ::csi::v1::NodeGetInfoResponse*) override;
 
  private:
-  // Serves the volume at `socket` (attach: vhost-user), idempotently.
+  // attach: vhost-user (vhost_publish.h). Starts the export of `pub` in its export directory,
+  // describes it there and mounts the directory at the target; idempotent (a restored or
+  // repeated publish finds what is already in place).
   Status StartVhostExport(const std::string& csi_id, const std::shared_ptr<blockdev::Pool>& pool,
-                          const std::string& local_id, const std::string& socket, bool readonly,
-                          unsigned queues);
+                          const std::string& local_id, const PublishRecord& pub, unsigned queues);
+  // Rewrites vhost-user-blk.json of `pub` from its running export (size, block size, ...).
+  Status DescribeVhostExport(const std::string& csi_id, const PublishRecord& pub, unsigned queues);
+  // Unmounts the target, stops the export (in-flight requests complete) and removes its directory.
+  Status StopVhostExport(const PublishRecord& pub);
   Status DoStage(const ::csi::v1::NodeStageVolumeRequest& req);
   Status DoUnstage(const ::csi::v1::NodeUnstageVolumeRequest& req);
   Status DoPublish(const ::csi::v1::NodePublishVolumeRequest& req);

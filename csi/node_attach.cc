@@ -30,8 +30,11 @@ StatusOr<AttachSpec> ParseAttachSpec(const blockdev::Params& params) {
 }
 
 Status CheckAttachMode(const AttachSpec& spec, blockdev::VolumeMode mode) {
-  if (spec.vhost_user && mode != blockdev::VolumeMode::kBlock)
-    return absl::InvalidArgumentError("attach=vhost-user serves Block volumes only (volumeMode: Block)");
+  if (spec.vhost_user && mode != blockdev::VolumeMode::kFilesystem)
+    return absl::InvalidArgumentError(
+        "attach=vhost-user needs volumeMode: Filesystem: the vhost-user socket is published inside "
+        "the target directory, and kubelet maps a Block volume into the pod as a device node, "
+        "which a socket is not");
   return Status();
 }
 

@@ -70,6 +70,7 @@ std::string NodeStateStore::Serialize(const VolumeRecord& r) {
   for (const auto& p : r.publishes) {
     json jp{{"target_path", p.target_path}, {"readonly", p.readonly}, {"flags", p.flags_fingerprint}};
     if (p.own_attachment) jp["own_attachment"] = AttachmentToJson(*p.own_attachment);
+    if (!p.vhost_dir.empty()) jp["vhost_dir"] = p.vhost_dir;
     pubs.push_back(std::move(jp));
   }
   json j{{"version", kRecordVersion},
@@ -112,6 +113,7 @@ StatusOr<VolumeRecord> NodeStateStore::Parse(const std::string& text) {
       p.readonly = jp.at("readonly").get<bool>();
       p.flags_fingerprint = jp.value("flags", "");
       if (jp.contains("own_attachment")) p.own_attachment = AttachmentFromJson(jp.at("own_attachment"));
+      p.vhost_dir = jp.value("vhost_dir", "");
       r.publishes.push_back(std::move(p));
     }
     return r;

@@ -29,6 +29,8 @@ struct PublishRecord {
   // Set when a read-only publish of a read-write staged Block volume needed its own read-only
   // attachment (a read-only bind mount does not stop writes to a device node).
   std::optional<blockdev::Attachment> own_attachment;
+  // attach: vhost-user: the export directory bind-mounted at the target (vhost_publish.h).
+  std::string vhost_dir;
 };
 
 struct VolumeRecord {

@@ -8,6 +8,7 @@
 
 #include "absl/strings/escaping.h"
 #include "absl/strings/str_cat.h"
+#include "snapshot/snapshot_policy.h"
 #include "spdlog/spdlog.h"
 
 namespace vdisk::snapshot {
@@ -145,12 +146,11 @@ StatusOr<GroupResult> CreateGroupSnapshot(Pool& pool, const std::string& name,
                                           const GroupOptions& options) {
   RETURN_IF_ERROR(CheckRequest(name, volume_ids));
   const blockdev::Capabilities caps = pool.capabilities();
-  if (!caps.snapshots)
-    return absl::FailedPreconditionError(
-        absl::StrCat("pool '", pool.name(), "' (", pool.kind(), ") cannot take snapshots"));
-
   const std::string gid = LocalGroupId(name);
-  ASSIGN_OR_RETURN(std::vector<Member> found, FindMembers(pool, gid));
+  std::vector<Member> found;
+  if (caps.snapshots) {  // a pool without snapshots holds no members
+    ASSIGN_OR_RETURN(found, FindMembers(pool, gid));
+  }
   if (!found.empty()) {
     std::vector<Snapshot> snaps;
     for (auto& m : found) snaps.push_back(m.snap);
@@ -169,10 +169,9 @@ StatusOr<GroupResult> CreateGroupSnapshot(Pool& pool, const std::string& name,
                  found.size());
     RETURN_IF_ERROR(DeleteMembers(pool, snaps));
   }
-  for (const auto& id : volume_ids) {
+  for (const auto& id : volume_ids) {  // the snapshot policy's rules, before any writer is held
     ASSIGN_OR_RETURN(blockdev::Volume v, pool.get_volume(id));
-    if (v.pending)
-      return absl::FailedPreconditionError(absl::StrCat("volume ", id, " is still being filled"));
+    RETURN_IF_ERROR(CheckSnapshottable(pool, v));
   }
 
   GroupResult out;

@@ -9,6 +9,12 @@
 #                   --whole-object` (the same whole-object map from fast-diff, as JSON). The exact
 #                   (per-extent) `rbd diff` is timed once for reference. Fits the test cluster's
 #                   10 GiB OSD: only written objects take space.
+#  cbt-delta-rbd-service  the same delta with both sides long-lived, so only the work per call
+#                   is timed: `vdisk snapshot changes --repeat` (calls over one gRPC connection)
+#                   against bench/tools/rbd_diff_loop.cc (one cluster connection; per call open
+#                   the image, rbd_diff_iterate2 whole-object, close) — what a backup agent that
+#                   links librbd itself does. 2 x 2*VDISK_BENCH_PAIRS calls each, blocks in
+#                   alternating order.
 #  cbt-delta-local  a local pool on a reflink XFS (tests/env/xfs.sh, sparse image under the
 #                   bench dir): a 16 GiB volume with 4 GiB of data, 1% of the volume (164 MiB,
 #                   64 KiB writes spread evenly) rewritten between two snapshots; vdisk answers
@@ -27,8 +33,9 @@ source "$here/lib.sh"
 VDISK=${VDISK:-$VDISK_BUILD/cli/vdisk}
 CSI=${VDISK_CSI:-$VDISK_BUILD/csi/vdisk-csi}
 CMP=${VDISK_CMP:-$VDISK_BUILD/bench/tools/vdisk_cmp_ranges}
+LOOP=${VDISK_RBD_DIFF_LOOP:-$VDISK_BUILD/bench/tools/vdisk_rbd_diff_loop}
 PAIRS=${VDISK_BENCH_PAIRS:-5}
-for b in "$VDISK" "$CSI" "$CMP"; do
+for b in "$VDISK" "$CSI" "$CMP" "$LOOP"; do
   [[ -x $b ]] || { echo "cbt.sh: build $b first (VDISK_BUILD=$VDISK_BUILD)" >&2; exit 1; }
 done
 command -v jq >/dev/null || { echo "cbt.sh: jq is not installed" >&2; exit 1; }
@@ -99,6 +106,21 @@ if [[ ${VDISK_CBT_SKIP_RBD:-0} != 1 ]]; then
   echo "cbt: rbd vdisk $(printf '%s\n' "${vs[@]}" | spread) / rbd diff $(printf '%s\n' "${ps[@]}" | spread)" >&2
   bench_line cbt-delta-rbd s "$(printf '%s\n' "${vs[@]}" | median)" "rbd diff --from-snap --whole-object" \
     "$(printf '%s\n' "${ps[@]}" | median)" 0
+  # Service level: both sides long-lived (one gRPC connection / one cluster connection), so
+  # process start-up (the vdisk CLI's ~100 ms of dynamic linking, the rbd CLI's connect) is out.
+  rounds=$(( PAIRS * 2 ))
+  vs=() ps=()
+  for blk in 1 2; do
+    vdisk_rounds() { V snapshot changes "$s2" --base "$s1" --summary --json --repeat "$rounds" | jq -r '.seconds[]'; }
+    peer_rounds() { "$LOOP" "$CEPH_CONF" "$CEPH_DRIVER_USER" "$RBD_POOL" "$img" "$snap1" "$snap2" "$rounds" |
+                    sed -n 's/^seconds=\([0-9.]*\).*/\1/p'; }
+    if (( blk == 1 )); then mapfile -t -O "${#vs[@]}" vs < <(vdisk_rounds); mapfile -t -O "${#ps[@]}" ps < <(peer_rounds)
+    else mapfile -t -O "${#ps[@]}" ps < <(peer_rounds); mapfile -t -O "${#vs[@]}" vs < <(vdisk_rounds); fi
+  done
+  "$LOOP" "$CEPH_CONF" "$CEPH_DRIVER_USER" "$RBD_POOL" "$img" "$snap1" "$snap2" 1 | sed 's/^/cbt: librbd loop: /' >&2
+  echo "cbt: rbd service level, ${#vs[@]} calls each: vdisk GetMetadataDelta $(printf '%s\n' "${vs[@]}" | spread) / librbd open+diff_iterate2 $(printf '%s\n' "${ps[@]}" | spread)" >&2
+  bench_line cbt-delta-rbd-service s "$(printf '%s\n' "${vs[@]}" | median)" \
+    "librbd open + rbd_diff_iterate2(whole_object), long-lived" "$(printf '%s\n' "${ps[@]}" | median)" 0
   stop_csi
   "$VDISK_SRC/tests/env/ceph.sh" down "$work/ceph" >&2
   ceph_up=

@@ -66,6 +66,15 @@ BlkProcessor::BlkProcessor(BlkTarget* target, unsigned queue_index, SplitVirtque
       requests_(vq->num()) {}
 
 Status BlkProcessor::Process() {
+  if (vq_->has_resubmit()) {
+    // Requests an earlier back end took and never completed (inflight log): they go first, in
+    // the order they were taken.
+    for (uint16_t head : vq_->TakeResubmit()) {
+      target_->stats.resubmitted.fetch_add(1, std::memory_order_relaxed);
+      RETURN_IF_ERROR(StartOne(head));
+      RETURN_IF_ERROR(io_->submit());
+    }
+  }
   for (;;) {
     ASSIGN_OR_RETURN(uint16_t avail, vq_->Available());
     // Each request goes to the device as soon as it is read, not the whole burst in one

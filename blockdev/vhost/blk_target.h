@@ -21,6 +21,7 @@ struct BlkStats {
   std::atomic<uint64_t> unsupported{0};     // requests completed with UNSUPP
   std::atomic<uint64_t> bad_requests{0};    // malformed / hostile descriptor chains
   std::atomic<uint64_t> bounced{0};         // requests copied through an aligned buffer
+  std::atomic<uint64_t> resubmitted{0};     // requests an earlier back end left in flight
   std::atomic<uint64_t> queue_requests[kMaxExportQueues] = {};  // per virtqueue
 };
 

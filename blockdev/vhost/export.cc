@@ -232,7 +232,10 @@ ExportStats ExportImpl::stats() const {
   s.unsupported = b.unsupported.load();
   s.bad_requests = b.bad_requests.load();
   s.bounced = b.bounced.load();
+  s.resubmitted = b.resubmitted.load();
   s.capacity_bytes = target_.capacity_bytes.load();
+  s.block_size = target_.block_size;
+  s.read_only = target_.read_only;
   for (unsigned i = 0; i < options_.num_queues; i++) {
     s.queue_requests.push_back(b.queue_requests[i].load());
   }

@@ -48,8 +48,11 @@ struct ExportStats {
   uint64_t unsupported = 0;    // requests answered VIRTIO_BLK_S_UNSUPP
   uint64_t bad_requests = 0;   // malformed or hostile descriptor chains
   uint64_t bounced = 0;        // requests copied through an aligned bounce buffer
+  uint64_t resubmitted = 0;    // requests a previous back end left in flight, run again here
   uint64_t broken_queues = 0;  // virtqueues abandoned because the driver corrupted the ring
   uint64_t capacity_bytes = 0;
+  uint32_t block_size = 0;     // logical block size the guest sees
+  bool read_only = false;      // served read-only (asked for, or the Device is)
   std::vector<uint64_t> queue_requests;  // requests per virtqueue (num_queues entries)
 };
 

@@ -66,6 +66,13 @@ bool ExportRegistry::Contains(const std::string& socket_path) const {
   return exports_.count(socket_path) > 0;
 }
 
+std::optional<PublishedExport> ExportRegistry::Find(const std::string& socket_path) const {
+  std::lock_guard<std::mutex> lock(mu_);
+  auto it = exports_.find(socket_path);
+  if (it == exports_.end()) return std::nullopt;
+  return PublishedExport{it->second->volume_key, socket_path, it->second->read_only, it->second->exp->stats()};
+}
+
 std::vector<PublishedExport> ExportRegistry::List() const {
   std::lock_guard<std::mutex> lock(mu_);
   std::vector<PublishedExport> out;

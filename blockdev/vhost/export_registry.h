@@ -1,5 +1,5 @@
 // The vhost-user exports one process serves, keyed by socket path: what a CSI node plugin keeps
-// for volumes published with `attach: vhost-user` (socket at the CSI target path).
+// for volumes published with `attach: vhost-user` (one export per publish, csi/vhost_publish.h).
 //
 // Publish() is idempotent for the same (socket path, volume, read-only): a retried
 // NodePublishVolume finds its export running and returns OK. Unpublish() stops the export
@@ -15,6 +15,7 @@
 #include <map>
 #include <memory>
 #include <mutex>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -52,6 +53,8 @@ class ExportRegistry {
   StatusOr<uint64_t> Resize(const std::string& volume_key, const VolumeOpener& open);
   // Whether `socket_path` is an export of this registry.
   bool Contains(const std::string& socket_path) const;
+  // The export at `socket_path`, or nullopt.
+  std::optional<PublishedExport> Find(const std::string& socket_path) const;
   std::vector<PublishedExport> List() const;
 
  private:

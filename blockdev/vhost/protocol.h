@@ -67,6 +67,7 @@ constexpr int kPfMq = 0;
 constexpr int kPfReplyAck = 3;
 constexpr int kPfBackendReq = 5;            // "SLAVE_REQ"
 constexpr int kPfConfig = 9;
+constexpr int kPfInflightShmfd = 12;        // GET/SET_INFLIGHT_FD
 
 // Index field of SET_VRING_KICK/CALL/ERR payloads.
 constexpr uint64_t kVringIndexMask = 0xff;
@@ -120,6 +121,43 @@ struct ConfigPayload {
   uint8_t region[kMaxConfigSize];
 };
 constexpr size_t kConfigHeaderSize = 12;
+
+// GET_INFLIGHT_FD / SET_INFLIGHT_FD payload ("inflight description"; QEMU's VhostUserInflight,
+// 24 bytes with the trailing padding QEMU sends).
+struct InflightPayload {
+  uint64_t mmap_size;
+  uint64_t mmap_offset;
+  uint16_t num_queues;
+  uint16_t queue_size;
+  uint32_t padding;
+};
+static_assert(sizeof(InflightPayload) == 24);
+
+// The inflight area (vhost-user.rst, "Inflight I/O tracking", split virtqueues): one region per
+// queue, each a header followed by one entry per descriptor (indexed by head descriptor id).
+struct InflightDescSplit {
+  uint8_t inflight;       // 1 while the request whose head this is has been taken but not used
+  uint8_t padding[5];
+  uint16_t next;          // links the last batch of used heads
+  uint64_t counter;       // order in which the heads were taken from the avail ring
+};
+static_assert(sizeof(InflightDescSplit) == 16);
+
+struct InflightQueueHeader {
+  uint64_t features;      // 0
+  uint16_t version;       // 1; 0 means a fresh (all-zero) region
+  uint16_t desc_num;      // entries that follow (the queue size)
+  uint16_t last_batch_head;
+  uint16_t used_idx;      // used->idx as of the last completed batch
+};
+static_assert(sizeof(InflightQueueHeader) == 16);
+
+constexpr uint16_t kInflightVersion = 1;
+// Bytes one queue's region takes in the area (header + entries, 64-byte aligned). Only the back
+// end reads the layout (QEMU allocates nothing: it keeps the fd the back end gave it).
+constexpr uint64_t InflightQueueStride(uint16_t queue_size) {
+  return (sizeof(InflightQueueHeader) + sizeof(InflightDescSplit) * uint64_t{queue_size} + 63) & ~uint64_t{63};
+}
 
 // ---- split virtqueue (virtio 1.x, 2.7) ----
 constexpr uint16_t kDescFNext = 1;

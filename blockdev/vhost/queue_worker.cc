@@ -173,6 +173,11 @@ void QueueWorker::Run(std::promise<Status>* started) {
     return;
   }
   Loop loop{this, std::move(vq_or).value(), UniqueFd(), nullptr, nullptr};
+  if (loop.vq.has_resubmit()) {
+    spdlog::info("vhost-blk: queue {} resumes at avail {}: an earlier back end left {} request(s) "
+                 "in flight, submitting them again", index, loop.vq.last_avail_idx(),
+                 loop.vq.last_avail_idx() - loop.vq.used_idx());
+  }
   loop.ep.reset(::epoll_create1(EPOLL_CLOEXEC));
   if (!loop.ep.valid()) {
     started->set_value(LastErrnoStatus("epoll_create1"));
@@ -186,6 +191,7 @@ void QueueWorker::Run(std::promise<Status>* started) {
     started->set_value(Annotate(s, "starting the queue"));
     return;
   }
+  start_avail_idx_ = loop.vq.last_avail_idx();
   started->set_value(Status());  // `started` dangles after this point
 
   loop.Service(false);  // the driver may have queued requests before the kick fd arrived

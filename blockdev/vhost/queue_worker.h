@@ -47,6 +47,8 @@ class QueueWorker {
   Status ReopenIoQueue();
   // True once the ring was found corrupt (the worker stopped taking requests from it).
   bool broken() const { return broken_.load(); }
+  // The avail index the queue started from (SET_VRING_BASE's, or the inflight log's).
+  uint16_t start_avail_idx() const { return start_avail_idx_; }
 
  private:
   struct Loop;
@@ -62,6 +64,7 @@ class QueueWorker {
   std::thread thread_;
   std::atomic<bool> broken_{false};
   uint16_t last_avail_idx_ = 0;
+  uint16_t start_avail_idx_ = 0;  // written before Start() returns
   bool stopped_ = false;
 };
 

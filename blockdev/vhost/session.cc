@@ -18,7 +18,7 @@ namespace {
 constexpr uint64_t Bit(int n) { return uint64_t{1} << n; }
 
 constexpr uint64_t kProtocolFeatures =
-    Bit(kPfMq) | Bit(kPfReplyAck) | Bit(kPfBackendReq) | Bit(kPfConfig);
+    Bit(kPfMq) | Bit(kPfReplyAck) | Bit(kPfBackendReq) | Bit(kPfConfig) | Bit(kPfInflightShmfd);
 
 // Messages that carry their own reply (REPLY_ACK does not add one to them).
 bool HasOwnReply(Request r) {
@@ -28,6 +28,7 @@ bool HasOwnReply(Request r) {
     case Request::kGetVringBase:
     case Request::kGetQueueNum:
     case Request::kGetConfig:
+    case Request::kGetInflightFd:
       return true;
     default:
       return false;
@@ -264,6 +265,11 @@ Status Session::Handle(Message& msg, bool* replied) {
     case Request::kSetConfig:
       // Only the writeback byte is writable in virtio-blk, and CONFIG_WCE is not offered.
       return Status();
+    case Request::kGetInflightFd:
+      *replied = true;
+      return HandleGetInflight(msg);
+    case Request::kSetInflightFd:
+      return HandleSetInflight(msg);
     case Request::kSetBackendReqFd: {
       if (msg.fds.size() != 1) return absl::InvalidArgumentError("SET_BACKEND_REQ_FD without an fd");
       std::lock_guard<std::mutex> lock(backend_mu_);
@@ -285,7 +291,10 @@ Status Session::HandleMemTable(Message& msg) {
   }
   ASSIGN_OR_RETURN(auto mem, GuestMemory::Map(std::span<const MemRegion>(table.regions, table.nregions),
                                               std::move(msg.fds)));
-  // Running queues point into the old mapping: stop them, swap, restart them.
+  return RestartRunning([&] { memory_ = std::move(mem); });
+}
+
+Status Session::RestartRunning(const std::function<void()>& swap) {
   std::vector<unsigned> running;
   for (unsigned i = 0; i < vrings_.size(); i++) {
     if (vrings_[i]->worker) {
@@ -293,13 +302,48 @@ Status Session::HandleMemTable(Message& msg) {
       StopRing(i);
     }
   }
-  memory_ = std::move(mem);
+  swap();
   Status result;
   for (unsigned i : running) {
     Status s = MaybeStart(i);
     if (!s.ok()) result = s;
   }
   return result;
+}
+
+Status Session::HandleGetInflight(const Message& msg) {
+  InflightPayload in{};
+  InflightPayload out{};
+  UniqueFd fd;
+  Status s;
+  if (!msg.Get(&in)) {
+    s = absl::InvalidArgumentError("GET_INFLIGHT_FD without a payload");
+  } else if (in.num_queues > vrings_.size()) {
+    s = absl::InvalidArgumentError(absl::StrCat("GET_INFLIGHT_FD for ", in.num_queues, " queues; ",
+                                                vrings_.size(), " offered"));
+  } else {
+    auto created = InflightArea::Create(in.num_queues, in.queue_size, &out);
+    if (created.ok()) fd = std::move(*created);
+    s = created.status();
+  }
+  // A zero-sized area tells the front end there is no inflight tracking.
+  if (!s.ok()) out = InflightPayload{};
+  const int fds[1] = {fd.get()};
+  Status sent = SendMessage(sock_.get(), msg.header.request, kVersion | kFlagReply,
+                            std::span<const uint8_t>(reinterpret_cast<const uint8_t*>(&out), sizeof(out)),
+                            fd.valid() ? std::span<const int>(fds) : std::span<const int>());
+  if (!sent.ok()) return absl::UnavailableError(sent.message());
+  return s;
+}
+
+Status Session::HandleSetInflight(Message& msg) {
+  InflightPayload p{};
+  if (!msg.Get(&p)) return absl::InvalidArgumentError("SET_INFLIGHT_FD without a payload");
+  if (msg.fds.size() != 1) return absl::InvalidArgumentError("SET_INFLIGHT_FD without an fd");
+  ASSIGN_OR_RETURN(auto area, InflightArea::Map(p, std::move(msg.fds[0])));
+  spdlog::debug("vhost-blk: inflight area for {} queue(s) of {} entries", area->num_queues(),
+                area->queue_size());
+  return RestartRunning([&] { inflight_ = std::move(area); });
 }
 
 Status Session::HandleGetConfig(const Message& msg) {
@@ -338,6 +382,10 @@ Status Session::MaybeStart(unsigned index) {
   p.vring = v.config;
   p.vring.event_idx = acked_features_ & Bit(kFRingEventIdx);
   p.vring.indirect = acked_features_ & Bit(kFRingIndirectDesc);
+  if (inflight_ && (acked_protocol_features_ & Bit(kPfInflightShmfd))) {
+    p.vring.inflight = inflight_->queue(index);
+    p.vring.inflight_entries = inflight_->queue_size();
+  }
   if (v.kick.valid()) {
     int dup = ::fcntl(v.kick.get(), F_DUPFD_CLOEXEC, 0);
     if (dup < 0) return LastErrnoStatus("dup of the kick fd");
@@ -349,7 +397,7 @@ Status Session::MaybeStart(unsigned index) {
   std::lock_guard<std::mutex> lock(workers_mu_);
   v.worker = std::move(worker);
   spdlog::info("vhost-blk: queue {} started (size {}, avail {})", index, v.config.num,
-               v.config.last_avail_idx);
+               v.worker->start_avail_idx());
   return Status();
 }
 

@@ -7,12 +7,14 @@
 
 #include <atomic>
 #include <cstdint>
+#include <functional>
 #include <memory>
 #include <mutex>
 #include <vector>
 
 #include "blockdev/vhost/blk_target.h"
 #include "blockdev/vhost/guest_memory.h"
+#include "blockdev/vhost/inflight.h"
 #include "blockdev/vhost/message.h"
 #include "blockdev/vhost/notifier.h"
 #include "blockdev/vhost/queue_worker.h"
@@ -64,6 +66,10 @@ class Session {
   Status Handle(Message& msg, bool* replied);
   Status HandleMemTable(Message& msg);
   Status HandleGetConfig(const Message& msg);
+  Status HandleGetInflight(const Message& msg);
+  Status HandleSetInflight(Message& msg);
+  // Stops the running queues, calls `swap` (which replaces what they point into), restarts them.
+  Status RestartRunning(const std::function<void()>& swap);
   Status MaybeStart(unsigned index);
   void StopRing(unsigned index);
   void StopAll();
@@ -76,6 +82,7 @@ class Session {
   std::atomic<uint64_t> acked_protocol_features_{0};
   bool protocol_features_acked_ = false;  // VHOST_USER_F_PROTOCOL_FEATURES in SET_FEATURES
   std::unique_ptr<GuestMemory> memory_;
+  std::unique_ptr<InflightArea> inflight_;  // SET_INFLIGHT_FD; outlives the workers using it
   std::vector<std::unique_ptr<Vring>> vrings_;
   unsigned broken_queues_ = 0;     // guarded by workers_mu_
 

@@ -45,6 +45,13 @@ StatusOr<SplitVirtqueue> SplitVirtqueue::Create(const GuestMemory& mem, const Vr
   // The used index continues from what the ring holds (it survives a back-end restart).
   q.used_idx_ = LoadAcquire(reinterpret_cast<uint16_t*>(q.used_ + 2));
   q.published_used_idx_ = q.used_idx_;
+  if (c.inflight != nullptr) {
+    ASSIGN_OR_RETURN(InflightLog log, InflightLog::Attach(c.inflight, c.inflight_entries, c.num, q.used_idx_));
+    // Every head taken was either used (counted in the used index) or is still in flight.
+    q.resubmit_ = log.in_flight();
+    q.last_avail_idx_ = static_cast<uint16_t>(q.used_idx_ + q.resubmit_.size());
+    q.log_ = std::move(log);
+  }
   return q;
 }
 
@@ -66,6 +73,7 @@ StatusOr<uint16_t> SplitVirtqueue::PopHead() {
         absl::StrCat("virtqueue corrupt: head ", head, " out of range (ring of ", num_, ")"));
   }
   last_avail_idx_++;
+  if (log_) log_->Taken(head);
   return head;
 }
 
@@ -133,12 +141,14 @@ void SplitVirtqueue::AddUsed(uint16_t head, uint32_t written_len) {
   VringUsedElem e{head, written_len};
   std::memcpy(used_ + 4 + sizeof(VringUsedElem) * (used_idx_ % num_), &e, sizeof(e));
   used_idx_++;
+  if (log_) log_->Used(head);
 }
 
 bool SplitVirtqueue::PublishUsed() {
   if (used_idx_ == published_used_idx_) return false;
   StoreRelease(reinterpret_cast<uint16_t*>(used_ + 2), used_idx_);
   published_used_idx_ = used_idx_;
+  if (log_) log_->Published(used_idx_);
   // Order the index store before reading the driver's suppression state.
   __atomic_thread_fence(__ATOMIC_SEQ_CST);
   if (!event_idx_) return !(LoadRelaxed(&avail_[0]) & kAvailFNoInterrupt);

@@ -14,9 +14,12 @@
 #include <sys/uio.h>
 
 #include <cstdint>
+#include <optional>
+#include <utility>
 #include <vector>
 
 #include "blockdev/vhost/guest_memory.h"
+#include "blockdev/vhost/inflight.h"
 #include "blockdev/vhost/protocol.h"
 #include "common/status.h"
 
@@ -49,12 +52,20 @@ struct VringConfig {
   uint16_t last_avail_idx = 0; // SET_VRING_BASE
   bool event_idx = false;      // VIRTIO_RING_F_EVENT_IDX negotiated
   bool indirect = false;       // VIRTIO_RING_F_INDIRECT_DESC negotiated
+  // The queue's inflight region (SET_INFLIGHT_FD), with room for `inflight_entries` heads; null
+  // without inflight tracking. With it, the ring resumes where the region says (see Create).
+  InflightQueueHeader* inflight = nullptr;
+  uint16_t inflight_entries = 0;
 };
 
 class SplitVirtqueue {
  public:
   // Translates and checks the ring addresses: INVALID_ARGUMENT if num is 0 or above
   // kMaxQueueSize, or a ring is misaligned or not wholly inside one guest memory region.
+  // With an inflight region (inflight.h) every pop and completion is logged in it, and a region
+  // left by an earlier back end decides where the ring resumes: at the used index plus the heads
+  // still in flight (whatever SET_VRING_BASE said), those heads being handed out again by
+  // TakeResubmit(). INVALID_ARGUMENT for a region that does not fit the ring.
   static StatusOr<SplitVirtqueue> Create(const GuestMemory& mem, const VringConfig& config);
 
   // Heads the driver has made available and we have not popped yet.
@@ -62,6 +73,10 @@ class SplitVirtqueue {
   StatusOr<uint16_t> Available();
   // Pops the next head; only after Available() > 0. FAILED_PRECONDITION if out of range.
   StatusOr<uint16_t> PopHead();
+  // Heads an earlier back end took and never completed, oldest first (once; empty afterwards).
+  // They count as popped: start them before anything Available() reports.
+  bool has_resubmit() const { return !resubmit_.empty(); }
+  std::vector<uint16_t> TakeResubmit() { return std::exchange(resubmit_, {}); }
   // Translates the chain starting at `head` (see the header comment for what fails it).
   Status ReadChain(uint16_t head, const ChainLimits& limits, DescChain* chain) const;
 
@@ -97,6 +112,8 @@ class SplitVirtqueue {
   uint16_t published_used_idx_ = 0;
   uint16_t signalled_used_ = 0;
   bool signalled_used_valid_ = false;
+  std::optional<InflightLog> log_;
+  std::vector<uint16_t> resubmit_;
 };
 
 }  // namespace vdisk::blockdev::vhost

@@ -120,7 +120,8 @@ class CsiDriverTest : public ::testing::Test {
 
   virtual std::vector<std::string> DriverArgs() {
     return {"--endpoint", endpoint_, "--node-id", "test-node", "--pool", "local:" + (*scratch_ / "pool"),
-            "--state-dir", *scratch_ / "state", "--allowed-target-root", kubelet_, "-vv"};
+            "--state-dir", *scratch_ / "state", "--allowed-target-root", kubelet_,
+            "--vhost-dir", *sockdir_ / "vhost", "-vv"};
   }
 
   void StartDriver() {
@@ -131,6 +132,12 @@ class CsiDriverTest : public ::testing::Test {
 
   void RestartDriver() {
     ASSERT_EQ(driver_->Stop(), 0) << driver_->Log();
+    StartDriver();
+  }
+
+  // The node plugin dies (SIGKILL: an OOM kill, a node-plugin crash) and comes back.
+  void KillAndRestartDriver() {
+    driver_->Kill();
     StartDriver();
   }
 
@@ -196,6 +203,31 @@ class CsiDriverTest : public ::testing::Test {
     std::string parent = kubelet_ + "/pods/" + tag;
     EXPECT_TRUE(fs::MakeDirs(parent).ok());
     return parent + "/vol";
+  }
+
+  // The paths kubelet uses, under the fake kubelet root and as long as the real ones (a pod UID
+  // and a pvc-<uuid> PV name): the Filesystem publish path .../pods/<uid>/volumes/
+  // kubernetes.io~csi/<pv>/mount, whose parent kubelet creates (mode 0750) and whose last
+  // component it leaves to the driver, and the staging path .../plugins/kubernetes.io/csi/
+  // <driver>/<sha256 of the volume handle>/globalmount, which kubelet creates.
+  static std::string FakeUuid(const std::string& tag) {
+    unsigned char md[SHA256_DIGEST_LENGTH];
+    SHA256(reinterpret_cast<const unsigned char*>(tag.data()), tag.size(), md);
+    std::string h = absl::BytesToHexString(absl::string_view(reinterpret_cast<char*>(md), 16));
+    return h.substr(0, 8) + "-" + h.substr(8, 4) + "-" + h.substr(12, 4) + "-" + h.substr(16, 4) + "-" + h.substr(20, 12);
+  }
+  std::string KubeletFsTarget(const std::string& pod, const std::string& pv) {
+    std::string parent = kubelet_ + "/pods/" + FakeUuid(pod) + "/volumes/kubernetes.io~csi/pvc-" + FakeUuid(pv);
+    EXPECT_TRUE(fs::MakeDirs(parent, 0750).ok());
+    return parent + "/mount";
+  }
+  std::string KubeletStaging(const std::string& volume_handle) {
+    unsigned char md[SHA256_DIGEST_LENGTH];
+    SHA256(reinterpret_cast<const unsigned char*>(volume_handle.data()), volume_handle.size(), md);
+    std::string p = kubelet_ + "/plugins/kubernetes.io/csi/vdisk.csi.io/" +
+                    absl::BytesToHexString(absl::string_view(reinterpret_cast<char*>(md), sizeof md)) + "/globalmount";
+    EXPECT_TRUE(fs::MakeDirs(p, 0750).ok());
+    return p;
   }
 
   // The path through which a published volume's bytes are read and written.

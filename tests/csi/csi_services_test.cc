@@ -22,6 +22,7 @@
 #include "absl/strings/str_cat.h"
 #include "tests/csi/csi_fixture.h"
 #include "tests/csi/metadata_util.h"
+#include "csi/vhost_publish.h"
 #include "tests/csi/vhost_io.h"
 #include "tests/pool/xfs_env.h"
 
@@ -69,7 +70,7 @@ class CsiServicesTest : public CsiDriverTest {
 
   v1::Volume Vol(const std::string& name, const std::string& pool, int64_t size = kVolSize, bool vhost = false,
                  std::map<std::string, std::string> mutable_params = {}) {
-    auto req = CreateReq(name, size, /*block=*/true);
+    auto req = CreateReq(name, size, /*block=*/!vhost);  // vhost-user publishes Filesystem volumes
     (*req.mutable_parameters())["pool"] = pool;
     if (vhost) (*req.mutable_parameters())["attach"] = "vhost-user";
     for (const auto& [k, v] : mutable_params) (*req.mutable_mutable_parameters())[k] = v;
@@ -92,11 +93,12 @@ class CsiServicesTest : public CsiDriverTest {
     attached_.erase(it);
   }
 
-  // A vhost-user export of the volume; returns the socket path.
+  // A vhost-user export of the volume; returns the published directory (the socket is
+  // kVhostSocketName in it).
   std::string Export(const v1::Volume& v, const std::string& tag) {
     const std::string staging = StagingDir(tag), target = TargetPath(tag);
-    EXPECT_TRUE(StageWithContext(c(), v, staging, Cap(true)).ok());
-    auto p = PublishWithContext(c(), v, staging, target, Cap(true));
+    EXPECT_TRUE(StageWithContext(c(), v, staging, Cap(false)).ok());
+    auto p = PublishWithContext(c(), v, staging, target, Cap(false));
     EXPECT_TRUE(p.ok()) << p;
     attached_[target] = {v.volume_id(), staging};
     return target;
@@ -409,9 +411,9 @@ TEST_F(CsiServicesTest, GroupSnapshotOfAlternatingWriterIsConsistent) {
   auto b = Vol("pvc-alt-b", "reflink", 8 * kMiB, /*vhost=*/true);
   const std::string sa = Export(a, "alt-a"), sb = Export(b, "alt-b");
   VhostClient va, vb;
-  ASSERT_TRUE(va.Connect(sa).ok());
+  ASSERT_TRUE(va.ConnectIn(sa, kVhostSocketName).ok());
   ASSERT_TRUE(va.Setup(1).ok());
-  ASSERT_TRUE(vb.Connect(sb).ok());
+  ASSERT_TRUE(vb.ConnectIn(sb, kVhostSocketName).ok());
   ASSERT_TRUE(vb.Setup(1).ok());
 
   AlternatingWriter writer(va, vb);
@@ -483,7 +485,7 @@ TEST_F(CsiServicesTest, QosLimitHoldsThroughTheExportAndChangesLive) {
   auto vol = Vol("pvc-qos", "reflink", 8 * kMiB, /*vhost=*/true, {{"readIopsLimit", "100"}});
   const std::string sock = Export(vol, "qos");
   VhostClient vc;
-  ASSERT_TRUE(vc.Connect(sock).ok());
+  ASSERT_TRUE(vc.ConnectIn(sock, kVhostSocketName).ok());
   ASSERT_TRUE(vc.Setup(1).ok());
 
   // 100/s for 2 s, plus the bucket's tenth of a second.

@@ -61,9 +61,10 @@ struct StreamGatherer {
     if (max_results > 0) EXPECT_LE(m.block_metadata_size(), max_results);
     for (const auto& b : m.block_metadata()) {
       EXPECT_GT(b.size_bytes(), 0);
-      if (!out.extents.empty())
+      if (!out.extents.empty()) {
         EXPECT_GE(b.byte_offset(), out.extents.back().first + out.extents.back().second)
             << "ranges overlap or go backwards";
+      }
       out.extents.emplace_back(b.byte_offset(), b.size_bytes());
     }
     ++out.messages;

@@ -26,11 +26,13 @@ inline Status StageWithContext(CsiClient& c, const ::csi::v1::Volume& vol, const
 }
 
 inline Status PublishWithContext(CsiClient& c, const ::csi::v1::Volume& vol, const std::string& staging,
-                                 const std::string& target, const ::csi::v1::VolumeCapability& cap) {
+                                 const std::string& target, const ::csi::v1::VolumeCapability& cap,
+                                 bool readonly = false) {
   ::csi::v1::NodePublishVolumeRequest req;
   req.set_volume_id(vol.volume_id());
   req.set_staging_target_path(staging);
   req.set_target_path(target);
+  req.set_readonly(readonly);
   *req.mutable_volume_capability() = cap;
   *req.mutable_volume_context() = vol.volume_context();
   return c.NodePublishVolume(req).status();

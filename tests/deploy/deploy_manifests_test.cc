@@ -15,6 +15,8 @@
 
 #include "csi/config.h"
 #include "csi/driver.h"
+#include "csi/node_attach.h"
+#include "csi/vhost_publish.h"
 
 namespace vdisk::csi {
 namespace {
@@ -246,6 +248,16 @@ TEST_F(DeployTest, DriverContainersUseOnlyRealFlagsAndSidecarsFindTheSocket) {
         if (m["mountPath"].as<std::string>() == "/var/lib/kubelet")
           bidirectional = m["mountPropagation"] && m["mountPropagation"].as<std::string>() == "Bidirectional";
       EXPECT_TRUE(bidirectional) << "bind mounts under /var/lib/kubelet must propagate to the host";
+      // attach: vhost-user: the socket directories fit socket addresses and live on a hostPath
+      // (a restarted plugin serves them again where the pods' mounts point).
+      ASSERT_TRUE(flags.contains("--vhost-dir"));
+      EXPECT_TRUE(CheckVhostDir(flags["--vhost-dir"]).ok()) << CheckVhostDir(flags["--vhost-dir"]);
+      auto vhost = Resolve(driver, flags["--vhost-dir"]);
+      bool on_host = false;
+      for (const auto& v : pod["volumes"])
+        if (v["name"].as<std::string>() == vhost.first) on_host = static_cast<bool>(v["hostPath"]);
+      EXPECT_TRUE(on_host) << "--vhost-dir must be on a hostPath volume";
+      EXPECT_EQ(flags["--vhost-socket-group"], "107") << "KubeVirt's QEMU runs in group 107";
     }
     if (std::string(e.name) == "vdisk-csi-snapshot-metadata") {
       // The sidecar needs the capability advertised, and its TLS material from the secret.
@@ -292,6 +304,22 @@ TEST_F(DeployTest, ClassesPointAtTheDriverAndConfiguredPools) {
         << sc->name << ": the local pool is node-local";
   }
   EXPECT_GE(classes.size(), 2u);
+  // Node attach parameters are valid, and the vhost-user class exists (deploy/vhost/).
+  bool vhost_class = false;
+  for (const Object* sc : All("StorageClass")) {
+    if (!sc->node["parameters"]) continue;
+    blockdev::Params params;
+    for (const auto& kv : sc->node["parameters"]) params[kv.first.as<std::string>()] = kv.second.as<std::string>();
+    auto spec = ParseAttachSpec(params);
+    EXPECT_TRUE(spec.ok()) << sc->name << ": " << spec.status();
+    vhost_class |= spec.ok() && spec->vhost_user;
+  }
+  EXPECT_TRUE(vhost_class) << "deploy/vhost/storageclass.yaml";
+  // PVCs of a vhost-user class ask for volumeMode: Filesystem (Block is refused).
+  for (const Object* pvc : All("PersistentVolumeClaim"))
+    if (pvc->node["spec"]["storageClassName"] &&
+        pvc->node["spec"]["storageClassName"].as<std::string>() == "vdisk-local-vhost")
+      EXPECT_EQ(pvc->node["spec"]["volumeMode"].as<std::string>(), "Filesystem") << pvc->name;
   std::set<std::string> snapclasses;
   for (const Object* vsc : All("VolumeSnapshotClass"))
     if (vsc->node["driver"].as<std::string>() == kDefaultDriverName) snapclasses.insert(vsc->name);

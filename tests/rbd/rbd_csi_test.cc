@@ -1,8 +1,9 @@
 // vdisk-csi with an RBD pool, spoken to as the Kubernetes sidecars do, on the real test cluster:
 // provisioning (Block RWX for live migration), idempotent repeats, restarts of the driver,
 // credentials from the CSI secrets, snapshots with size and ready_to_use, restore and clone with
-// the bytes checked through the image itself, expand, capacity, and the node side on a node
-// without kernel RBD.
+// the bytes checked through the image itself, expand, capacity, the node side on a node
+// without kernel RBD, and a Filesystem volume published with attach: vhost-user (the image served
+// through librbd at a kubelet-shaped target, surviving a killed node plugin).
 #include <gtest/gtest.h>
 #include <unistd.h>
 
@@ -10,6 +11,7 @@
 #include <chrono>
 #include <cstdio>
 #include <cstring>
+#include <iostream>
 #include <map>
 #include <memory>
 #include <string>
@@ -19,12 +21,14 @@
 #include "absl/strings/str_cat.h"
 #include "blockdev/registry.h"
 #include "blockdev/sync_io.h"
-#include "tests/csi/driver_process.h"
 #include "common/fs.h"
+#include "csi/vhost_publish.h"
+#include "tests/csi/driver_process.h"
 #include "tests/csi/metadata_util.h"
 #include "tests/csi/vhost_io.h"
 #include "tests/pool/pool_test_util.h"
 #include "tests/rbd/ceph_env.h"
+#include "tests/vhost/vhost_client.h"
 
 namespace vdisk::csi::testing {
 namespace {
@@ -91,7 +95,7 @@ class RbdCsiTest : public ::testing::Test {
     driver_ = std::make_unique<DriverProcess>(
         std::vector<std::string>{"--endpoint", endpoint_, "--node-id", "rbd-node", "--pool", pool,
                                  "--state-dir", *scratch_ / "state", "--allowed-target-root",
-                                 *scratch_ / "kubelet", "-vv"},
+                                 *scratch_ / "kubelet", "--vhost-dir", *sockdir_ / "vhost", "-vv"},
         *scratch_ / "driver.log", endpoint_);
     std::string error;
     ASSERT_TRUE(driver_->Start(&error)) << error;
@@ -99,6 +103,10 @@ class RbdCsiTest : public ::testing::Test {
   void RestartDriver(bool with_keyring = true) {
     driver_->Stop();
     StartDriver(with_keyring);
+  }
+  void KillAndRestartDriver() {
+    driver_->Kill();
+    StartDriver(/*with_keyring=*/true);
   }
 
   google::protobuf::Map<std::string, std::string> Secrets() const {
@@ -381,6 +389,8 @@ TEST_F(RbdCsiTest, SnapshotMetadataDeltaAndAllocated) {
 TEST_F(RbdCsiTest, GroupSnapshotIsHeldAcrossExportsAndMembersStandAlone) {
   auto vhost_vol = [&](const std::string& name) {
     auto req = CreateReq(name, 8 * kMiB, Mode::SINGLE_NODE_WRITER);
+    req.clear_volume_capabilities();
+    *req.add_volume_capabilities() = Cap(false, Mode::SINGLE_NODE_WRITER);  // vhost-user: Filesystem
     (*req.mutable_parameters())["attach"] = "vhost-user";
     auto r = c().CreateVolume(req);
     EXPECT_TRUE(r.ok()) << r.status();
@@ -392,9 +402,7 @@ TEST_F(RbdCsiTest, GroupSnapshotIsHeldAcrossExportsAndMembersStandAlone) {
     const std::string staging = kubelet + "/plugins/staging-" + tag, parent = kubelet + "/pods/" + tag;
     EXPECT_TRUE(fs::MakeDirs(staging).ok());
     EXPECT_TRUE(fs::MakeDirs(parent).ok());
-    v1::VolumeCapability cap;
-    cap.mutable_block();
-    cap.mutable_access_mode()->set_mode(Mode::SINGLE_NODE_WRITER);
+    const v1::VolumeCapability cap = Cap(false, Mode::SINGLE_NODE_WRITER);
     EXPECT_TRUE(StageWithContext(c(), v, staging, cap).ok());
     auto p = PublishWithContext(c(), v, staging, parent + "/vol", cap);
     EXPECT_TRUE(p.ok()) << p;
@@ -402,9 +410,9 @@ TEST_F(RbdCsiTest, GroupSnapshotIsHeldAcrossExportsAndMembersStandAlone) {
   };
   auto ea = export_of(a, "ga"), eb = export_of(b, "gb");
   VhostClient va, vb;
-  ASSERT_TRUE(va.Connect(ea.second).ok());
+  ASSERT_TRUE(va.ConnectIn(ea.second, kVhostSocketName).ok());
   ASSERT_TRUE(va.Setup(1).ok());
-  ASSERT_TRUE(vb.Connect(eb.second).ok());
+  ASSERT_TRUE(vb.ConnectIn(eb.second, kVhostSocketName).ok());
   ASSERT_TRUE(vb.Setup(1).ok());
 
   AlternatingWriter writer(va, vb);
@@ -549,6 +557,102 @@ TEST_F(RbdCsiTest, QosBecomesLibrbdImageQos) {
   EXPECT_GT(writes_in(1.0), 250) << "the limit was lifted";
   (*m.mutable_mutable_parameters())["bogus"] = "1";
   EXPECT_EQ(c().ControllerModifyVolume(m).status().code(), StatusCode::kInvalidArgument);
+}
+
+TEST_F(RbdCsiTest, VhostUserFilesystemVolumeServesTheImageAtKubeletsPath) {
+  namespace vh = blockdev::vhost;
+  auto req = CreateReq("vm-rbd-vhost", 16 * kMiB, Mode::SINGLE_NODE_WRITER);
+  req.clear_volume_capabilities();
+  *req.add_volume_capabilities() = Cap(false, Mode::SINGLE_NODE_WRITER);
+  (*req.mutable_parameters())["attach"] = "vhost-user";
+  auto created = c().CreateVolume(req);
+  ASSERT_TRUE(created.ok()) << created.status() << driver_->Log();
+  const v1::Volume vol = created->volume();
+  const std::string kubelet = *scratch_ / "kubelet";
+  const std::string staging = kubelet + "/plugins/kubernetes.io/csi/vdisk.csi.io/0f1e2d3c4b5a69788796a5b4c3d2e1f00f1e2d3c4b5a69788796a5b4c3d2e1f0/globalmount";
+  const std::string target = kubelet + "/pods/3c1b6f0e-8d2a-4e7b-9f1c-5a6d7e8f9a0b/volumes/kubernetes.io~csi/"
+                             "pvc-7e9d1c2b-4a3f-4b6e-8c5d-1f2e3a4b5c6d/mount";
+  ASSERT_GE(target.size(), 140u);
+  ASSERT_TRUE(fs::MakeDirs(staging, 0750).ok());
+  ASSERT_TRUE(fs::MakeDirs(target.substr(0, target.rfind('/')), 0750).ok());
+  v1::NodeStageVolumeRequest st;
+  st.set_volume_id(vol.volume_id());
+  st.set_staging_target_path(staging);
+  *st.mutable_volume_capability() = Cap(false, Mode::SINGLE_NODE_WRITER);
+  *st.mutable_volume_context() = vol.volume_context();
+  *st.mutable_secrets() = Secrets();
+  auto staged = c().NodeStageVolume(st);
+  ASSERT_TRUE(staged.ok()) << staged.status() << "\n" << driver_->Log();
+  v1::NodePublishVolumeRequest pub;
+  pub.set_volume_id(vol.volume_id());
+  pub.set_staging_target_path(staging);
+  pub.set_target_path(target);
+  *pub.mutable_volume_capability() = Cap(false, Mode::SINGLE_NODE_WRITER);
+  *pub.mutable_volume_context() = vol.volume_context();
+  *pub.mutable_secrets() = Secrets();
+  auto published = c().NodePublishVolume(pub);
+  ASSERT_TRUE(published.ok()) << published.status() << "\n" << driver_->Log();
+
+  // A front end reaches the socket through the target; what it writes is in the image.
+  std::string data(128 * 1024, '\0');
+  for (size_t i = 0; i < data.size(); i++) data[i] = static_cast<char>(i * 31 + 7);
+  auto io = [&](vh::testing::VhostClient& vc, uint32_t type, std::string* buf) {
+    const uint64_t scratch = vh::testing::VhostClient::kDataBase;
+    const uint32_t len = static_cast<uint32_t>(buf->size());
+    auto layout = vc.Layout(scratch, len);
+    if (type == vh::kBlkTOut) std::memcpy(vc.ram().at(layout.data_gpa), buf->data(), len);
+    vc.Submit(0, type, (4 * kMiB) / 512, scratch, len, type == vh::kBlkTIn);
+    vc.Kick(0);
+    if (vc.WaitUsed(0, 1, 20000).size() != 1) return uint8_t{0xff};
+    if (type == vh::kBlkTIn) std::memcpy(buf->data(), vc.ram().at(layout.data_gpa), len);
+    return vc.StatusByte(scratch, len);
+  };
+  {
+    vh::testing::VhostClient vc;
+    ASSERT_TRUE(vc.ConnectIn(target, kVhostSocketName).ok());
+    ASSERT_TRUE(vc.Setup(1).ok());
+    std::string w = data;
+    ASSERT_EQ(io(vc, vh::kBlkTOut, &w), vh::kBlkSOk);
+  }
+  {
+    auto image = OpenImage(vol);
+    ASSERT_NE(image, nullptr);
+    std::string got(data.size(), '\0');
+    ASSERT_TRUE(blockdev::ReadAt(*image, 4 * kMiB, std::as_writable_bytes(std::span(got))).ok());
+    EXPECT_TRUE(got == data) << "the bytes written through the socket are not in the RBD image";
+  }
+  // The node plugin dies; the restarted one serves the image again behind the same target.
+  KillAndRestartDriver();
+  {
+    vh::testing::VhostClient vc;
+    ASSERT_TRUE(vc.ConnectIn(target, kVhostSocketName).ok()) << driver_->Log();
+    ASSERT_TRUE(vc.Setup(1).ok());
+    std::string r(data.size(), '\0');
+    ASSERT_EQ(io(vc, vh::kBlkTIn, &r), vh::kBlkSOk);
+    EXPECT_TRUE(r == data);
+    auto t0 = std::chrono::steady_clock::now();
+    std::string w = data;
+    EXPECT_EQ(io(vc, vh::kBlkTOut, &w), vh::kBlkSOk);
+    std::cerr << "first write after the kill took "
+              << std::chrono::duration_cast<std::chrono::milliseconds>(std::chrono::steady_clock::now() - t0).count()
+              << " ms\n";
+  }
+  v1::NodeUnpublishVolumeRequest up;
+  up.set_volume_id(vol.volume_id());
+  up.set_target_path(target);
+  ASSERT_TRUE(c().NodeUnpublishVolume(up).ok());
+  v1::NodeUnstageVolumeRequest us;
+  us.set_volume_id(vol.volume_id());
+  us.set_staging_target_path(staging);
+  ASSERT_TRUE(c().NodeUnstageVolume(us).ok());
+  v1::DeleteVolumeRequest d;
+  d.set_volume_id(vol.volume_id());
+  *d.mutable_secrets() = Secrets();
+  auto t0 = std::chrono::steady_clock::now();
+  auto deleted = c().DeleteVolume(d);
+  std::cerr << "delete: " << deleted.status() << " after "
+            << std::chrono::duration_cast<std::chrono::milliseconds>(std::chrono::steady_clock::now() - t0).count()
+            << " ms\n";
 }
 
 }  // namespace

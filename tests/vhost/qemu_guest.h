@@ -36,6 +36,7 @@ class QemuGuest {
     unsigned queues = 1;
     std::string mem = "256M";
     std::string work_dir;     // where the combined initrd goes
+    unsigned reconnect = 0;   // chardev reconnect=<seconds>: survive a back-end restart (0: off)
   };
 
   ~QemuGuest() { Kill(); }
@@ -58,7 +59,8 @@ class QemuGuest {
         "-kernel", GuestDir() + "/vmlinuz", "-initrd", initrd,
         "-append", "console=ttyS0 panic=-1 quiet loglevel=3",
         "-serial", "stdio", "-monitor", "none",
-        "-chardev", "socket,id=c0,path=" + o.socket,
+        "-chardev", "socket,id=c0,path=" + o.socket +
+                        (o.reconnect > 0 ? ",reconnect=" + std::to_string(o.reconnect) : ""),
         "-device", "vhost-user-blk-pci,chardev=c0,num-queues=" + std::to_string(o.queues)};
     int out[2];
     if (::pipe2(out, O_CLOEXEC) != 0) return "pipe failed";

@@ -3,6 +3,7 @@
 // (including deliberately hostile ones). Plays the role QEMU + the guest driver play.
 #pragma once
 
+#include <fcntl.h>
 #include <sys/eventfd.h>
 #include <sys/socket.h>
 #include <sys/un.h>
@@ -15,6 +16,7 @@
 #include <string>
 #include <vector>
 
+#include "blockdev/vhost/inflight.h"
 #include "blockdev/vhost/message.h"
 #include "blockdev/vhost/protocol.h"
 #include "blockdev/vhost/test_guest.h"
@@ -41,6 +43,13 @@ class VhostClient {
       return LastErrnoStatus("connect " + path);
     }
     return Status();
+  }
+  // Connects to socket `name` inside directory `dir` however long `dir` is (a Unix socket
+  // address holds 107 bytes): through /proc/self/fd of the directory opened O_PATH.
+  Status ConnectIn(const std::string& dir, const std::string& name) {
+    UniqueFd d(::open(dir.c_str(), O_PATH | O_DIRECTORY | O_CLOEXEC));
+    if (!d.valid()) return LastErrnoStatus("open " + dir);
+    return Connect("/proc/self/fd/" + std::to_string(d.get()) + "/" + name);
   }
   void Close() {
     sock_.reset();
@@ -79,9 +88,62 @@ class VhostClient {
   }
 
   // Full set-up as QEMU does it: features, memory table, `queues` rings started. Acks the
-  // protocol features the back end offers, limited to `protocol_mask`.
+  // protocol features the back end offers, limited to `protocol_mask`. With `inflight` (and the
+  // back end offering INFLIGHT_SHMFD) the inflight area is fetched once and handed over, as
+  // QEMU's vhost-user-blk does before starting the rings.
   Status Setup(unsigned queues, bool event_idx = false, bool backend_channel = false,
-               uint64_t protocol_mask = ~uint64_t{0}) {
+               uint64_t protocol_mask = ~uint64_t{0}, bool inflight = false) {
+    RETURN_IF_ERROR(Negotiate(event_idx, backend_channel, protocol_mask, inflight, queues));
+    for (unsigned q = 0; q < queues; q++) RETURN_IF_ERROR(StartRing(q));
+    return Status();
+  }
+
+  // What QEMU does when the back end comes back after dying (chardev reconnect=): a new
+  // connection, the same guest memory, rings and inflight area; each ring resumes at its used
+  // index (QEMU's guess once GET_VRING_BASE could not be asked).
+  Status Reconnect(const std::string& path, unsigned queues, bool event_idx = false) {
+    Close();
+    RETURN_IF_ERROR(Connect(path));
+    RETURN_IF_ERROR(Negotiate(event_idx, false, ~uint64_t{0}, inflight_fd_.valid(), queues));
+    for (unsigned q = 0; q < queues; q++) RETURN_IF_ERROR(ResumeRing(q, ring(q).ring.used_idx()));
+    return Status();
+  }
+
+  // GET_INFLIGHT_FD for `queues` rings of the client's ring size: the reply, and the fd kept.
+  StatusOr<InflightPayload> GetInflight(unsigned queues) {
+    InflightPayload req{0, 0, static_cast<uint16_t>(queues), ring_size_, 0};
+    RETURN_IF_ERROR(Send(Request::kGetInflightFd, req));
+    Message m;
+    RETURN_IF_ERROR(RecvMessage(sock(), &m));
+    InflightPayload reply{};
+    if (m.header.request != static_cast<uint32_t>(Request::kGetInflightFd) || !m.Get(&reply)) {
+      return absl::InternalError("bad GET_INFLIGHT_FD reply");
+    }
+    if (reply.mmap_size > 0) {
+      if (m.fds.size() != 1) return absl::InternalError("GET_INFLIGHT_FD reply without an fd");
+      inflight_fd_ = std::move(m.fds[0]);
+      inflight_ = reply;
+    } else if (!m.fds.empty()) {
+      return absl::InternalError("empty GET_INFLIGHT_FD reply with an fd");
+    }
+    return reply;
+  }
+  // The region of queue `q` in the kept inflight area, mapped in this process (the test's view
+  // of what the back end logged), or nullptr.
+  InflightQueueHeader* InflightRegion(unsigned q) {
+    if (!inflight_fd_.valid()) return nullptr;
+    if (inflight_map_ == nullptr) {
+      int dup = ::dup(inflight_fd_.get());
+      auto area = InflightArea::Map(inflight_, UniqueFd(dup));
+      if (!area.ok()) return nullptr;
+      inflight_map_ = std::move(*area);
+    }
+    return inflight_map_->queue(q);
+  }
+
+ private:
+  Status Negotiate(bool event_idx, bool backend_channel, uint64_t protocol_mask, bool inflight,
+                   unsigned queues) {
     ASSIGN_OR_RETURN(features_, GetU64(Request::kGetFeatures));
     uint64_t want = features_;
     if (!event_idx) want &= ~(uint64_t{1} << kFRingEventIdx);
@@ -99,18 +161,29 @@ class VhostClient {
       ::close(sv[1]);
       RETURN_IF_ERROR(s);
     }
+    if (inflight && (pf & protocol_mask & (uint64_t{1} << kPfInflightShmfd))) {
+      if (!inflight_fd_.valid()) RETURN_IF_ERROR(GetInflight(queues).status());
+      if (inflight_fd_.valid()) {
+        RETURN_IF_ERROR(Send(Request::kSetInflightFd, inflight_, {inflight_fd_.get()}));
+      }
+    }
     MemTable t{};
     t.nregions = 1;
     t.regions[0] = ram_.region();
     ASSIGN_OR_RETURN(uint64_t ack, SetAck(Request::kSetMemTable, t, {ram_.fd()}));
     if (ack != 0) return absl::InternalError("SET_MEM_TABLE refused");
-    for (unsigned q = 0; q < queues; q++) RETURN_IF_ERROR(StartRing(q));
     return Status();
   }
 
+ public:
   Status StartRing(unsigned q, uint16_t base = 0) {
     while (rings_.size() <= q) rings_.push_back(nullptr);
     rings_[q] = std::make_unique<Ring>(&ram_, uint64_t{q} << 20, ring_size_);
+    return ResumeRing(q, base);
+  }
+
+  // Hands the back end ring `q` as it is in guest memory (nothing reset), starting at `base`.
+  Status ResumeRing(unsigned q, uint16_t base) {
     Ring& r = *rings_[q];
     RETURN_IF_ERROR(Send(Request::kSetVringNum, VringState{q, ring_size_}));
     RETURN_IF_ERROR(Send(Request::kSetVringBase, VringState{q, base}));
@@ -231,6 +304,9 @@ class VhostClient {
  private:
   FakeGuestRam ram_;
   UniqueFd sock_;
+  UniqueFd inflight_fd_;
+  InflightPayload inflight_{};
+  std::unique_ptr<InflightArea> inflight_map_;
   UniqueFd backend_peer_;
   uint64_t features_ = 0, acked_ = 0;
   uint16_t ring_size_;

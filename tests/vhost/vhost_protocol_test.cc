@@ -11,6 +11,7 @@
 
 #include "blockdev/uring/uring_device.h"
 #include "blockdev/vhost/export.h"
+#include "tests/vhost/export_fixture.h"
 #include "tests/vhost/vhost_client.h"
 
 namespace vdisk::blockdev::vhost {
@@ -21,20 +22,8 @@ namespace fs = std::filesystem;
 
 constexpr uint64_t kDiskBytes = 16 << 20;
 
-class VhostProtocolTest : public ::testing::Test {
+class VhostProtocolTest : public testing::ExportTest {
  protected:
-  void SetUp() override {
-    char tmpl[] = "/tmp/vdisk-vhost-proto.XXXXXX";
-    ASSERT_NE(::mkdtemp(tmpl), nullptr);
-    dir_ = tmpl;
-    image_ = dir_ + "/disk.img";
-    socket_ = dir_ + "/vhost.sock";
-  }
-  void TearDown() override {
-    exp_.reset();
-    fs::remove_all(dir_);
-  }
-
   void StartExport(ExportOptions o = {}, bool read_only_device = false) {
     uring::FileDeviceOptions fo;
     fo.create = true;
@@ -55,13 +44,6 @@ class VhostProtocolTest : public ::testing::Test {
     exp_ = std::move(*e);
   }
 
-  std::string ReadFile(uint64_t off, size_t len) {
-    std::string out(len, '\0');
-    int fd = ::open(image_.c_str(), O_RDONLY);
-    EXPECT_EQ(::pread(fd, out.data(), len, static_cast<off_t>(off)), static_cast<ssize_t>(len));
-    ::close(fd);
-    return out;
-  }
   void WriteFile(uint64_t off, const std::string& data) {
     int fd = ::open(image_.c_str(), O_WRONLY);
     EXPECT_EQ(::pwrite(fd, data.data(), data.size(), static_cast<off_t>(off)),
@@ -74,15 +56,6 @@ class VhostProtocolTest : public ::testing::Test {
     ::close(fd);
     return data < 0 || static_cast<uint64_t>(data) >= off + len;
   }
-  static std::string Pattern(size_t len, uint32_t seed) {
-    std::string s(len, '\0');
-    std::mt19937 rng(seed);
-    for (auto& c : s) c = static_cast<char>(rng());
-    return s;
-  }
-
-  std::string dir_, image_, socket_;
-  std::unique_ptr<Export> exp_;
 };
 
 TEST_F(VhostProtocolTest, NegotiatesAndReportsConfig) {

@@ -8,6 +8,9 @@
 //   vdtool flush   <dev>                            fsync (virtio-blk FLUSH)
 //   vdtool size    <dev>                            prints the size in bytes
 //   vdtool sha     <dev> <offset> <length>          prints a 64-bit FNV-1a of the range
+//   vdtool rewrite <dev> <offset> <length> <seed> <seconds>
+//                  writes the pattern over and over (write + fdatasync) for <seconds>: keeps
+//                  writes and flushes in flight at little CPU cost (load for restart tests)
 // The pattern must match tests/vhost/pattern.h: word at byte offset o (o % 8 == 0) is
 // splitmix64(seed * 0x9E3779B97F4A7C15 + o / 8 + 1), little-endian.
 #define _GNU_SOURCE
@@ -19,6 +22,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/ioctl.h>
+#include <time.h>
 #include <unistd.h>
 
 #define CHUNK (1u << 20)
@@ -94,6 +98,32 @@ static int do_io(int write, const char* dev, uint64_t off, uint64_t len, uint64_
   return 0;
 }
 
+static double now(void) {
+  struct timespec ts;
+  clock_gettime(CLOCK_MONOTONIC, &ts);
+  return ts.tv_sec + ts.tv_nsec / 1e9;
+}
+
+static int do_rewrite(const char* dev, uint64_t off, uint64_t len, uint64_t seed, double seconds) {
+  if (len == 0 || len > 64 * CHUNK) {
+    fprintf(stderr, "vdtool: rewrite length must be 1..64 MiB\n");
+    return 2;
+  }
+  int fd = open_dev(dev, O_WRONLY);
+  uint64_t* buf = aligned(len);
+  fill_pattern(buf, seed, off, len);
+  unsigned long rounds = 0;
+  for (double end = now() + seconds; now() < end; rounds++) {
+    if (pwrite(fd, buf, len, (off_t)off) != (ssize_t)len || fdatasync(fd) != 0) {
+      fprintf(stderr, "vdtool: rewrite at %llu: %s\n", (unsigned long long)off, strerror(errno));
+      return 1;
+    }
+  }
+  printf("%lu\n", rounds);
+  close(fd);
+  return 0;
+}
+
 int main(int argc, char** argv) {
   if (argc < 3) {
     fprintf(stderr, "usage: vdtool fill|check|zeroes|discard|zeroout|flush|size|sha <dev> ...\n");
@@ -133,6 +163,8 @@ int main(int argc, char** argv) {
     printf("%llu\n", (unsigned long long)size);
     return 0;
   }
+  if (!strcmp(cmd, "rewrite") && argc == 7)
+    return do_rewrite(dev, num(argv[3]), num(argv[4]), num(argv[5]), atof(argv[6]));
   if (!strcmp(cmd, "sha") && argc == 5) {
     int fd = open_dev(dev, O_RDONLY);
     uint64_t off = num(argv[3]), len = num(argv[4]);
