@@ -111,15 +111,15 @@ if [[ ${VDISK_CBT_SKIP_RBD:-0} != 1 ]]; then
   rounds=$(( PAIRS * 2 ))
   vs=() ps=()
   for blk in 1 2; do
-    vdisk_rounds() { V snapshot changes "$s2" --base "$s1" --summary --json --repeat "$rounds" | jq -r '.seconds[]'; }
+    vdisk_rounds() { V snapshot changes "$s2" --base "$s1" --summary --json --repeat "$rounds" | jq -r '.seconds[] * 1000'; }
     peer_rounds() { "$LOOP" "$CEPH_CONF" "$CEPH_DRIVER_USER" "$RBD_POOL" "$img" "$snap1" "$snap2" "$rounds" |
-                    sed -n 's/^seconds=\([0-9.]*\).*/\1/p'; }
+                    sed -n 's/^seconds=\([0-9.]*\).*/\1/p' | awk '{printf "%.3f\n", $1 * 1000}'; }
     if (( blk == 1 )); then mapfile -t -O "${#vs[@]}" vs < <(vdisk_rounds); mapfile -t -O "${#ps[@]}" ps < <(peer_rounds)
     else mapfile -t -O "${#ps[@]}" ps < <(peer_rounds); mapfile -t -O "${#vs[@]}" vs < <(vdisk_rounds); fi
   done
   "$LOOP" "$CEPH_CONF" "$CEPH_DRIVER_USER" "$RBD_POOL" "$img" "$snap1" "$snap2" 1 | sed 's/^/cbt: librbd loop: /' >&2
-  echo "cbt: rbd service level, ${#vs[@]} calls each: vdisk GetMetadataDelta $(printf '%s\n' "${vs[@]}" | spread) / librbd open+diff_iterate2 $(printf '%s\n' "${ps[@]}" | spread)" >&2
-  bench_line cbt-delta-rbd-service s "$(printf '%s\n' "${vs[@]}" | median)" \
+  echo "cbt: rbd service level, ${#vs[@]} calls each (ms): vdisk GetMetadataDelta $(printf '%s\n' "${vs[@]}" | spread) / librbd open+diff_iterate2 $(printf '%s\n' "${ps[@]}" | spread)" >&2
+  bench_line cbt-delta-rbd-service ms "$(printf '%s\n' "${vs[@]}" | median)" \
     "librbd open + rbd_diff_iterate2(whole_object), long-lived" "$(printf '%s\n' "${ps[@]}" | median)" 0
   stop_csi
   "$VDISK_SRC/tests/env/ceph.sh" down "$work/ceph" >&2

@@ -42,9 +42,10 @@ size=$(stat -c %s "$image")
 sock=$sockdir/qos.sock
 
 serve() {  # extra serve flags...
+  rm -f "$work/serve.out"  # else the last server's "ready" may be read before the shell truncates it
   "$VDISK" serve --socket "$sock" --uri "file:$image" "$@" >"$work/serve.out" 2>"$work/serve.err" &
   server=$!
-  for _ in $(seq 200); do grep -q ready "$work/serve.out" 2>/dev/null && return 0; sleep 0.05; done
+  for _ in $(seq 200); do grep -q ready "$work/serve.out" 2>/dev/null && [[ -S $sock ]] && return 0; sleep 0.05; done
   echo "qos.sh: vdisk serve did not start: $(cat "$work/serve.err")" >&2
   exit 1
 }
@@ -78,5 +79,7 @@ for i in $(seq "$PAIRS"); do
 done
 spread() { sort -g | awk '{v[NR]=$1} END{if (NR) printf "min %s max %s", v[1], v[NR]}'; }
 echo "qos: gate $(printf '%s\n' "${gated[@]}" | spread) / no gate $(printf '%s\n' "${plain[@]}" | spread)" >&2
+ratios=$(for k in "${!gated[@]}"; do awk -v a="${gated[$k]}" -v b="${plain[$k]}" 'BEGIN{printf "%.3f\n", a/b}'; done)
+echo "qos: per-pair gate/no-gate ratios $(echo $ratios), median $(median <<<"$ratios") (a loaded machine moves both runs of a pair together more than it moves pairs)" >&2
 bench_line qos-overhead IOPS "$(printf '%s\n' "${gated[@]}" | median)" "no gate (QoS off)" \
   "$(printf '%s\n' "${plain[@]}" | median)" 1

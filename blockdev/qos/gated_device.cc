@@ -73,10 +73,13 @@ class GatedQueue final : public IoQueue, public Waker {
     if (timer_fd_ >= 0) ::close(timer_fd_);
   }
 
+  // Unlimited and nothing parked (the common case): straight to the engine, nothing metered.
   void readv(uint64_t offset, const struct iovec* iov, int iovcnt, IoCallback done) override {
+    if (PassThrough()) return inner_->readv(offset, iov, iovcnt, std::move(done));
     Route({Parked::Type::kReadv, offset, IovBytes(iov, iovcnt), 0, iov, iovcnt, std::move(done)});
   }
   void writev(uint64_t offset, const struct iovec* iov, int iovcnt, IoCallback done) override {
+    if (PassThrough()) return inner_->writev(offset, iov, iovcnt, std::move(done));
     Route({Parked::Type::kWritev, offset, IovBytes(iov, iovcnt), 0, iov, iovcnt, std::move(done)});
   }
   void flush(IoCallback done) override { Route({Parked::Type::kFlush, 0, 0, 0, nullptr, 0, std::move(done)}); }
@@ -89,13 +92,13 @@ class GatedQueue final : public IoQueue, public Waker {
   }
 
   Status submit() override {
-    Release();
+    if (!parked_.empty()) Release();
     return inner_->submit();
   }
 
   StatusOr<unsigned> poll(unsigned min_complete, int timeout_ms) override {
     ConsumeTimer();
-    if (Release() > 0) RETURN_IF_ERROR(inner_->submit());
+    if (!parked_.empty() && Release() > 0) RETURN_IF_ERROR(inner_->submit());
     min_complete = std::min(min_complete, in_flight());
     const auto deadline = timeout_ms < 0 ? Clock::time_point::max()
                                          : Clock::now() + std::chrono::milliseconds(timeout_ms);
@@ -150,6 +153,8 @@ class GatedQueue final : public IoQueue, public Waker {
  private:
   GatedQueue(std::unique_ptr<IoQueue> inner, std::shared_ptr<IoGate> gate)
       : inner_(std::move(inner)), gate_(std::move(gate)) {}
+
+  bool PassThrough() const { return parked_.empty() && !gate_->limited(); }
 
   void Route(Parked p) {
     if (parked_.empty()) {
