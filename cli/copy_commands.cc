@@ -32,6 +32,7 @@
 #include "blockdev/uring/mapped_device.h"
 #include "blockdev/uring/uring_device.h"
 #include "cli/commands.h"
+#include "cli/csi_common.h"  // Die, HumanBytes
 #include "common/fs.h"
 
 namespace vdisk::cli {
@@ -46,23 +47,6 @@ using blockdev::Device;
 std::atomic<bool> g_cancel{false};
 
 void OnSignal(int) { g_cancel.store(true); }
-
-[[noreturn]] void Die(const std::string& msg, int code = 1) {
-  std::cerr << "vdisk: " << msg << "\n";
-  throw CLI::RuntimeError(code);
-}
-
-std::string HumanBytes(double b) {
-  const char* units[] = {"B", "KiB", "MiB", "GiB", "TiB"};
-  int u = 0;
-  while (b >= 1024 && u < 4) {
-    b /= 1024;
-    ++u;
-  }
-  char buf[32];
-  std::snprintf(buf, sizeof buf, u == 0 ? "%.0f %s" : "%.2f %s", b, units[u]);
-  return buf;
-}
 
 std::string HumanDuration(double s) {
   if (!std::isfinite(s) || s < 0) return "--:--";

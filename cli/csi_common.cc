@@ -32,9 +32,9 @@ void Check(const Status& s, const char* rpc) {
   if (!s.ok()) Die(absl::StrCat(rpc, ": ", absl::StatusCodeToString(s.code()), ": ", s.message()));
 }
 
-std::string HumanBytes(int64_t bytes) {
+std::string HumanBytes(double bytes) {
   const char* units[] = {"B", "KiB", "MiB", "GiB", "TiB", "PiB"};
-  double b = static_cast<double>(bytes);
+  double b = bytes;
   int u = 0;
   while (b >= 1024 && u < 5) {
     b /= 1024;

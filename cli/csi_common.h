@@ -1,5 +1,6 @@
 // What every CLI family that speaks CSI over --endpoint shares: the common options, the client,
-// error exits, key=value flags and output helpers. Single-threaded CLI code.
+// error exits, key=value flags and output helpers (Die and HumanBytes serve the other families
+// too). Single-threaded CLI code.
 #pragma once
 
 #include <cstdint>
@@ -41,7 +42,8 @@ T Check(StatusOr<T> r, const char* rpc) {
 }
 void Check(const Status& s, const char* rpc);
 
-std::string HumanBytes(int64_t bytes);
+// "1.50 GiB" (binary units up to PiB; whole bytes below 1 KiB).
+std::string HumanBytes(double bytes);
 
 std::map<std::string, std::string> ParseKeyValues(const std::vector<std::string>& items, const char* what);
 // Parses KEY=VALUE flags (as ParseKeyValues) into a request's map field.

@@ -58,26 +58,7 @@ blockdev::vhost::VolumeOpener GatedOpener(DriverContext& ctx, std::shared_ptr<bl
 }
 
 QosRefresher::QosRefresher(std::shared_ptr<DriverContext> ctx, int interval_seconds)
-    : ctx_(std::move(ctx)), interval_seconds_(interval_seconds) {
-  if (interval_seconds_ <= 0) return;
-  thread_ = std::thread([this] {
-    std::unique_lock lock(mu_);
-    while (!cv_.wait_for(lock, std::chrono::seconds(interval_seconds_), [this] { return stop_; })) {
-      lock.unlock();
-      RefreshOnce();
-      lock.lock();
-    }
-  });
-}
-
-QosRefresher::~QosRefresher() {
-  {
-    std::lock_guard lock(mu_);
-    stop_ = true;
-  }
-  cv_.notify_all();
-  if (thread_.joinable()) thread_.join();
-}
+    : ctx_(std::move(ctx)), thread_(std::chrono::seconds(interval_seconds), [this] { RefreshOnce(); }) {}
 
 void QosRefresher::RefreshOnce() {
   for (const auto& [csi_id, gate] : ctx_->io_gates().List()) {

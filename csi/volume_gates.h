@@ -9,14 +9,12 @@
 #pragma once
 
 #include <atomic>
-#include <condition_variable>
 #include <memory>
-#include <mutex>
 #include <string>
-#include <thread>
 
 #include "blockdev/pool.h"
 #include "blockdev/vhost/export_registry.h"
+#include "common/periodic.h"
 #include "csi/driver.h"
 
 namespace vdisk::csi {
@@ -29,18 +27,14 @@ blockdev::vhost::VolumeOpener GatedOpener(DriverContext& ctx, std::shared_ptr<bl
 class QosRefresher {
  public:
   QosRefresher(std::shared_ptr<DriverContext> ctx, int interval_seconds);
-  ~QosRefresher();  // stops the thread
+  ~QosRefresher() = default;  // stops the thread
 
   // One pass (also what the thread does each interval).
   void RefreshOnce();
 
  private:
   std::shared_ptr<DriverContext> ctx_;
-  const int interval_seconds_;
-  std::mutex mu_;
-  std::condition_variable cv_;
-  bool stop_ = false;
-  std::thread thread_;
+  PeriodicThread thread_;  // last: stopped before ctx_ goes
 };
 
 }  // namespace vdisk::csi
