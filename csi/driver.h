@@ -15,13 +15,20 @@
 #include "blockdev/vhost/export_registry.h"
 #include "common/status.h"
 #include "csi/csi.pb.h"
+#include "csi/node_credentials.h"
 #include "csi/node_state.h"
 #include "csi/op_locks.h"
+#include "csi/provisioning_limit.h"
 
 namespace vdisk::csi {
 
 inline constexpr char kDefaultDriverName[] = "vdisk.csi.io";
 inline constexpr char kVendorVersion[] = "0.1.0";
+
+// The secrets of a call that carries none by the CSI spec (ListVolumes, GetCapacity,
+// ControllerGetVolume, Probe, the plugin's own start-up): the pool opens with its own identity,
+// and one that has none answers UNAUTHENTICATED (never a default identity from a config file).
+inline const blockdev::Params kNoCallSecrets{};
 
 struct DriverOptions {
   std::string driver_name = kDefaultDriverName;
@@ -30,8 +37,9 @@ struct DriverOptions {
   bool serve_node = true;
   // Node records (staging / publish state). One directory per node.
   std::string state_dir = "/var/lib/vdisk-csi";
-  // Staging and target paths must lie under one of these (lexically, after normalising). Empty:
-  // any absolute path (csi-sanity and manual use); deployments set the kubelet directory.
+  // Staging and target paths must lie under one of these, and are resolved beneath it without
+  // following symlinks (csi/mounter.h). Empty: any absolute path, resolved from "/" without
+  // symlinks (csi-sanity and manual use); deployments set the kubelet directory.
   std::vector<std::string> allowed_path_roots;
   // Reported by NodeGetInfo; 0 means no limit.
   int64_t max_volumes_per_node = 0;
@@ -74,6 +82,8 @@ class DriverContext {
   blockdev::PoolSet& pools() { return *pools_; }
   OpLocks& locks() { return locks_; }
   NodeStateStore& node_state() { return node_state_; }
+  // Stage secrets kept for the node calls that carry none (node_credentials.h).
+  NodeCredentialStore& node_credentials() { return node_credentials_; }
   // The vhost-user-blk exports of volumes published with attach: vhost-user (node_attach.h).
   blockdev::vhost::ExportRegistry& vhost_exports() { return vhost_exports_; }
   // The I/O gates (QoS limits, group-snapshot holds) of the volumes this process exports, by
@@ -84,6 +94,15 @@ class DriverContext {
   // configured; otherwise the PoolSet's result.
   StatusOr<std::shared_ptr<blockdev::Pool>> PoolForId(const std::string& pool_name,
                                                       const blockdev::Params& secrets);
+
+  // Reserves `extra_bytes` more in pool `pool_name` against its over-provisioning limit, read
+  // against the pool's capacity for the StorageClass `params` (provisioning_limit.h).
+  // RESOURCE_EXHAUSTED past the limit; the pool's error if its capacity cannot be read.
+  StatusOr<ProvisioningLimits::Reservation> ReserveCapacity(const std::string& pool_name, blockdev::Pool& pool,
+                                                            const blockdev::Params& params, uint64_t extra_bytes);
+  // What pool `pool_name` can still promise, given its `capacity`.
+  StatusOr<uint64_t> PromisableCapacity(const std::string& pool_name, blockdev::Pool& pool,
+                                        const blockdev::Capacity& capacity);
 
   // {topology_key: node_id}.
   ::csi::v1::Topology NodeTopology() const;
@@ -100,8 +119,10 @@ class DriverContext {
   std::shared_ptr<blockdev::PoolSet> pools_;
   OpLocks locks_;
   NodeStateStore node_state_;
+  NodeCredentialStore node_credentials_;
   blockdev::qos::GateRegistry io_gates_;  // outlives the exports (declared before them)
   blockdev::vhost::ExportRegistry vhost_exports_;
+  ProvisioningLimits limits_;
   std::atomic<bool> cancel_{false};
 };
 

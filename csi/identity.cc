@@ -47,7 +47,7 @@ grpc::Status IdentityService::Probe(grpc::ServerContext*, const ::csi::v1::Probe
     // Healthy once every configured pool that needs no secrets opens (the spec's code for an
     // unhealthy plugin is FAILED_PRECONDITION).
     for (const auto& name : ctx_->pools().names()) {
-      auto pool = ctx_->pools().Get(name, {});
+      auto pool = ctx_->pools().Get(name, kNoCallSecrets);
       if (!pool.ok() && absl::IsUnavailable(pool.status()))
         return absl::FailedPreconditionError(std::string("pool ") + name + ": " +
                                              std::string(pool.status().message()));

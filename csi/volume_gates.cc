@@ -64,7 +64,9 @@ void QosRefresher::RefreshOnce() {
   for (const auto& [csi_id, gate] : ctx_->io_gates().List()) {
     auto oid = DecodeVolumeId(csi_id);
     if (!oid.ok()) continue;
-    auto pool = ctx_->PoolForId(oid->pool, {});
+    // The node calls' identity: the pool's own, else the secrets NodeStageVolume kept.
+    auto kept = ctx_->node_credentials().Load(csi_id);
+    auto pool = ctx_->PoolForId(oid->pool, kept.ok() ? *kept : kNoCallSecrets);
     if (!pool.ok()) continue;
     LoadLimits(**pool, oid->local_id, *gate);
   }

@@ -111,7 +111,8 @@ StatusOr<std::shared_ptr<Pool>> OpenLocalPool(const LocalPoolOptions& options) {
     }
   }
   for (const auto& d : {layout.volumes_dir(), layout.snapshots_dir(), layout.volume_meta_dir(),
-                        layout.snapshot_meta_dir(), layout.staging_dir()})
+                        layout.snapshot_meta_dir(), layout.volume_names_dir(),
+                        layout.snapshot_names_dir(), layout.staging_dir()})
     RETURN_IF_ERROR(fs::MakeDirs(d, d == layout.volumes_dir() ? 0711 : 0700));
 
   bool reflink = false;
@@ -129,7 +130,12 @@ StatusOr<std::shared_ptr<Pool>> OpenLocalPool(const LocalPoolOptions& options) {
 }
 
 LocalPool::LocalPool(LocalPoolOptions options, std::string root, bool reflink)
-    : options_(std::move(options)), layout_(std::move(root)), meta_(layout_), reflink_(reflink) {}
+    : options_(std::move(options)),
+      layout_(std::move(root)),
+      meta_(layout_),
+      volume_names_(layout_.volume_names_dir()),
+      snapshot_names_(layout_.snapshot_names_dir()),
+      reflink_(reflink) {}
 
 Status LocalPool::Init() {
   ASSIGN_OR_RETURN(FileLock lock, LockPool());
@@ -144,7 +150,14 @@ Status LocalPool::Init() {
     return absl::FailedPreconditionError(absl::StrCat(
         layout_.marker(), " has an unsupported format (this vdisk reads format ", kLayoutFormat,
         ")"));
+  ASSIGN_OR_RETURN(max_volume_bytes_, ProbeMaxFileSize(layout_.staging_dir(), kSizeGranularity));
   return Sweep();
+}
+
+Status LocalPool::CheckVolumeSize(uint64_t size_bytes) const {
+  if (size_bytes <= max_volume_bytes_) return Status();
+  return absl::OutOfRangeError(absl::StrCat("volume size ", size_bytes, " exceeds the largest file the file system of ",
+                                            layout_.root(), " can hold (", max_volume_bytes_, " bytes)"));
 }
 
 Status LocalPool::Sweep() const {
@@ -172,7 +185,8 @@ Status LocalPool::Sweep() const {
     RETURN_IF_ERROR(fs::RemoveAll(staging + "/" + e));
   }
   // 2. Temp files of interrupted atomic record writes.
-  for (const auto& dir : {layout_.volume_meta_dir(), layout_.snapshot_meta_dir()})
+  for (const auto& dir : {layout_.volume_meta_dir(), layout_.snapshot_meta_dir(),
+                          layout_.volume_names_dir(), layout_.snapshot_names_dir()})
     for (const auto& e : ListDir(dir))
       if (e.find(".tmp.") != std::string::npos) ::unlink((dir + "/" + e).c_str());
   // 3. Data without a committed record (a crash between moving the data and writing the
@@ -203,7 +217,9 @@ Status LocalPool::Sweep() const {
       RETURN_IF_ERROR(meta_.WriteVolume(v));
     }
   }
-  return Status();
+  // 5. The name index agrees with the records.
+  RETURN_IF_ERROR(CheckNameIndex('v'));
+  return CheckNameIndex('s');
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -244,8 +260,10 @@ Status LocalPool::CommitVolume(StagedBuild& build, const Volume& v) const {
   RETURN_IF_ERROR(build.MoveTo(layout_.volume_dir(v.id)));
   Status s = fs::SyncDir(layout_.volumes_dir());
   if (s.ok()) s = fs::SyncDir(layout_.staging_dir());
+  if (s.ok()) s = volume_names_.Put(v.name, v.id);  // before the record: see name_index.h
   if (s.ok()) s = meta_.WriteVolume(v);  // the commit point
   if (!s.ok()) {
+    (void)volume_names_.Remove(v.name, v.id);
     fs::RemoveAll(layout_.volume_dir(v.id)).IgnoreError();
     return s;
   }
@@ -257,8 +275,10 @@ Status LocalPool::CommitSnapshot(StagedBuild& build, const Snapshot& snap) const
   RETURN_IF_ERROR(build.MoveTo(layout_.snapshot_dir(snap.id)));
   Status s = fs::SyncDir(layout_.snapshots_dir());
   if (s.ok()) s = fs::SyncDir(layout_.staging_dir());
+  if (s.ok()) s = snapshot_names_.Put(snap.name, snap.id);  // before the record
   if (s.ok()) s = meta_.WriteSnapshot(snap);  // the commit point
   if (!s.ok()) {
+    (void)snapshot_names_.Remove(snap.name, snap.id);
     fs::RemoveAll(layout_.snapshot_dir(snap.id)).IgnoreError();
     return s;
   }
@@ -291,7 +311,7 @@ Capabilities LocalPool::capabilities() const {
   c.block_access_modes.assign(std::begin(kAllModes), std::end(kAllModes));
   c.filesystem_access_modes.assign(std::begin(kAllModes), std::end(kAllModes));
   c.size_granularity = kSizeGranularity;
-  c.max_volume_bytes = 0;
+  c.max_volume_bytes = max_volume_bytes_;
   c.snapshots = true;  // reflink, else a sparse copy made by the pool
   c.clone_from_snapshot = reflink_;
   c.clone_from_volume = reflink_;
@@ -322,7 +342,7 @@ StatusOr<Capacity> LocalPool::capacity(const Params& params) {
   Capacity c;
   c.available_bytes = space.available_bytes / kSizeGranularity * kSizeGranularity;
   c.total_bytes = space.total_bytes;
-  c.max_volume_bytes = 0;
+  c.max_volume_bytes = max_volume_bytes_;
   return c;
 }
 
@@ -346,19 +366,13 @@ Volume LocalPool::Decorate(Volume v, const std::optional<FsSpace>& space) const 
 // ---------------------------------------------------------------------------------------------
 // Volumes.
 
-StatusOr<std::optional<Volume>> LocalPool::FindVolumeByNameLocked(const std::string& name) const {
-  ASSIGN_OR_RETURN(auto all, meta_.ListVolumes());
-  for (auto& v : all)
-    if (v.name == name) return std::optional<Volume>(std::move(v));
-  return std::optional<Volume>();
-}
-
 StatusOr<Volume> LocalPool::create_volume(const VolumeRequest& req) {
   RETURN_IF_ERROR(ValidateName(req.name));
   if (req.size_bytes == 0) return absl::InvalidArgumentError("volume size must be > 0");
   if (req.size_bytes > UINT64_MAX - kSizeGranularity)
     return absl::OutOfRangeError("volume size too large");
   const uint64_t size = RoundUpToGranularity(req.size_bytes);
+  RETURN_IF_ERROR(CheckVolumeSize(size));
   RETURN_IF_ERROR(validate_params(req.params));
   ASSIGN_OR_RETURN(bool preallocate, WantsPreallocation(req.params));
   const bool has_source = req.source.kind != VolumeSource::Kind::kNone;
@@ -469,6 +483,7 @@ Status LocalPool::delete_volume(const std::string& id) {
       return absl::FailedPreconditionError(
           absl::StrCat("volume ", id, " directory is mounted; unpublish it first"));
     RETURN_IF_ERROR(meta_.RemoveVolume(id));  // the commit point of the deletion
+    RETURN_IF_ERROR(volume_names_.Remove(v->name, id));
   }
   RemoveData(layout_.volume_dir(id), id);
   spdlog::info("local pool {}: deleted volume {}", options_.name, id);
@@ -505,6 +520,7 @@ StatusOr<uint64_t> LocalPool::expand_volume(const std::string& id, uint64_t new_
   if (new_size_bytes > UINT64_MAX - kSizeGranularity)
     return absl::OutOfRangeError("volume size too large");
   const uint64_t size = RoundUpToGranularity(new_size_bytes);
+  RETURN_IF_ERROR(CheckVolumeSize(size));
   ASSIGN_OR_RETURN(FileLock pool_lock, LockPool());
   ASSIGN_OR_RETURN(Volume v, meta_.ReadVolume(id));
   if (size < v.size_bytes)
