@@ -127,6 +127,8 @@ Capabilities RbdPool::capabilities() const {
   c.online_expand = true;
   c.node_local = false;
   c.fast_clone = true;
+  c.write_holds = true;
+  c.mutable_params = true;
   return c;
 }
 
@@ -243,6 +245,7 @@ Volume RbdPool::ToVolume(const VolumeRecord& rec) const {
   v.source = rec.source;
   v.pending = rec.state == RecordState::kPending;
   v.created_unix_ns = rec.created_unix_ns;
+  v.mutable_params = rec.mutable_params;
   v.context = {{"rbdPool", rec.rbd_pool}, {"rbdImage", rec.image}};
   if (!rec.data_pool.empty()) v.context["rbdDataPool"] = rec.data_pool;
   return v;

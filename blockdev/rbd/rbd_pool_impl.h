@@ -20,6 +20,12 @@
 
 namespace vdisk::blockdev::rbd {
 
+// Shared by rbd_snapshots.cc and rbd_groups.cc.
+int NoProgress(uint64_t, uint64_t, void*);
+Status ValidateSnapName(const std::string& name);
+// Fills rec->created_unix_ns and rec->size_bytes from the image's snapshot rec->snap.
+Status ReadSnapFacts(rbd_image_t img, SnapshotRecord* rec);
+
 // Creators refresh updated_unix_ns at least this often during long steps (flatten); a creating
 // record silent for options.abandon_after_s is abandoned.
 inline constexpr int kHeartbeatSeconds = 15;
@@ -59,6 +65,17 @@ class RbdPool final : public Pool, public std::enable_shared_from_this<RbdPool> 
   StatusOr<std::unique_ptr<Device>> open_volume(const std::string& id, bool read_only) override;
   StatusOr<std::unique_ptr<Device>> open_snapshot(const std::string& id) override;
   StatusOr<ExtentList> changed_extents(const std::string& base_id, const std::string& id) override;
+
+  // Write holds (rbd_holds.cc): RADOS watch/notify on "vdisk.hold.<image id>" next to each
+  // image; writers are counted from the image header's watchers.
+  StatusOr<std::shared_ptr<void>> watch_write_holds(const std::string& volume_id,
+                                                    std::shared_ptr<WriteHoldSink> sink) override;
+  StatusOr<WriteHold> hold_writes(const std::vector<std::string>& volume_ids,
+                                  std::chrono::milliseconds lease) override;
+
+  // Mutable parameters (rbd_volumes.cc): stored in the volume record and set as the image's
+  // librbd QoS (conf_rbd_qos_* image metadata), which every librbd client of the image obeys.
+  Status set_mutable_params(const std::string& id, const Params& params) override;
 
   StatusOr<Attachment> attach(const std::string& id, bool read_only,
                               const Params& secrets) override;
@@ -119,6 +136,7 @@ class RbdPool final : public Pool, public std::enable_shared_from_this<RbdPool> 
   // building mark. The record must be this instance's (its own create, or claimed).
   Status DiscardCreatingVolume(const VolumeRecord& rec);
   Status DiscardCreatingSnapshot(const SnapshotRecord& rec);
+
   // Startup sweep: re-queues flattens, finishes deletions, collects hidden images.
   void Sweep();
 

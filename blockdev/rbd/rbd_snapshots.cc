@@ -10,7 +10,6 @@
 
 namespace vdisk::blockdev::rbd {
 
-namespace {
 int NoProgress(uint64_t, uint64_t, void*) { return 0; }
 
 Status ValidateSnapName(const std::string& name) {
@@ -20,7 +19,33 @@ Status ValidateSnapName(const std::string& name) {
     return absl::InvalidArgumentError("snapshot name must not contain NUL");
   return Status();
 }
-}  // namespace
+
+Status ReadSnapFacts(rbd_image_t img, SnapshotRecord* rec) {
+  uint64_t snap_id = 0;
+  int r = rbd_snap_get_id(img, rec->snap.c_str(), &snap_id);
+  if (r < 0) return RadosError(r, "rbd_snap_get_id");
+  struct timespec ts = {};
+  if (rbd_snap_get_timestamp(img, snap_id, &ts) >= 0 && ts.tv_sec > 0)
+    rec->created_unix_ns = ts.tv_sec * 1000000000LL + ts.tv_nsec;
+  // The snapshot's own size (the image may have been expanded since the volume record).
+  int max = 16;
+  std::vector<rbd_snap_info_t> snaps;
+  int n;
+  do {
+    snaps.resize(max);
+    n = rbd_snap_list(img, snaps.data(), &max);
+  } while (n == -ERANGE);
+  if (n < 0) return RadosError(n, "rbd_snap_list");
+  bool found = false;
+  for (int i = 0; i < n; ++i)
+    if (snaps[i].id == snap_id) {
+      rec->size_bytes = snaps[i].size;
+      found = true;
+    }
+  rbd_snap_list_end(snaps.data());
+  if (!found) return absl::InternalError("the new snapshot is not listed");
+  return Status();
+}
 
 StatusOr<Snapshot> RbdPool::create_snapshot(const std::string& volume_id,
                                             const std::string& name) {
@@ -80,30 +105,7 @@ StatusOr<Snapshot> RbdPool::create_snapshot(const std::string& volume_id,
                              &NoProgress, nullptr);
     if (r < 0)
       return RadosError(r, absl::StrCat("snapshot ", rec.rbd_pool, "/", rec.image, "@", rec.snap));
-    uint64_t snap_id = 0;
-    r = rbd_snap_get_id(img.get(), rec.snap.c_str(), &snap_id);
-    if (r < 0) return RadosError(r, "rbd_snap_get_id");
-    struct timespec ts = {};
-    if (rbd_snap_get_timestamp(img.get(), snap_id, &ts) >= 0 && ts.tv_sec > 0)
-      rec.created_unix_ns = ts.tv_sec * 1000000000LL + ts.tv_nsec;
-    // The snapshot's own size (the image may have been expanded since the volume record).
-    int max = 16;
-    std::vector<rbd_snap_info_t> snaps;
-    int n;
-    do {
-      snaps.resize(max);
-      n = rbd_snap_list(img.get(), snaps.data(), &max);
-    } while (n == -ERANGE);
-    if (n < 0) return RadosError(n, "rbd_snap_list");
-    bool found = false;
-    for (int i = 0; i < n; ++i)
-      if (snaps[i].id == snap_id) {
-        rec.size_bytes = snaps[i].size;
-        found = true;
-      }
-    rbd_snap_list_end(snaps.data());
-    if (!found) return absl::InternalError("the new snapshot is not listed");
-    return Status();
+    return ReadSnapFacts(img.get(), &rec);
   };
   Status taken = take();
   if (!taken.ok()) {

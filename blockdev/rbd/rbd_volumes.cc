@@ -3,6 +3,7 @@
 #include <cstring>
 
 #include "absl/strings/str_cat.h"
+#include "blockdev/qos/qos_limits.h"
 #include "blockdev/rbd/rbd_device.h"
 #include "blockdev/rbd/rbd_pool_impl.h"
 #include "common/log.h"
@@ -33,8 +34,6 @@ struct ImageOptions {
   }
   ~ImageOptions() { rbd_image_options_destroy(opts); }
 };
-
-int NoProgress(uint64_t, uint64_t, void*) { return 0; }
 
 Params StorableParams(const Params& params) {
   Params out;
@@ -347,6 +346,35 @@ StatusOr<std::vector<Volume>> RbdPool::list_volumes() {
       out.push_back(ToVolume(*rec));
   }
   return out;  // journal keys are sorted, so by id
+}
+
+Status RbdPool::set_mutable_params(const std::string& id, const Params& params) {
+  ASSIGN_OR_RETURN(qos::QosLimits limits, qos::ParseQosParams(params));
+  ASSIGN_OR_RETURN(VolumeRecord rec, ReadVolume(id));
+  if (rec.state != RecordState::kReady)
+    return absl::FailedPreconditionError(absl::StrCat("volume ", id, " is still being created"));
+  // The image first (slow; outside the journal lock): librbd reads image-level overrides of its
+  // options from metadata keys "conf_<option>" and every client applies them on refresh.
+  {
+    ASSIGN_OR_RETURN(const IoCtx* io, Io(rec.rbd_pool));
+    ASSIGN_OR_RETURN(Image img, Image::OpenById(*io, rec.image_id, "", false));
+    for (const auto& [option, value] : qos::LibrbdQosSettings(limits)) {
+      const std::string key = "conf_" + option;
+      const bool default_value = value == "0" || (option.ends_with("_burst_seconds") && value == "1");
+      int r = default_value ? rbd_metadata_remove(img.get(), key.c_str())
+                            : rbd_metadata_set(img.get(), key.c_str(), value.c_str());
+      if (r < 0 && !(default_value && r == -ENOENT))
+        return RadosError(r, absl::StrCat("setting ", key, " on ", rec.rbd_pool, "/", rec.image));
+    }
+  }
+  ASSIGN_OR_RETURN(Journal::Lock held, journal_->Acquire());
+  ASSIGN_OR_RETURN(VolumeRecord now, ReadVolume(id));
+  if (now.mutable_params == params) return Status();
+  now.mutable_params = params;
+  now.updated_unix_ns = NowUnixNs();
+  RETURN_IF_ERROR(WriteVolume(now));
+  spdlog::info("rbd pool {}: volume {} QoS {} (librbd image options too)", options_.name, id, qos::Describe(limits));
+  return Status();
 }
 
 StatusOr<uint64_t> RbdPool::expand_volume(const std::string& id, uint64_t new_size_bytes) {

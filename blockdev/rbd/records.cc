@@ -85,6 +85,7 @@ std::string ToJson(const VolumeRecord& r) {
   for (auto m : r.access_modes) modes.push_back(static_cast<int>(m));
   j["access_modes"] = modes;
   j["params"] = r.params;
+  if (!r.mutable_params.empty()) j["mutable_params"] = r.mutable_params;
   j["source_kind"] = SourceKind(r.source.kind);
   j["source_id"] = r.source.id;
   j["state"] = StateName(r.state);
@@ -133,6 +134,7 @@ StatusOr<VolumeRecord> VolumeRecordFromJson(const std::string& text) {
       if (m >= 0 && m <= static_cast<int>(AccessMode::kSingleNodeMultiWriter))
         r.access_modes.push_back(static_cast<AccessMode>(m));
     r.params = j.value("params", Params{});
+    r.mutable_params = j.value("mutable_params", Params{});
     std::string kind = j.value("source_kind", "none");
     r.source.kind = kind == "snapshot" ? VolumeSource::Kind::kSnapshot
                     : kind == "volume" ? VolumeSource::Kind::kVolume
@@ -180,6 +182,7 @@ StatusOr<SnapshotRecord> SnapshotRecordFromJson(const std::string& text) {
 }
 
 std::string VolumeKey(const std::string& id) { return "v/" + id; }
+
 std::string VolumeNameKey(const std::string& name) { return "vn/" + name; }
 std::string SnapshotKey(const std::string& id) { return "s/" + id; }
 std::string SnapshotNameKey(const std::string& name) { return "sn/" + name; }
@@ -211,5 +214,6 @@ StatusOr<SnapshotRef> ParseSnapshotId(const std::string& id) {
 std::string NewImageName() { return "vdisk-" + RandomHex16(); }
 std::string NewSnapName() { return "snap-" + RandomHex16(); }
 std::string NewCloneSnapName() { return "clone-" + RandomHex16(); }
+
 
 }  // namespace vdisk::blockdev::rbd

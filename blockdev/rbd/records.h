@@ -36,6 +36,7 @@ struct VolumeRecord {
   VolumeMode mode = VolumeMode::kBlock;
   std::vector<AccessMode> access_modes;
   Params params;
+  Params mutable_params;  // QoS (blockdev/qos/qos_limits.h), also set as the image's librbd QoS
   VolumeSource source;
   RecordState state = RecordState::kCreating;
   int64_t created_unix_ns = 0;
@@ -69,11 +70,13 @@ std::string ToJson(const SnapshotRecord& r);
 StatusOr<VolumeRecord> VolumeRecordFromJson(const std::string& json);
 StatusOr<SnapshotRecord> SnapshotRecordFromJson(const std::string& json);
 
+
 // Journal keys.
 std::string VolumeKey(const std::string& id);     // "v/<id>"
 std::string VolumeNameKey(const std::string& name);  // "vn/<name>"
 std::string SnapshotKey(const std::string& id);   // "s/<id>"
 std::string SnapshotNameKey(const std::string& name);  // "sn/<name>"
+
 
 // Ids.
 struct VolumeRef {
@@ -95,6 +98,7 @@ StatusOr<SnapshotRef> ParseSnapshotId(const std::string& id);
 std::string NewImageName();      // "vdisk-<16 hex>"
 std::string NewSnapName();       // "snap-<16 hex>"
 std::string NewCloneSnapName();  // "clone-<16 hex>"
+
 
 int64_t NowUnixNs();
 
