@@ -219,17 +219,45 @@ StatusOr<SnapshotRecord> RbdPool::ReadSnapshot(const std::string& id) {
 }
 
 Status RbdPool::WriteVolume(VolumeRecord rec, const std::vector<std::string>& remove,
-                            const std::map<std::string, std::string>& extra) {
+                            const std::map<std::string, std::string>& extra,
+                            std::string* written) {
   std::map<std::string, std::string> set = extra;
-  set[VolumeKey(rec.id)] = ToJson(rec);
-  return journal_->Update(set, remove);
+  const std::string json = ToJson(rec);
+  set[VolumeKey(rec.id)] = json;
+  RETURN_IF_ERROR(journal_->Update(set, remove));
+  if (written) *written = json;
+  return Status();
 }
 
 Status RbdPool::WriteSnapshot(SnapshotRecord rec, const std::vector<std::string>& remove,
-                              const std::map<std::string, std::string>& extra) {
+                              const std::map<std::string, std::string>& extra,
+                              std::string* written) {
   std::map<std::string, std::string> set = extra;
-  set[SnapshotKey(rec.id)] = ToJson(rec);
-  return journal_->Update(set, remove);
+  const std::string json = ToJson(rec);
+  set[SnapshotKey(rec.id)] = json;
+  RETURN_IF_ERROR(journal_->Update(set, remove));
+  if (written) *written = json;
+  return Status();
+}
+
+Status RbdPool::CommitVolume(const VolumeRecord& rec, const std::string& written) {
+  const std::string key = VolumeKey(rec.id);
+  if (!written.empty()) {
+    ASSIGN_OR_RETURN(bool done, journal_->UpdateIfUnchanged(key, written, {{key, ToJson(rec)}}));
+    if (done) return Status();
+  }
+  ASSIGN_OR_RETURN(Journal::Lock held, journal_->Acquire());
+  return WriteVolume(rec);
+}
+
+Status RbdPool::CommitSnapshot(const SnapshotRecord& rec, const std::string& written) {
+  const std::string key = SnapshotKey(rec.id);
+  if (!written.empty()) {
+    ASSIGN_OR_RETURN(bool done, journal_->UpdateIfUnchanged(key, written, {{key, ToJson(rec)}}));
+    if (done) return Status();
+  }
+  ASSIGN_OR_RETURN(Journal::Lock held, journal_->Acquire());
+  return WriteSnapshot(rec);
 }
 
 Volume RbdPool::ToVolume(const VolumeRecord& rec) const {
@@ -439,6 +467,7 @@ void RbdPool::RunFlattenJob(const std::string& volume_id, const std::atomic<bool
     auto again = ReadVolumeAny(volume_id);
     if (again.ok() && *again && (*again)->flatten_pending) {
       (*again)->flatten_pending = false;
+      (*again)->chain_depth = 0;
       (void)WriteVolume(**again);
     }
   }

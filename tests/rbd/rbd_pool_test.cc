@@ -411,6 +411,36 @@ TEST_F(RbdPoolTest, CloneChainPastTheSoftLimitIsFlattenedInTheBackground) {
   EXPECT_EQ(inspector_->Snaps(Image(c1)), std::make_pair(0, 0));
 }
 
+// Clones of snapshots of clones: the pool counts the chain from its records where that settles
+// it, and must still see every level (a snapshot of a depth-1 clone yields a depth-2 clone).
+TEST_F(RbdPoolTest, CloneChainThroughSnapshotsCountsEveryLevel) {
+  const blockdev::Params limits = {{"cloneSoftDepth", "1"}, {"cloneHardDepth", "8"}};
+  Volume v = Make("pvc-schain-0", 8 * kMiB, limits);
+  {
+    ASSERT_OK_AND_ASSIGN(auto dev, pool_->open_volume(v.id, false));
+    ASSERT_OK(WritePattern(*dev, 0, 8 * kMiB, 9));
+  }
+  ASSERT_OK_AND_ASSIGN(Snapshot s0, pool_->create_snapshot(v.id, "snap-schain-0"));
+  ASSERT_OK_AND_ASSIGN(Volume c1, CloneOf("pvc-schain-1", VolumeSource::Kind::kSnapshot, s0.id,
+                                          8 * kMiB, limits));
+  ASSERT_OK_AND_ASSIGN(Snapshot s1, pool_->create_snapshot(c1.id, "snap-schain-1"));
+  ASSERT_OK_AND_ASSIGN(Volume c2, CloneOf("pvc-schain-2", VolumeSource::Kind::kSnapshot, s1.id,
+                                          16 * kMiB, limits));
+  impl().WaitForBackgroundWork();
+  EXPECT_EQ(inspector_->Depth(Image(c1)), 1) << "depth 1: left alone";
+  EXPECT_EQ(inspector_->Depth(Image(c2)), 0) << "depth 2 > soft limit 1: flattened";
+  // After its flatten a snapshot of c2 clones at depth 1 again.
+  ASSERT_OK_AND_ASSIGN(Snapshot s2, pool_->create_snapshot(c2.id, "snap-schain-2"));
+  ASSERT_OK_AND_ASSIGN(Volume c3, CloneOf("pvc-schain-3", VolumeSource::Kind::kSnapshot, s2.id,
+                                          16 * kMiB, limits));
+  impl().WaitForBackgroundWork();
+  EXPECT_EQ(inspector_->Depth(Image(c3)), 1);
+  EXPECT_EQ(c2.size_bytes, 16 * kMiB) << "grown past its snapshot's size";
+  ASSERT_OK_AND_ASSIGN(auto dev, pool_->open_volume(c3.id, true));
+  EXPECT_EQ(dev->size(), 16 * kMiB);
+  ASSERT_OK(CheckPattern(*dev, 0, 8 * kMiB, 9));
+}
+
 TEST_F(RbdPoolTest, CloneChainPastTheHardLimitWaitsForTheFlatten) {
   const blockdev::Params limits = {{"cloneSoftDepth", "2"}, {"cloneHardDepth", "2"}};
   Volume v = Make("pvc-hard-0", 8 * kMiB, limits);
