@@ -110,7 +110,7 @@ done
 # Control plane through vdisk-csi.
 sock=$(mktemp -d /tmp/vdisk-rbd-bench.XXXXXX)/csi.sock
 "$CSI" --endpoint "unix://$sock" --node-id bench --state-dir "$work/state" \
-  --pool "name=ceph,kind=rbd,conf=$CEPH_CONF,user=$CEPH_DRIVER_USER,keyring=$CEPH_DRIVER_KEYRING,rbd_pool=$RBD_POOL" \
+  --pool "name=ceph,kind=rbd,conf=$CEPH_CONF,user=$CEPH_DRIVER_USER,keyring=$CEPH_DRIVER_KEYRING,rbd_pool=$RBD_POOL,overprovisioning=off" \
   -v >"$work/csi.log" 2>&1 &
 csi_pid=$!
 for _ in $(seq 100); do [[ -S $sock ]] && break; sleep 0.1; done
