@@ -119,54 +119,60 @@ cp --reflink=always "$img" "$mnt/snap2.img"
 sha2=$(sha256sum "$mnt/snap2.img" | cut -d' ' -f1)
 
 export RESTIC_PASSWORD=bench-password AWS_ACCESS_KEY_ID=$S3_ACCESS_KEY AWS_SECRET_ACCESS_KEY=$S3_SECRET_KEY
-timed() {  # <rss-file> <command...>: runs it under /usr/bin/time, peak RSS (KiB) into the file
-  local f=$1
-  shift
-  /usr/bin/time -f %M -o "$f" "$@"
-}
 s3size() {  # <bucket>: bytes stored
   "$AWS" --endpoint-url "$S3_ENDPOINT" s3 ls --recursive --summarize "s3://$1/" | awk '/Total Size/{print $3}'
 }
 s3objects() { "$AWS" --endpoint-url "$S3_ENDPOINT" s3 ls --recursive "s3://$1/" | wc -l; }
 s3drop() { "$AWS" --endpoint-url "$S3_ENDPOINT" s3 rb --force "s3://$1" >/dev/null 2>&1 || true; }
 
-vd_backup() {  # <repo> <snapshot file> <name> [more flags]: seconds; JSON in $work/<name>.json
-  local repo=$1 snap=$2 name=$3 t0 t1
-  shift 3
+cold_timed() {  # <name> <stdout file> <command...>: seconds from a cold page cache; the
+  # command's peak RSS (KiB, /usr/bin/time %M) into $work/<name>.rss
+  local name=$1 out=$2 t0 t1
+  shift 2
   cold
   t0=$(now)
-  timed "$work/$name.rss" "$VDISK" backup create --repo "$repo" --json --progress none \
-    --disk rootdisk="$snap" --source-snapshot rootdisk="$(basename "$snap" .img)" "$@" > "$work/$name.json"
+  /usr/bin/time -f %M -o "$work/$name.rss" "$@" > "$out"
   t1=$(now)
   elapsed "$t0" "$t1"
 }
-vd_restore() {  # <repo> <to> <name>: seconds through the fsync
-  local t0 t1
-  cold
-  t0=$(now)
-  timed "$work/$3.rss" "$VDISK" backup restore latest --repo "$1" --json --progress none --to "$2" > "$work/$3.json"
-  t1=$(now)
-  elapsed "$t0" "$t1"
+vd_backup() {  # <repo> <snapshot file> <name> [more flags]: seconds; JSON in $work/<name>.json
+  local repo=$1 snap=$2 name=$3
+  shift 3
+  cold_timed "$name" "$work/$name.json" "$VDISK" backup create --repo "$repo" --json \
+    --progress none --disk rootdisk="$snap" --source-snapshot rootdisk="$(basename "$snap" .img)" "$@"
+}
+vd_restore() {  # <repo> <to> <name>: seconds through the fsync (vdisk restore flushes)
+  cold_timed "$3" "$work/$3.json" "$VDISK" backup restore latest --repo "$1" --json \
+    --progress none --to "$2"
 }
 rs_backup() {  # <repo> <snapshot file> <name>: seconds. The same path every time (as a pod's
   # volume), so restic's second run sees a changed file and reads it all, as vdisk does.
-  local t0 t1
   rm -f "$mnt/restic-disk.img"
   cp --reflink=always "$2" "$mnt/restic-disk.img"
-  cold
-  t0=$(now)
-  timed "$work/$3.rss" restic -r "$1" backup --quiet --compression auto --host bench "$mnt/restic-disk.img" >&2
-  t1=$(now)
-  elapsed "$t0" "$t1"
+  cold_timed "$3" /dev/stderr restic -r "$1" backup --quiet --compression auto --host bench \
+    "$mnt/restic-disk.img"
 }
 rs_restore() {  # <repo> <dir> <name>: seconds through the fsync
-  local t0 t1
-  cold
-  t0=$(now)
-  timed "$work/$3.rss" restic -r "$1" restore latest --target "$2" >&2
-  sync -f "$2"
-  t1=$(now)
-  elapsed "$t0" "$t1"
+  # shellcheck disable=SC2016
+  cold_timed "$3" /dev/stderr sh -c 'restic -r "$1" restore latest --target "$2" && sync -f "$2"' \
+    sh "$1" "$2"
+}
+
+# both <pair> <vdisk array> <restic array> <vdisk command...> -- <restic command...>: runs the
+# two in the pair's order (vdisk first in odd pairs) and appends each one's seconds.
+both() {
+  local p=$1
+  local -n va=$2 ra=$3
+  shift 3
+  local vcmd=() rcmd=()
+  while [[ $1 != -- ]]; do vcmd+=("$1"); shift; done
+  shift
+  rcmd=("$@")
+  if (( p % 2 )); then
+    va+=("$("${vcmd[@]}")"); ra+=("$("${rcmd[@]}")")
+  else
+    ra+=("$("${rcmd[@]}")"); va+=("$("${vcmd[@]}")")
+  fi
 }
 
 declare -a aws_s full_s restic_full_s second_s restic_second_s vrestore_s rrestore_s incr_s \
@@ -187,13 +193,8 @@ for p in $(seq "$BENCH_PAIRS"); do
   t1=$(now)
   aws_s+=("$(elapsed "$t0" "$t1")")
   "$AWS" --endpoint-url "$S3_ENDPOINT" s3 rm --only-show-errors s3://bench-aws/disk.img
-  if (( p % 2 )); then
-    full_s+=("$(vd_backup "$vrepo" "$mnt/snap1.img" "full-$p")")
-    restic_full_s+=("$(rs_backup "$rrepo" "$mnt/snap1.img" "rfull-$p")")
-  else
-    restic_full_s+=("$(rs_backup "$rrepo" "$mnt/snap1.img" "rfull-$p")")
-    full_s+=("$(vd_backup "$vrepo" "$mnt/snap1.img" "full-$p")")
-  fi
+  both "$p" full_s restic_full_s vd_backup "$vrepo" "$mnt/snap1.img" "full-$p" -- \
+    rs_backup "$rrepo" "$mnt/snap1.img" "rfull-$p"
   vrss+=("$(cat "$work/full-$p.rss")"); rrss+=("$(cat "$work/rfull-$p.rss")")
   log "full: aws ${aws_s[-1]} s, vdisk ${full_s[-1]} s ($(jq -c '.disks[0] | {bytes_read, bytes_stored_new, chunks_new}' "$work/full-$p.json")), restic ${restic_full_s[-1]} s; peak RSS vdisk ${vrss[-1]} KiB, restic ${rrss[-1]} KiB"
   if (( p == 1 )); then
@@ -204,25 +205,15 @@ for p in $(seq "$BENCH_PAIRS"); do
   backup_mibs+=("$(awk -v d="$data_bytes" -v s="${full_s[-1]}" 'BEGIN{printf "%.1f", d / 1048576 / s}')")
 
   # second backup of snapshot 2 without a change map (both read everything, deduplicate)
-  if (( p % 2 )); then
-    second_s+=("$(vd_backup "$vrepo" "$mnt/snap2.img" "second-$p")")
-    restic_second_s+=("$(rs_backup "$rrepo" "$mnt/snap2.img" "rsecond-$p")")
-  else
-    restic_second_s+=("$(rs_backup "$rrepo" "$mnt/snap2.img" "rsecond-$p")")
-    second_s+=("$(vd_backup "$vrepo" "$mnt/snap2.img" "second-$p")")
-  fi
+  both "$p" second_s restic_second_s vd_backup "$vrepo" "$mnt/snap2.img" "second-$p" -- \
+    rs_backup "$rrepo" "$mnt/snap2.img" "rsecond-$p"
   log "second (no change map): vdisk ${second_s[-1]} s ($(jq -c '.disks[0] | {bytes_read, bytes_stored_new, chunks_new}' "$work/second-$p.json")), restic ${restic_second_s[-1]} s"
   vstored+=("$(s3size "bench-vdisk-$p")"); rstored+=("$(s3size "$rbucket")")
 
   # restores of the second backup
   rm -rf "$mnt/restored.img" "$mnt/restic-restore"
-  if (( p % 2 )); then
-    vrestore_s+=("$(vd_restore "$vrepo" "$mnt/restored.img" "restore-$p")")
-    rrestore_s+=("$(rs_restore "$rrepo" "$mnt/restic-restore" "rrestore-$p")")
-  else
-    rrestore_s+=("$(rs_restore "$rrepo" "$mnt/restic-restore" "rrestore-$p")")
-    vrestore_s+=("$(vd_restore "$vrepo" "$mnt/restored.img" "restore-$p")")
-  fi
+  both "$p" vrestore_s rrestore_s vd_restore "$vrepo" "$mnt/restored.img" "restore-$p" -- \
+    rs_restore "$rrepo" "$mnt/restic-restore" "rrestore-$p"
   rfile=$(find "$mnt/restic-restore" -name restic-disk.img | head -1)
   [[ $(sha256sum "$mnt/restored.img" | cut -d' ' -f1) == "$sha2" ]] || { echo "backup.sh: vdisk's restore differs from snapshot 2!" >&2; exit 1; }
   [[ $(sha256sum "$rfile" | cut -d' ' -f1) == "$sha2" ]] || { echo "backup.sh: restic's restore differs from snapshot 2!" >&2; exit 1; }

@@ -2,6 +2,7 @@
 #include "blockdev/rbd/rbd_pool.h"
 
 #include <algorithm>
+#include <functional>
 #include <cstdlib>
 #include <cerrno>
 #include <chrono>
@@ -240,24 +241,26 @@ Status RbdPool::WriteSnapshot(SnapshotRecord rec, const std::vector<std::string>
   return Status();
 }
 
-Status RbdPool::CommitVolume(const VolumeRecord& rec, const std::string& written) {
-  const std::string key = VolumeKey(rec.id);
+Status RbdPool::CommitRecord(const std::string& key, const std::string& json,
+                             const std::string& written,
+                             const std::function<Status()>& write_locked) {
   if (!written.empty()) {
-    ASSIGN_OR_RETURN(bool done, journal_->UpdateIfUnchanged(key, written, {{key, ToJson(rec)}}));
+    ASSIGN_OR_RETURN(bool done, journal_->UpdateIfUnchanged(key, written, {{key, json}}));
     if (done) return Status();
+    spdlog::debug("rbd pool {}: {} changed since this request stored it; committing under the "
+                  "journal lock", options_.name, key);
   }
   ASSIGN_OR_RETURN(Journal::Lock held, journal_->Acquire());
-  return WriteVolume(rec);
+  return write_locked();
+}
+
+Status RbdPool::CommitVolume(const VolumeRecord& rec, const std::string& written) {
+  return CommitRecord(VolumeKey(rec.id), ToJson(rec), written, [&] { return WriteVolume(rec); });
 }
 
 Status RbdPool::CommitSnapshot(const SnapshotRecord& rec, const std::string& written) {
-  const std::string key = SnapshotKey(rec.id);
-  if (!written.empty()) {
-    ASSIGN_OR_RETURN(bool done, journal_->UpdateIfUnchanged(key, written, {{key, ToJson(rec)}}));
-    if (done) return Status();
-  }
-  ASSIGN_OR_RETURN(Journal::Lock held, journal_->Acquire());
-  return WriteSnapshot(rec);
+  return CommitRecord(SnapshotKey(rec.id), ToJson(rec), written,
+                      [&] { return WriteSnapshot(rec); });
 }
 
 Volume RbdPool::ToVolume(const VolumeRecord& rec) const {

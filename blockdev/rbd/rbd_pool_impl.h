@@ -3,6 +3,7 @@
 #pragma once
 
 #include <atomic>
+#include <functional>
 #include <map>
 #include <memory>
 #include <mutex>
@@ -92,6 +93,8 @@ class RbdPool final : public Pool, public std::enable_shared_from_this<RbdPool> 
   // still holds `written` (what this instance last stored), else under the journal lock.
   Status CommitVolume(const VolumeRecord& rec, const std::string& written);
   Status CommitSnapshot(const SnapshotRecord& rec, const std::string& written);
+  Status CommitRecord(const std::string& key, const std::string& json, const std::string& written,
+                      const std::function<Status()>& write_locked);
   // Removes the record under `key` (a finished deletion), taking the journal lock for it.
   Status ForgetRecord(const std::string& key);
   Volume ToVolume(const VolumeRecord& rec) const;

@@ -152,6 +152,14 @@ class RbdPoolTest : public ::testing::Test {
     EXPECT_TRUE(v.ok()) << v.status();
     return v.ok() ? *v : Volume{};
   }
+  // A volume whose whole size holds WritePattern(seed).
+  Volume MakeWritten(const std::string& name, uint64_t size, blockdev::Params params, int seed) {
+    Volume v = Make(name, size, std::move(params));
+    auto dev = pool_->open_volume(v.id, false);
+    EXPECT_TRUE(dev.ok()) << dev.status();
+    if (dev.ok()) EXPECT_TRUE(WritePattern(**dev, 0, size, seed).ok());
+    return v;
+  }
   StatusOr<Volume> CloneOf(const std::string& name, VolumeSource::Kind kind, const std::string& id,
                            uint64_t size, blockdev::Params params = {}) {
     VolumeRequest req;
@@ -415,11 +423,7 @@ TEST_F(RbdPoolTest, CloneChainPastTheSoftLimitIsFlattenedInTheBackground) {
 // it, and must still see every level (a snapshot of a depth-1 clone yields a depth-2 clone).
 TEST_F(RbdPoolTest, CloneChainThroughSnapshotsCountsEveryLevel) {
   const blockdev::Params limits = {{"cloneSoftDepth", "1"}, {"cloneHardDepth", "8"}};
-  Volume v = Make("pvc-schain-0", 8 * kMiB, limits);
-  {
-    ASSERT_OK_AND_ASSIGN(auto dev, pool_->open_volume(v.id, false));
-    ASSERT_OK(WritePattern(*dev, 0, 8 * kMiB, 9));
-  }
+  Volume v = MakeWritten("pvc-schain-0", 8 * kMiB, limits, 9);
   ASSERT_OK_AND_ASSIGN(Snapshot s0, pool_->create_snapshot(v.id, "snap-schain-0"));
   ASSERT_OK_AND_ASSIGN(Volume c1, CloneOf("pvc-schain-1", VolumeSource::Kind::kSnapshot, s0.id,
                                           8 * kMiB, limits));
@@ -443,11 +447,7 @@ TEST_F(RbdPoolTest, CloneChainThroughSnapshotsCountsEveryLevel) {
 
 TEST_F(RbdPoolTest, CloneChainPastTheHardLimitWaitsForTheFlatten) {
   const blockdev::Params limits = {{"cloneSoftDepth", "2"}, {"cloneHardDepth", "2"}};
-  Volume v = Make("pvc-hard-0", 8 * kMiB, limits);
-  {
-    ASSERT_OK_AND_ASSIGN(auto dev, pool_->open_volume(v.id, false));
-    ASSERT_OK(WritePattern(*dev, 0, 8 * kMiB, 8));
-  }
+  Volume v = MakeWritten("pvc-hard-0", 8 * kMiB, limits, 8);
   ASSERT_OK_AND_ASSIGN(Snapshot s, pool_->create_snapshot(v.id, "snap-hard"));
   ASSERT_OK_AND_ASSIGN(Volume c1, CloneOf("pvc-hard-1", VolumeSource::Kind::kSnapshot, s.id,
                                           8 * kMiB, limits));
