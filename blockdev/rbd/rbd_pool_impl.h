@@ -3,6 +3,7 @@
 #pragma once
 
 #include <atomic>
+#include <functional>
 #include <map>
 #include <memory>
 #include <mutex>
@@ -17,6 +18,7 @@
 #include "blockdev/rbd/journal.h"
 #include "blockdev/rbd/rbd_options.h"
 #include "blockdev/rbd/records.h"
+#include "common/step_log.h"
 
 namespace vdisk::blockdev::rbd {
 
@@ -97,10 +99,19 @@ class RbdPool final : public Pool, public std::enable_shared_from_this<RbdPool> 
   StatusOr<std::optional<SnapshotRecord>> ReadSnapshotAny(const std::string& id);
   StatusOr<VolumeRecord> ReadVolume(const std::string& id);
   StatusOr<SnapshotRecord> ReadSnapshot(const std::string& id);
+  // With the journal lock held. `written`: the record's JSON as stored (for Commit*).
   Status WriteVolume(VolumeRecord rec, const std::vector<std::string>& remove = {},
-                     const std::map<std::string, std::string>& extra = {});
+                     const std::map<std::string, std::string>& extra = {},
+                     std::string* written = nullptr);
   Status WriteSnapshot(SnapshotRecord rec, const std::vector<std::string>& remove = {},
-                       const std::map<std::string, std::string>& extra = {});
+                       const std::map<std::string, std::string>& extra = {},
+                       std::string* written = nullptr);
+  // The commit of a record this instance created: one compare-and-set write op if the journal
+  // still holds `written` (what this instance last stored), else under the journal lock.
+  Status CommitVolume(const VolumeRecord& rec, const std::string& written);
+  Status CommitSnapshot(const SnapshotRecord& rec, const std::string& written);
+  Status CommitRecord(const std::string& key, const std::string& json, const std::string& written,
+                      const std::function<Status()>& write_locked);
   // Removes the record under `key` (a finished deletion), taking the journal lock for it.
   Status ForgetRecord(const std::string& key);
   Volume ToVolume(const VolumeRecord& rec) const;
@@ -141,8 +152,10 @@ class RbdPool final : public Pool, public std::enable_shared_from_this<RbdPool> 
   void Sweep();
 
   // --- volumes (rbd_volumes.cc) ---
+  // `steps`: the caller's step timings (debug log).
+  // `written`: the record's JSON in the journal, updated when BuildVolume stores the record.
   Status BuildVolume(VolumeRecord& rec, const VolumeRequest& req, const VolumeOptions& vo,
-                     bool* created_image);
+                     bool* created_image, StepLog* steps, std::string* written);
   StatusOr<VolumeRecord> ResolveSource(const VolumeRequest& req, uint64_t* source_size,
                                        SnapshotRecord* snap);
 

@@ -6,6 +6,7 @@
 #include "absl/strings/str_cat.h"
 #include "blockdev/rbd/rbd_device.h"
 #include "blockdev/rbd/rbd_pool_impl.h"
+#include "common/step_log.h"
 #include "spdlog/spdlog.h"
 
 namespace vdisk::blockdev::rbd {
@@ -50,7 +51,9 @@ Status ReadSnapFacts(rbd_image_t img, SnapshotRecord* rec) {
 StatusOr<Snapshot> RbdPool::create_snapshot(const std::string& volume_id,
                                             const std::string& name) {
   RETURN_IF_ERROR(ValidateSnapName(name));
+  StepLog steps(absl::StrCat("rbd pool ", options_.name, ": create_snapshot '", name, "'"));
   SnapshotRecord rec;
+  std::string written;  // the record as this request stored it (for the commit)
   for (int attempt = 0;; ++attempt) {
     std::optional<SnapshotRecord> abandoned;
     {
@@ -86,8 +89,9 @@ StatusOr<Snapshot> RbdPool::create_snapshot(const std::string& volume_id,
         rec.state = RecordState::kCreating;
         rec.created_unix_ns = rec.updated_unix_ns = NowUnixNs();
         rec.owner = owner_;
+        rec.chain_depth = vol.chain_depth;
         MarkBuilding(rec.id, true);
-        Status reserved = WriteSnapshot(rec, {}, {{SnapshotNameKey(name), rec.id}});
+        Status reserved = WriteSnapshot(rec, {}, {{SnapshotNameKey(name), rec.id}}, &written);
         if (!reserved.ok()) {
           MarkBuilding(rec.id, false);
           return reserved;
@@ -101,13 +105,19 @@ StatusOr<Snapshot> RbdPool::create_snapshot(const std::string& volume_id,
   auto take = [&]() -> Status {
     ASSIGN_OR_RETURN(const IoCtx* io, Io(rec.rbd_pool));
     ASSIGN_OR_RETURN(Image img, Image::OpenById(*io, rec.image_id, "", false));
+    steps.Step("open");
     int r = rbd_snap_create2(img.get(), rec.snap.c_str(), RBD_SNAP_CREATE_SKIP_QUIESCE,
                              &NoProgress, nullptr);
+    steps.Step("snap_create");
     if (r < 0)
       return RadosError(r, absl::StrCat("snapshot ", rec.rbd_pool, "/", rec.image, "@", rec.snap));
-    return ReadSnapFacts(img.get(), &rec);
+    RETURN_IF_ERROR(ReadSnapFacts(img.get(), &rec));
+    steps.Step("snap_info");
+    return Status();
   };
+  steps.Step("reserve");
   Status taken = take();
+  steps.Step("close");
   if (!taken.ok()) {
     spdlog::warn("rbd pool {}: snapshot '{}' of {} failed: {}", options_.name, name, volume_id,
                  taken.ToString());
@@ -119,11 +129,8 @@ StatusOr<Snapshot> RbdPool::create_snapshot(const std::string& volume_id,
   }
   rec.state = RecordState::kReady;
   rec.updated_unix_ns = NowUnixNs();
-  Status committed;
-  {
-    auto held = journal_->Acquire();
-    committed = held.ok() ? WriteSnapshot(rec) : held.status();
-  }
+  Status committed = CommitSnapshot(rec, written);
+  steps.Step("commit");
   MarkBuilding(rec.id, false);
   RETURN_IF_ERROR(committed);
   spdlog::info("rbd pool {}: snapshot {} '{}' of volume {} ({} bytes)", options_.name, rec.id,

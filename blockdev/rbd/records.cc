@@ -93,6 +93,7 @@ std::string ToJson(const VolumeRecord& r) {
   j["updated_unix_ns"] = r.updated_unix_ns;
   j["owner"] = r.owner;
   j["flatten_pending"] = r.flatten_pending;
+  if (r.chain_depth >= 0) j["chain_depth"] = r.chain_depth;
   j["clone_snap"] = r.clone_snap;
   j["clone_src_pool"] = r.clone_src_pool;
   j["clone_src_image_id"] = r.clone_src_image_id;
@@ -113,6 +114,7 @@ std::string ToJson(const SnapshotRecord& r) {
   j["created_unix_ns"] = r.created_unix_ns;
   j["updated_unix_ns"] = r.updated_unix_ns;
   j["owner"] = r.owner;
+  if (r.chain_depth >= 0) j["chain_depth"] = r.chain_depth;
   return j.dump();
 }
 
@@ -145,6 +147,7 @@ StatusOr<VolumeRecord> VolumeRecordFromJson(const std::string& text) {
     r.updated_unix_ns = j.value("updated_unix_ns", int64_t{0});
     r.owner = j.value("owner", "");
     r.flatten_pending = j.value("flatten_pending", false);
+    r.chain_depth = j.value("chain_depth", -1);
     r.clone_snap = j.value("clone_snap", "");
     r.clone_src_pool = j.value("clone_src_pool", "");
     r.clone_src_image_id = j.value("clone_src_image_id", "");
@@ -173,6 +176,7 @@ StatusOr<SnapshotRecord> SnapshotRecordFromJson(const std::string& text) {
     r.created_unix_ns = j.value("created_unix_ns", int64_t{0});
     r.updated_unix_ns = j.value("updated_unix_ns", int64_t{0});
     r.owner = j.value("owner", "");
+    r.chain_depth = j.value("chain_depth", -1);
   } catch (const json::exception& e) {
     return absl::DataLossError(absl::StrCat("journal: bad snapshot record: ", e.what()));
   }

@@ -44,6 +44,10 @@ struct VolumeRecord {
   std::string owner;            // the pool instance that is creating it
   // A background flatten is due (clone deeper than the soft limit).
   bool flatten_pending = false;
+  // Ancestors of the image when it was made (0 after a flatten); -1 unknown (older records).
+  // Never below the truth (a chain only shrinks), so a clone within the limits by this count
+  // is within them.
+  int chain_depth = -1;
   // Clone from a volume: the hidden snapshot on the source image (rbd_pool/image_id).
   std::string clone_snap;
   std::string clone_src_pool;
@@ -63,6 +67,7 @@ struct SnapshotRecord {
   int64_t created_unix_ns = 0;
   int64_t updated_unix_ns = 0;
   std::string owner;
+  int chain_depth = -1;  // the volume's chain_depth when the snapshot was taken (-1 unknown)
 };
 
 std::string ToJson(const VolumeRecord& r);
