@@ -28,10 +28,7 @@ StatusOr<VolumeMode> ParseVolumeMode(const std::string& s) {
 }
 
 StatusOr<AccessMode> ParseAccessMode(const std::string& s) {
-  for (AccessMode m : {AccessMode::kSingleNodeWriter, AccessMode::kSingleNodeReaderOnly,
-                       AccessMode::kMultiNodeReaderOnly, AccessMode::kMultiNodeSingleWriter,
-                       AccessMode::kMultiNodeMultiWriter, AccessMode::kSingleNodeSingleWriter,
-                       AccessMode::kSingleNodeMultiWriter})
+  for (AccessMode m : kAllAccessModes)
     if (ToString(m) == s) return m;
   return absl::InvalidArgumentError(absl::StrCat("unknown access mode '", s, "'"));
 }

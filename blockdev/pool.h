@@ -47,6 +47,13 @@ enum class AccessMode {
   kSingleNodeSingleWriter,  // RWOP
   kSingleNodeMultiWriter,
 };
+// Every access mode, in the order above (what a pool lists when it serves them all).
+inline constexpr AccessMode kAllAccessModes[] = {
+    AccessMode::kSingleNodeWriter,     AccessMode::kSingleNodeReaderOnly,
+    AccessMode::kMultiNodeReaderOnly,  AccessMode::kMultiNodeSingleWriter,
+    AccessMode::kMultiNodeMultiWriter, AccessMode::kSingleNodeSingleWriter,
+    AccessMode::kSingleNodeMultiWriter,
+};
 
 using Params = std::map<std::string, std::string>;
 

@@ -202,10 +202,7 @@ Capabilities IscsiPool::capabilities() const {
   // A Filesystem volume is the same LUN, served to VMs by the node's vhost-user export (the
   // socket is published in a directory); the kernel path attaches Block volumes only.
   c.modes = {VolumeMode::kBlock, VolumeMode::kFilesystem};
-  c.block_access_modes = {AccessMode::kSingleNodeWriter,      AccessMode::kSingleNodeReaderOnly,
-                          AccessMode::kMultiNodeReaderOnly,   AccessMode::kMultiNodeSingleWriter,
-                          AccessMode::kMultiNodeMultiWriter,  AccessMode::kSingleNodeSingleWriter,
-                          AccessMode::kSingleNodeMultiWriter};
+  c.block_access_modes.assign(std::begin(kAllAccessModes), std::end(kAllAccessModes));
   c.filesystem_access_modes = c.block_access_modes;
   c.attach_modes = {VolumeMode::kBlock};
   c.attach_note =

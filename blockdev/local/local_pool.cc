@@ -45,13 +45,6 @@ bool Exists(const std::string& path) {
   return ::lstat(path.c_str(), &st) == 0;
 }
 
-const AccessMode kAllModes[] = {
-    AccessMode::kSingleNodeWriter,     AccessMode::kSingleNodeReaderOnly,
-    AccessMode::kMultiNodeReaderOnly,  AccessMode::kMultiNodeSingleWriter,
-    AccessMode::kMultiNodeMultiWriter, AccessMode::kSingleNodeSingleWriter,
-    AccessMode::kSingleNodeMultiWriter,
-};
-
 StatusOr<bool> WantsPreallocation(const Params& params) {
   auto it = params.find("preallocation");
   if (it == params.end() || it->second == "none") return false;
@@ -308,8 +301,8 @@ void LocalPool::RemoveData(const std::string& dir, const std::string& id) const 
 Capabilities LocalPool::capabilities() const {
   Capabilities c;
   c.modes = {VolumeMode::kBlock, VolumeMode::kFilesystem};
-  c.block_access_modes.assign(std::begin(kAllModes), std::end(kAllModes));
-  c.filesystem_access_modes.assign(std::begin(kAllModes), std::end(kAllModes));
+  c.block_access_modes.assign(std::begin(kAllAccessModes), std::end(kAllAccessModes));
+  c.filesystem_access_modes.assign(std::begin(kAllAccessModes), std::end(kAllAccessModes));
   c.size_granularity = kSizeGranularity;
   c.max_volume_bytes = max_volume_bytes_;
   c.snapshots = true;  // reflink, else a sparse copy made by the pool

@@ -22,13 +22,6 @@ namespace {
 
 constexpr int kHeartbeatSeconds = 15;
 
-const AccessMode kAllModes[] = {
-    AccessMode::kSingleNodeWriter,     AccessMode::kSingleNodeReaderOnly,
-    AccessMode::kMultiNodeReaderOnly,  AccessMode::kMultiNodeSingleWriter,
-    AccessMode::kMultiNodeMultiWriter, AccessMode::kSingleNodeSingleWriter,
-    AccessMode::kSingleNodeMultiWriter,
-};
-
 std::string HostName() {
   char buf[256] = {};
   if (::gethostname(buf, sizeof buf - 1) != 0) return "unknown";
@@ -316,8 +309,8 @@ Status NfsPool::Sweep() {
 Capabilities NfsPool::capabilities() const {
   Capabilities c;
   c.modes = {VolumeMode::kBlock, VolumeMode::kFilesystem};
-  c.block_access_modes.assign(std::begin(kAllModes), std::end(kAllModes));
-  c.filesystem_access_modes.assign(std::begin(kAllModes), std::end(kAllModes));
+  c.block_access_modes.assign(std::begin(kAllAccessModes), std::end(kAllAccessModes));
+  c.filesystem_access_modes.assign(std::begin(kAllAccessModes), std::end(kAllAccessModes));
   c.size_granularity = kSizeGranularity;
   c.max_volume_bytes = 0;
   c.snapshots = true;  // reflink, else a sparse copy made by the pool

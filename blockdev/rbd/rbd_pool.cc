@@ -104,10 +104,7 @@ StatusOr<std::shared_ptr<RbdPool>> RbdPool::Open(const RbdPoolOptions& options) 
 Capabilities RbdPool::capabilities() const {
   Capabilities c;
   c.modes = {VolumeMode::kBlock, VolumeMode::kFilesystem};
-  c.block_access_modes = {AccessMode::kSingleNodeWriter,       AccessMode::kSingleNodeReaderOnly,
-                          AccessMode::kMultiNodeReaderOnly,    AccessMode::kMultiNodeSingleWriter,
-                          AccessMode::kMultiNodeMultiWriter,   AccessMode::kSingleNodeSingleWriter,
-                          AccessMode::kSingleNodeMultiWriter};
+  c.block_access_modes.assign(std::begin(kAllAccessModes), std::end(kAllAccessModes));
   c.filesystem_access_modes = {AccessMode::kSingleNodeWriter, AccessMode::kSingleNodeReaderOnly,
                                AccessMode::kMultiNodeReaderOnly,
                                AccessMode::kSingleNodeSingleWriter,
