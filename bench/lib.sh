@@ -23,3 +23,20 @@ median() {
 # Root of the source tree and the build directory holding the binaries.
 VDISK_SRC=${VDISK_SRC:-$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)}
 VDISK_BUILD=${VDISK_BUILD:-$VDISK_SRC/build}
+
+# minmax: "min-max" of the numbers on stdin (the spread printed beside a median).
+minmax() { sort -g | awk 'NR == 1 {lo = $1} {hi = $1} END {if (NR) print lo "-" hi; else print "-"}'; }
+
+# ab_pairs <pairs> <fn-a> <fn-b> [args...]: runs <pairs> A/B pairs of two measurements, A first
+# in odd pairs and B first in even ones (so drift hits both sides alike). Each function gets the
+# args and prints one number. Results: the arrays AB_A and AB_B (one sample per pair each).
+ab_pairs() {
+  local n=$1 fa=$2 fb=$3 i a b
+  shift 3
+  AB_A=() AB_B=()
+  for ((i = 1; i <= n; i++)); do
+    if ((i % 2)); then a=$("$fa" "$@"); b=$("$fb" "$@")
+    else b=$("$fb" "$@"); a=$("$fa" "$@"); fi
+    AB_A+=("$a") AB_B+=("$b")
+  done
+}
