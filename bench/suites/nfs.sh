@@ -29,6 +29,7 @@
 # VDISK_BENCH_PARTS (default "io copy snapshot"), VDISK_BENCH_SNAP_DATA_GIB ("1 2"),
 # VDISK_BUILD (build dir with cli/vdisk and csi/vdisk-csi), VDISK_BENCH_DIR (work dir parent).
 set -euo pipefail
+shopt -s inherit_errexit  # a failed tool inside $(...) stops the suite, never becomes a sample
 here=$(cd "$(dirname "$0")/.." && pwd)
 source "$here/lib.sh"
 if [[ ${VDISK_IN_NETNS:-0} != 1 ]]; then
@@ -75,14 +76,21 @@ report() {
     "$peer ${AB_B[*]} ($(printf '%s\n' "${AB_B[@]}" | minmax))" >&2
   bench_line "$name" "$unit" "$v" "$peer" "$p" "$hb"
 }
-# fill <file> <size> <GiB of data>: a sparse image with the data in 64 MiB runs spread evenly.
+# Files on the export are written through NFS only (ganesha caches names, handles and
+# attributes: a file replaced or removed behind its back is still served from its cache), and
+# every run gets a file name never used before. uniq: such a name.
+uniq() { echo "$1-$(date +%s%N)"; }
+# fill <image URI> <size> <GiB of data>: the data in 64 MiB runs spread evenly over the image,
+# written through NFS from a local sparse file.
 fill() {
-  local f=$1 size=$2 runs=$(($3 * 16)) i stride
-  truncate -s "$size" "$f"
+  local uri=$1 size=$2 runs=$(($3 * 16)) i stride f=$work/fill.img
+  rm -f "$f"; truncate -s "$size" "$f"
   stride=$(($(numfmt --from=iec "$size") / 1048576 / runs))
   for ((i = 0; i < runs; i++)); do
     dd if=/dev/urandom of="$f" bs=1M count=64 seek=$((i * stride)) conv=notrunc status=none
   done
+  "$VDISK" copy -q --no-discard "$f" "$uri" >/dev/null
+  rm -f "$f"
 }
 
 # ---------------------------------------------------------------------------------------------
@@ -91,7 +99,9 @@ if part io; then
 dd if=/dev/urandom of="$L/io.img" bs=1M count=1024 status=none
 io=$U/io.img
 io_vdisk() {  # rw bs qd -> IOPS
-  "$VDISK" bench io --uri "$io" --rw "$1" --bs "$2" --qd "$3" --runtime "$RUNTIME" --json | jq ".iops * 10 | round / 10"
+  local out
+  out=$("$VDISK" bench io --uri "$io" --rw "$1" --bs "$2" --qd "$3" --runtime "$RUNTIME" --json)
+  jq ".iops * 10 | round / 10" <<<"$out"
 }
 io_qemu() {  # rw bs qd -> IOPS; runs about RUNTIME s at vdisk's last rate ($work/io_guess)
   local rw=$1 bs=$2 qd=$3 count max t0 t1 w=()
@@ -100,7 +110,8 @@ io_qemu() {  # rw bs qd -> IOPS; runs about RUNTIME s at vdisk's last rate ($wor
   max=$(((1 << 30) / $(numfmt --from=iec "${bs^^}")))  # qemu-img bench steps through once
   ((count > max)) && count=$max
   t0=$(now)
-  qemu-img bench -f raw -t none -c "$count" -d "$qd" -s "$bs" "${w[@]}" "$io" >/dev/null
+  qemu-img bench -f raw -t none -c "$count" -d "$qd" -s "$bs" "${w[@]}" "$io" >/dev/null ||
+    { echo "nfs: qemu-img bench failed" >&2; exit 1; }
   t1=$(now)
   awk -v n="$count" -v a="$t0" -v b="$t1" 'BEGIN{printf "%.1f", n/(b-a)}'
 }
@@ -113,34 +124,39 @@ for w in "read-4k-qd1 read 4k 1 IOPS" "read-4k-qd32 read 4k 32 IOPS" \
   ab_pairs "$PAIRS" io_vdisk_guess io_qemu "$rw" "$bs" "$qd"
   report "nfs-io-$name" "$unit" "qemu-img bench" 1
 done
-rm -f "$L/io.img"
 fi
 
 # ---------------------------------------------------------------------------------------------
 # Copy: vdisk's sparse host copy vs qemu-img convert, nfs -> nfs, 8 GiB holding 1 GiB.
 if part copy; then
-fill "$L/copy-src.img" 8G 1
+truncate -s 8G "$L/copy-src.img"  # a new name: ganesha has nothing cached for it
+fill "$U/copy-src.img" 8G 1
+# Each run writes a new destination, checked against the source and removed after the pairs:
+# vdisk's an empty sparse file made beforehand (--no-discard: known empty), QEMU's created by
+# qemu-img itself (which then knows it reads as zeroes and skips them too).
 copy_vdisk() {
-  rm -f "$L/copy-dst.img"; truncate -s 8G "$L/copy-dst.img"; drop_caches
-  local t0 t1; t0=$(now)
-  "$VDISK" copy -q --no-discard "$U/copy-src.img" "$U/copy-dst.img" >/dev/null
+  local t0 t1 dst; dst=$(uniq copy-vdisk).img
+  truncate -s 8G "$L/$dst"; drop_caches
+  t0=$(now)
+  "$VDISK" copy -q --no-discard "$U/copy-src.img" "$U/$dst" >/dev/null
   t1=$(now); elapsed "$t0" "$t1"
 }
 copy_qemu() {
-  rm -f "$L/copy-qemu.img"; drop_caches
-  local t0 t1; t0=$(now)
-  qemu-img convert -f raw -O raw "$U/copy-src.img" "$U/copy-qemu.img"
+  local t0 t1 dst; dst=$(uniq copy-qemu).img
+  drop_caches
+  t0=$(now)
+  qemu-img convert -f raw -O raw "$U/copy-src.img" "$U/$dst" || { echo "nfs: qemu-img convert failed" >&2; exit 1; }
   t1=$(now); elapsed "$t0" "$t1"
 }
 ab_pairs "$PAIRS" copy_vdisk copy_qemu
-for f in copy-dst copy-qemu; do
-  qemu-img compare -q -f raw -F raw "$L/copy-src.img" "$L/$f.img" ||
-    { echo "nfs: $f.img differs from its source" >&2; exit 3; }
+for f in "$L"/copy-vdisk-*.img "$L"/copy-qemu-*.img; do
+  qemu-img compare -q -f raw -F raw "$L/copy-src.img" "$f" ||
+    { echo "nfs: $f differs from its source" >&2; exit 3; }
 done
 echo "nfs: copy allocation (bytes): source $(du -B1 "$L/copy-src.img" | cut -f1)," \
-  "vdisk $(du -B1 "$L/copy-dst.img" | cut -f1), qemu-img $(du -B1 "$L/copy-qemu.img" | cut -f1)" >&2
+  "vdisk $(du -B1 "$L"/copy-vdisk-*.img | cut -f1 | sort -u | tr '\n' ' ')," \
+  "qemu-img $(du -B1 "$L"/copy-qemu-*.img | cut -f1 | sort -u | tr '\n' ' ')" >&2
 report nfs-copy-8g-1g s "qemu-img convert" 0
-rm -f "$L"/copy-*.img
 fi
 part snapshot || exit 0
 
@@ -185,11 +201,9 @@ for gib in $SNAP_DATA; do
     j=$("$VDISK" volume create "$kind-$gib" --size 8G --pool "$kind" "${E[@]}" --json)
     vol[$kind]=$(jq -r .volume_id <<<"$j"); img[$kind]=$L$(jq -r .volume_context.nfsPath <<<"$j")
   done
-  fill "${img[remote]}" 8G "$gib"
-  cp --reflink=always "${img[remote]}" "${img[reflink]}"
-  cp --reflink=always "${img[remote]}" "${img[mapped]}"
+  for kind in reflink mapped remote; do fill "$U${img[$kind]#"$L"}" 8G "$gib"; done
   echo "nfs: snapshot sources: 8 GiB volumes, $(du -B1 "${img[remote]}" | cut -f1) bytes allocated" >&2
-  voldir=$(dirname "${img[remote]}")  # tar reads one of the identical volume directories
+  voldir=$(dirname "${img[remote]}")  # tar archives one of the three (same size, same layout)
   sides=("reflink snap_vdisk ${vol[reflink]}" "mapped snap_vdisk ${vol[mapped]}"
          "remote snap_vdisk ${vol[remote]}" "czf tar_snap -czf $voldir" "cf tar_snap -cf $voldir")
   samples=()
