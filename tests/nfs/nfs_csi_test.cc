@@ -3,27 +3,20 @@
 // ready_to_use, restore, clone, expand, capacity, list, delete) with and without server-side
 // reflinks, bytes checked through libnfs' nfs-cat; exact codes for pools on an unreachable
 // server, an export that refuses writes, and a full export (an unknown export stops the driver
-// at start-up with NOT_FOUND, as any broken pool configuration does); and the node
-// side: Filesystem mode needs a kernel NFS client (absent here: FAILED_PRECONDITION), Block
-// mode is served as a vhost-user export over libnfs -- by two node plugins at once (RWX, the
-// live-migration case), each writing what the other reads.
+// at start-up with NOT_FOUND, as any broken pool configuration does). The node side is in
+// nfs_node_test.cc.
 #include <filesystem>
 #include <fstream>
 
 #include "absl/strings/str_cat.h"
 #include "blockdev/registry.h"
 #include "blockdev/sync_io.h"
-#include "blockdev/vhost/protocol.h"
 #include "tests/csi/csi_fixture.h"
 #include "tests/nfs/nfs_env.h"
 #include "tests/pool/pool_test_util.h"
-#include "tests/vhost/vhost_client.h"
 
 namespace vdisk::csi::testing {
 namespace {
-
-using blockdev::vhost::testing::VhostClient;
-namespace vh = blockdev::vhost;
 
 class NfsCsiTest : public CsiDriverTest, public ::testing::WithParamInterface<bool> {
  protected:
