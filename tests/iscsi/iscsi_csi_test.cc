@@ -291,16 +291,8 @@ TEST_F(IscsiCsiTest, RwxBlockThroughTwoExportsOnTwoNodes) {
   VhostClient a, b;
   ASSERT_TRUE(a.Connect(Socket("rwx-a")).ok() && a.Setup(1).ok());
   ASSERT_TRUE(b.Connect(Socket("rwx-b")).ok() && b.Setup(1).ok());
-  std::string from_a = Pattern(64 * 1024, 21), from_b = Pattern(64 * 1024, 22);
-  ASSERT_EQ(BlkIo(a, vh::kBlkTOut, kMiB, &from_a), vh::kBlkSOk);
-  ASSERT_EQ(BlkIo(a, vh::kBlkTFlush, 0, nullptr), vh::kBlkSOk);
-  ASSERT_EQ(BlkIo(b, vh::kBlkTOut, 2 * kMiB, &from_b), vh::kBlkSOk);
-  ASSERT_EQ(BlkIo(b, vh::kBlkTFlush, 0, nullptr), vh::kBlkSOk);
-  std::string r(64 * 1024, '\0');
-  ASSERT_EQ(BlkIo(b, vh::kBlkTIn, kMiB, &r), vh::kBlkSOk);
-  EXPECT_TRUE(r == from_a) << "node-b does not see node-a's write";
-  ASSERT_EQ(BlkIo(a, vh::kBlkTIn, 2 * kMiB, &r), vh::kBlkSOk);
-  EXPECT_TRUE(r == from_b) << "node-a does not see node-b's write";
+  EXPECT_EQ(blockdev::vhost::testing::CrossWriteCheck(a, b, Pattern(64 * 1024, 21), Pattern(64 * 1024, 22)), "")
+      << "node-a, node-b";
   Detach(c(), vol, "rwx-a");
   Detach(node_b_->client(), vol, "rwx-b");
 }

@@ -8,7 +8,6 @@
 #include <filesystem>
 
 #include "absl/strings/str_cat.h"
-#include "blockdev/vhost/protocol.h"
 #include "tests/csi/csi_fixture.h"
 #include "tests/nfs/nfs_env.h"
 #include "tests/vhost/pattern.h"
@@ -19,9 +18,8 @@ namespace vdisk::csi::testing {
 namespace {
 
 using blockdev::vhost::testing::BlkCapacityBytes;
-using blockdev::vhost::testing::BlkIo;
+using blockdev::vhost::testing::CrossWriteCheck;
 using blockdev::vhost::testing::VhostClient;
-namespace vh = blockdev::vhost;
 
 class NfsNodeTest : public CsiDriverTest {
  protected:
@@ -102,17 +100,9 @@ TEST_F(NfsNodeTest, RwxThroughTwoExportsOnTwoNodes) {
   ASSERT_TRUE(a.Connect(Socket("rwx-a")).ok() && a.Setup(1).ok());
   ASSERT_TRUE(b.Connect(Socket("rwx-b")).ok() && b.Setup(1).ok());
   EXPECT_EQ(BlkCapacityBytes(a), 16 * kMiB);
-  std::string from_a = vdisk::testing::Pattern(21, 0, 64 * 1024);
-  std::string from_b = vdisk::testing::Pattern(22, 0, 64 * 1024);
-  ASSERT_EQ(BlkIo(a, vh::kBlkTOut, kMiB, &from_a), vh::kBlkSOk);
-  ASSERT_EQ(BlkIo(a, vh::kBlkTFlush, 0, nullptr), vh::kBlkSOk);
-  ASSERT_EQ(BlkIo(b, vh::kBlkTOut, 2 * kMiB, &from_b), vh::kBlkSOk);
-  ASSERT_EQ(BlkIo(b, vh::kBlkTFlush, 0, nullptr), vh::kBlkSOk);
-  std::string r(64 * 1024, '\0');
-  ASSERT_EQ(BlkIo(b, vh::kBlkTIn, kMiB, &r), vh::kBlkSOk);
-  EXPECT_TRUE(r == from_a) << "node-b does not see node-a's write";
-  ASSERT_EQ(BlkIo(a, vh::kBlkTIn, 2 * kMiB, &r), vh::kBlkSOk);
-  EXPECT_TRUE(r == from_b) << "node-a does not see node-b's write";
+  const std::string from_a = vdisk::testing::Pattern(21, 0, 64 * 1024);
+  const std::string from_b = vdisk::testing::Pattern(22, 0, 64 * 1024);
+  EXPECT_EQ(CrossWriteCheck(a, b, from_a, from_b), "") << "node-a, node-b";
   EXPECT_TRUE(NfsCat(vol, kMiB, from_a.size()) == from_a) << "nfs-cat reads other bytes";
   EXPECT_TRUE(NfsCat(vol, 2 * kMiB, from_b.size()) == from_b) << "nfs-cat reads other bytes";
   Detach(c(), vol, "rwx-a");
