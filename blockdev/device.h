@@ -96,6 +96,15 @@ class Device {
   // protocol, e.g. NFSv3): a caller that reads the whole range anyway and detects zeroes
   // itself (the copy engine, backup) should not ask first.
   virtual bool allocation_requires_read() const { return false; }
+
+  // Optional: ranges in [0, max(size(), base.size())) where this device may differ from `base`,
+  // a relative that shares storage with it (a reflinked copy, a snapshot of the same image),
+  // found from the backend's metadata without reading data. Never less than the truth; exact
+  // only while neither device is written. Default UNIMPLEMENTED (the engine cannot tell, or
+  // `base` is of another engine): callers read and compare instead (snapshot/changed_blocks.h).
+  virtual StatusOr<ExtentList> changed_since(Device& base) {
+    return absl::UnimplementedError(describe() + " cannot compute a change map itself");
+  }
 };
 
 }  // namespace vdisk::blockdev

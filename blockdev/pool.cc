@@ -51,4 +51,9 @@ StatusOr<VolumeSource::Kind> ParseSourceKind(const std::string& s) {
   return absl::InvalidArgumentError(absl::StrCat("unknown content source kind '", s, "'"));
 }
 
+Status UnsupportedError(const Pool& pool, std::string_view what) {
+  return absl::UnimplementedError(
+      absl::StrCat("pool '", pool.name(), "' (", pool.kind(), ") does not support ", std::string(what)));
+}
+
 }  // namespace vdisk::blockdev

@@ -127,6 +127,7 @@ std::string EncodeVolume(const Volume& v) {
   j["pending"] = v.pending;
   j["created_unix_ns"] = v.created_unix_ns;
   j["context"] = v.context;
+  if (!v.mutable_params.empty()) j["mutable_params"] = v.mutable_params;
   return j.dump(2) + "\n";
 }
 
@@ -150,6 +151,7 @@ StatusOr<Volume> DecodeVolume(const std::string& text) {
   }
   ASSIGN_OR_RETURN(v.params, GetParams(j, "params"));
   ASSIGN_OR_RETURN(v.context, GetParams(j, "context"));
+  ASSIGN_OR_RETURN(v.mutable_params, GetParams(j, "mutable_params"));
   auto src = j.find("source");
   if (src != j.end()) {
     if (!src->is_object()) return Bad("'source' is not an object");

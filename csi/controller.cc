@@ -6,7 +6,9 @@
 #include "clone/create.h"
 #include "csi/attachability.h"
 #include "csi/ids.h"
+#include "csi/modify_volume.h"
 #include "csi/node_attach.h"
+#include "csi/objects.h"
 #include "csi/paging.h"
 #include "csi/rpc.h"
 #include "csi/validation.h"
@@ -33,13 +35,6 @@ std::string NameLockKey(const std::string& pool, const std::string& name) {
 }
 std::string SnapshotNameLockKey(const std::string& pool, const std::string& name) {
   return absl::StrCat("snapshot name ", pool, "/", name);
-}
-
-google::protobuf::Timestamp ToTimestamp(int64_t unix_ns) {
-  google::protobuf::Timestamp t;
-  t.set_seconds(unix_ns / 1000000000);
-  t.set_nanos(static_cast<int32_t>(unix_ns % 1000000000));
-  return t;
 }
 
 // A decoded and resolved content source of CreateVolume.
@@ -82,17 +77,6 @@ static Status FillVolume(DriverContext& ctx, const std::string& pool_name, const
     }
   }
   if (pool.capabilities().node_local) *out->add_accessible_topology() = ctx.NodeTopology();
-  return Status();
-}
-
-static Status FillSnapshot(const std::string& pool_name, const blockdev::Snapshot& snap, v1::Snapshot* out) {
-  ASSIGN_OR_RETURN(std::string id, EncodeSnapshotId(pool_name, snap.id));
-  ASSIGN_OR_RETURN(std::string source, EncodeVolumeId(pool_name, snap.source_volume_id));
-  out->set_snapshot_id(id);
-  out->set_source_volume_id(source);
-  out->set_size_bytes(static_cast<int64_t>(snap.size_bytes));
-  *out->mutable_creation_time() = ToTimestamp(snap.created_unix_ns);
-  out->set_ready_to_use(snap.ready);
   return Status();
 }
 
@@ -139,6 +123,8 @@ Status ControllerService::DoCreateVolume(const v1::CreateVolumeRequest& req, v1:
     return absl::InvalidArgumentError("volume_content_source names neither a snapshot nor a volume");
   ASSIGN_OR_RETURN(AttachSpec attach, ParseAttachSpec(params));
   RETURN_IF_ERROR(CheckAttachMode(attach, caps.mode));
+  const Params mutable_params = ToParams(req.mutable_parameters());
+  RETURN_IF_ERROR(ValidateMutableParameters(mutable_params));
 
   // 2. Validate it against the pool.
   ASSIGN_OR_RETURN(std::shared_ptr<Pool> pool, ctx_->pools().Get(pool_name, secrets));
@@ -147,6 +133,7 @@ Status ControllerService::DoCreateVolume(const v1::CreateVolumeRequest& req, v1:
   RETURN_IF_ERROR(CheckNodeAttachable(pool_caps, caps.mode, attach));
   const Params pool_params = PoolParams(params);
   RETURN_IF_ERROR(pool->validate_params(pool_params));
+  RETURN_IF_ERROR(CheckPoolTakesMutableParameters(*pool, mutable_params));
   if (pool_caps.node_local && req.has_accessibility_requirements() &&
       !TopologyAllows(*ctx_, req.accessibility_requirements()))
     return absl::ResourceExhaustedError(absl::StrCat("pool '", pool_name, "' is local to node ",
@@ -223,6 +210,12 @@ Status ControllerService::DoCreateVolume(const v1::CreateVolumeRequest& req, v1:
                  vol.id, vol.size_bytes, blockdev::ToString(vol.mode), src.csi_id.empty() ? "-" : src.csi_id,
                  src.csi_id.empty() ? std::string_view("create") : clone::ToString(report.strategy),
                  report.resumed ? " (resumed)" : "");
+  // Mutable parameters (QoS) of a new volume; a repeat whose earlier attempt stopped before
+  // setting them sets them now.
+  if (!report.already_done || vol.mutable_params.empty()) {
+    ASSIGN_OR_RETURN(std::string csi_id, EncodeVolumeId(pool_name, vol.id));
+    RETURN_IF_ERROR(ApplyMutableParameters(*ctx_, *pool, csi_id, vol, mutable_params));
+  }
   RETURN_IF_ERROR(FillVolume(*ctx_, pool_name, *pool, vol, resp->mutable_volume()));
   resp->mutable_volume()->clear_content_source();
   EchoSource(req, resp->mutable_volume());
@@ -284,6 +277,7 @@ Status ControllerService::DoPublish(const v1::ControllerPublishVolumeRequest& re
   for (const auto& [k, v] : context) (*resp->mutable_publish_context())[k] = v;
   return Status();
 }
+// ControllerModifyVolume: csi/modify_volume.h.
 
 grpc::Status ControllerService::ControllerPublishVolume(grpc::ServerContext*,
                                                         const v1::ControllerPublishVolumeRequest* req,
@@ -316,8 +310,7 @@ grpc::Status ControllerService::ControllerUnpublishVolume(grpc::ServerContext*,
 grpc::Status ControllerService::ControllerModifyVolume(grpc::ServerContext*,
                                                        const v1::ControllerModifyVolumeRequest* req,
                                                        v1::ControllerModifyVolumeResponse* resp) {
-  return ServeRpc("ControllerModifyVolume", *req, resp,
-                  [] { return absl::UnimplementedError("vdisk volumes have no mutable parameters"); });
+  return ServeRpc("ControllerModifyVolume", *req, resp, [&] { return ModifyVolume(*ctx_, *req); });
 }
 
 // ------------------------------------------------------------------------------------------------
@@ -473,12 +466,12 @@ grpc::Status ControllerService::ControllerGetCapabilities(grpc::ServerContext*,
     using T = v1::ControllerServiceCapability::RPC;
     // Deliberately not offered: PUBLISH_UNPUBLISH_VOLUME unless a pool needs it (below),
     // PUBLISH_READONLY (the node attaches read-only itself),
-    // LIST_VOLUMES_PUBLISHED_NODES (the controller does not track nodes), MODIFY_VOLUME (no
-    // mutable parameters). GET_SNAPSHOT is offered because GetSnapshot is served (csi-sanity
-    // v5.5 knows it and runs its GetSnapshot specs only when it is advertised).
+    // LIST_VOLUMES_PUBLISHED_NODES (the controller does not track nodes). GET_SNAPSHOT is offered
+    // because GetSnapshot is served (csi-sanity v5.5 knows it and runs its GetSnapshot specs only
+    // when it is advertised); MODIFY_VOLUME for the mutable parameters (QoS, modify_volume.h).
     for (T::Type t : {T::CREATE_DELETE_VOLUME, T::LIST_VOLUMES, T::GET_CAPACITY, T::CREATE_DELETE_SNAPSHOT,
                       T::LIST_SNAPSHOTS, T::CLONE_VOLUME, T::EXPAND_VOLUME, T::GET_VOLUME, T::VOLUME_CONDITION,
-                      T::SINGLE_NODE_MULTI_WRITER, T::GET_SNAPSHOT})
+                      T::SINGLE_NODE_MULTI_WRITER, T::GET_SNAPSHOT, T::MODIFY_VOLUME})
       resp->add_capabilities()->mutable_rpc()->set_type(t);
     // A pool that admits nodes one by one (iSCSI ACLs) needs ControllerPublishVolume.
     if (ctx_->AnyPublishingPool()) resp->add_capabilities()->mutable_rpc()->set_type(T::PUBLISH_UNPUBLISH_VOLUME);

@@ -60,6 +60,13 @@ int main(int argc, char** argv) {
                  "Short node-local directory for the vhost-user sockets (attach: vhost-user), kept "
                  "across restarts; at most 70 bytes (default <state-dir>/vhost)");
   app.add_option("--topology-key", topology_key, "Topology segment key naming the node");
+  bool snapshot_metadata = false;
+  app.add_flag("--snapshot-metadata", snapshot_metadata,
+               "Advertise SNAPSHOT_METADATA_SERVICE (changed-block tracking, for the "
+               "external-snapshot-metadata sidecar); the service is served either way");
+  int qos_refresh = -1;
+  app.add_option("--qos-refresh-seconds", qos_refresh,
+                 "How often the node re-reads the QoS of the volumes it exports (default 5; 0 = never)");
   app.add_flag("-v,--verbose", verbosity, "More log output (-v info, -vv debug with redacted requests)");
   app.add_flag("--log-json", json_logs, "Log one JSON object per line");
   CLI11_PARSE(app, argc, argv);
@@ -97,6 +104,8 @@ int main(int argc, char** argv) {
   for (const auto& r : opts.allowed_path_roots)
     if (r.empty() || r.front() != '/') return Fail("allowed target root '" + r + "' must be an absolute path");
   opts.vhost_socket_gid = vhost_gid;
+  opts.advertise_snapshot_metadata = snapshot_metadata;
+  if (qos_refresh >= 0) opts.qos_refresh_seconds = qos_refresh;
   if (max_volumes >= 0) opts.max_volumes_per_node = max_volumes;
   else if (file.max_volumes_per_node) opts.max_volumes_per_node = *file.max_volumes_per_node;
 

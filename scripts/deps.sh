@@ -19,7 +19,7 @@ TEST_PKGS=(
   tgt libiscsi-bin iproute2
   nfs-ganesha nfs-ganesha-vfs libnfs-utils
   qemu-system-x86 qemu-utils qemu-system-common qemu-block-extra busybox-static cpio
-  fio awscli gdb
+  fio awscli gdb restic linux-perf
 )
 
 pkgs=("${BUILD_PKGS[@]}")

@@ -22,8 +22,9 @@
 #                 the share), here `tar -czf` and `tar -cf` of the same volume directory run on the
 #                 server's own file system (no NFS hop: faster than the driver's way), archive
 #                 fsync'ed. Page cache dropped before every run.
-# Lines are medians of VDISK_BENCH_PAIRS A/B pairs (A first in odd pairs, B first in even ones);
-# stderr shows every sample and each side's min-max. Times include process start-up.
+# Lines are pairs_line()s (bench/lib.sh) of VDISK_BENCH_PAIRS A/B pairs (A first in odd pairs, B
+# first in even ones) with their targets: io 1.0, copy 1.2, snapshot vs tar -czf 10. Times
+# include process start-up.
 #
 # Environment: VDISK_BENCH_PAIRS (3), VDISK_BENCH_RUNTIME (s per I/O run, 5),
 # VDISK_BENCH_PARTS (default "io copy snapshot"), VDISK_BENCH_SNAP_DATA_GIB ("1 2"),
@@ -37,7 +38,7 @@ if [[ ${VDISK_IN_NETNS:-0} != 1 ]]; then
 fi
 VDISK=${VDISK:-$VDISK_BUILD/cli/vdisk}
 CSI=${VDISK_CSI:-$VDISK_BUILD/csi/vdisk-csi}
-PAIRS=${VDISK_BENCH_PAIRS:-3}
+PAIRS=$BENCH_PAIRS
 RUNTIME=${VDISK_BENCH_RUNTIME:-5}
 PARTS=" ${VDISK_BENCH_PARTS:-io copy snapshot} "
 SNAP_DATA=${VDISK_BENCH_SNAP_DATA_GIB:-1 2}
@@ -62,20 +63,14 @@ GANESHA_RPCBIND=1 GANESHA_DATA_SIZE=${GANESHA_DATA_SIZE:-40G} "$VDISK_SRC/tests/
 source "$work/nfs/nfs.env"
 L=$NFS_LOCAL_PATH              # the export's root on the server's file system
 U=nfs://127.0.0.1$NFS_EXPORT   # ... and over NFS (ports from rpcbind)
-echo "nfs: ganesha at $U (local $L), $PAIRS pairs, $RUNTIME s per I/O run, $(uname -r)," \
-  "$(nproc) cpus, load $(cut -d' ' -f1-3 /proc/loadavg)" >&2
+bench_context
+echo "nfs: ganesha at $U (local $L), $RUNTIME s per I/O run" >&2
 
 now() { date +%s.%N; }
 elapsed() { awk -v a="$1" -v b="$2" 'BEGIN{printf "%.3f", b-a}'; }
 drop_caches() { sync; echo 3 > /proc/sys/vm/drop_caches; }
-# report <line> <unit> <peer-name> <higher-is-better>: prints AB_A (vdisk) vs AB_B (peer).
-report() {
-  local name=$1 unit=$2 peer=$3 hb=$4 v p
-  v=$(printf '%s\n' "${AB_A[@]}" | median); p=$(printf '%s\n' "${AB_B[@]}" | median)
-  echo "nfs: $name vdisk ${AB_A[*]} ($(printf '%s\n' "${AB_A[@]}" | minmax))" \
-    "$peer ${AB_B[*]} ($(printf '%s\n' "${AB_B[@]}" | minmax))" >&2
-  bench_line "$name" "$unit" "$v" "$peer" "$p" "$hb"
-}
+# report <line> <unit> <peer-name> <higher-is-better> <target>: AB_A (vdisk) vs AB_B (peer).
+report() { pairs_line "$1" "$2" "$3" "$4" "${AB_A[*]}" "${AB_B[*]}" "$5"; }
 # Files on the export are written through NFS only (ganesha caches names, handles and
 # attributes: a file replaced or removed behind its back is still served from its cache), and
 # every run gets a file name never used before. uniq: such a name.
@@ -122,7 +117,7 @@ for w in "read-4k-qd1 read 4k 1 IOPS" "read-4k-qd32 read 4k 32 IOPS" \
   read -r name rw bs qd unit <<<"$w"
   io_vdisk_guess "$rw" "$bs" "$qd" >/dev/null  # warm-up; sizes QEMU's first run
   ab_pairs "$PAIRS" io_vdisk_guess io_qemu "$rw" "$bs" "$qd"
-  report "nfs-io-$name" "$unit" "qemu-img bench" 1
+  report "nfs-io-$name" "$unit" "qemu-img bench" 1 1.0
 done
 fi
 
@@ -156,7 +151,7 @@ done
 echo "nfs: copy allocation (bytes): source $(du -B1 "$L/copy-src.img" | cut -f1)," \
   "vdisk $(du -B1 "$L"/copy-vdisk-*.img | cut -f1 | sort -u | tr '\n' ' ')," \
   "qemu-img $(du -B1 "$L"/copy-qemu-*.img | cut -f1 | sort -u | tr '\n' ' ')" >&2
-report nfs-copy-8g-1g s "qemu-img convert" 0
+report nfs-copy-8g-1g s "qemu-img convert" 0 1.2
 fi
 part snapshot || exit 0
 
@@ -217,7 +212,7 @@ for gib in $SNAP_DATA; do
   echo "nfs: archives: tar -czf $(cat "$work/tar-czf") bytes, tar -cf $(cat "$work/tar-cf") bytes" >&2
   for key in reflink mapped remote; do
     read -ra AB_A <<<"${samples[$key]}"; read -ra AB_B <<<"${samples[czf]}"
-    report "nfs-snapshot-$key-${gib}g" s "tar -czf" 0
+    report "nfs-snapshot-$key-${gib}g" s "tar -czf" 0 10
     median_of[$key-$gib]=$(printf '%s\n' "${AB_A[@]}" | median)
   done
   read -ra AB_A <<<"${samples[remote]}"; read -ra AB_B <<<"${samples[cf]}"
