@@ -155,39 +155,6 @@ IscsiQueue::Slot* IscsiQueue::Start(Op op, uint64_t offset, uint64_t length, IoC
   return &s;
 }
 
-void IscsiQueue::Park(Slot* s) {
-  if (s) parked_.push_back(s->index);
-}
-
-void IscsiQueue::Vectored(Op op, uint64_t offset, const struct iovec* iov, int iovcnt, IoCallback& done) {
-  uint64_t length = 0;
-  for (int i = 0; i < iovcnt; ++i) length += iov[i].iov_len;
-  Slot* s = Start(op, offset, length, done);
-  if (s) {
-    s->iov = iov;
-    s->iovcnt = iovcnt;
-  }
-  Park(s);
-}
-
-void IscsiQueue::readv(uint64_t offset, const struct iovec* iov, int iovcnt, IoCallback done) {
-  Vectored(Op::kRead, offset, iov, iovcnt, done);
-}
-
-void IscsiQueue::writev(uint64_t offset, const struct iovec* iov, int iovcnt, IoCallback done) {
-  Vectored(Op::kWrite, offset, iov, iovcnt, done);
-}
-
-void IscsiQueue::flush(IoCallback done) { Park(Start(Op::kFlush, 0, 0, done)); }
-
-void IscsiQueue::discard(uint64_t offset, uint64_t length, IoCallback done) {
-  Park(Start(Op::kDiscard, offset, length, done));
-}
-
-void IscsiQueue::write_zeroes(uint64_t offset, uint64_t length, IoCallback done) {
-  Park(Start(Op::kZeroes, offset, length, done));
-}
-
 // ------------------------------------------------------------------------------------------------
 // Issuing
 

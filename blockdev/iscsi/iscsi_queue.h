@@ -32,6 +32,7 @@
 #include <vector>
 
 #include "blockdev/device.h"
+#include "blockdev/parking_queue.h"
 #include "blockdev/queue_support.h"
 #include "blockdev/iscsi/session.h"
 
@@ -46,16 +47,12 @@ struct QueueTarget {
   std::shared_ptr<void> keepalive;  // e.g. a temporary export that must outlive every queue
 };
 
-class IscsiQueue final : public IoQueue {
+class IscsiQueue final : public ParkingIoQueue<IscsiQueue> {
  public:
   static StatusOr<std::unique_ptr<IscsiQueue>> Create(std::shared_ptr<const QueueTarget> target, unsigned depth);
   ~IscsiQueue() override;
 
-  void readv(uint64_t offset, const struct iovec* iov, int iovcnt, IoCallback done) override;
-  void writev(uint64_t offset, const struct iovec* iov, int iovcnt, IoCallback done) override;
-  void flush(IoCallback done) override;
-  void discard(uint64_t offset, uint64_t length, IoCallback done) override;
-  void write_zeroes(uint64_t offset, uint64_t length, IoCallback done) override;
+  // readv / writev / flush / discard / write_zeroes: ParkingIoQueue.
 
   Status submit() override;
   StatusOr<unsigned> poll(unsigned min_complete, int timeout_ms) override;
@@ -64,6 +61,7 @@ class IscsiQueue final : public IoQueue {
   int completion_fd() const override { return epoll_fd_; }
 
  private:
+  friend class ParkingIoQueue<IscsiQueue>;
   using Clock = std::chrono::steady_clock;
   enum class Op : uint8_t { kRead, kWrite, kFlush, kDiscard, kZeroes };
   // How a discard / write_zeroes is carried out.
@@ -97,8 +95,6 @@ class IscsiQueue final : public IoQueue {
   IscsiQueue(std::shared_ptr<const QueueTarget> target, unsigned depth);
   Status Init();
   Slot* Start(Op op, uint64_t offset, uint64_t length, IoCallback& done);
-  void Vectored(Op op, uint64_t offset, const struct iovec* iov, int iovcnt, IoCallback& done);
-  void Park(Slot* s);
   void Issue(Slot& s);            // issues the next piece of s (or finishes it)
   bool IssuePiece(Slot& s);       // false: could not even queue the task (s.error set)
   static void OnTask(iscsi_context* ctx, int status, void* command_data, void* private_data);

@@ -311,41 +311,6 @@ NfsQueue::Slot* NfsQueue::Start(Op op, uint64_t offset, uint64_t length, IoCallb
   return &s;
 }
 
-void NfsQueue::readv(uint64_t offset, const struct iovec* iov, int iovcnt, IoCallback done) {
-  uint64_t length = 0;
-  for (int i = 0; i < iovcnt; ++i) length += iov[i].iov_len;
-  Slot* s = Start(Op::kRead, offset, length, done);
-  if (!s) return;
-  s->iov = iov;
-  s->iovcnt = iovcnt;
-  parked_.push_back(s->index);
-}
-
-void NfsQueue::writev(uint64_t offset, const struct iovec* iov, int iovcnt, IoCallback done) {
-  uint64_t length = 0;
-  for (int i = 0; i < iovcnt; ++i) length += iov[i].iov_len;
-  Slot* s = Start(Op::kWrite, offset, length, done);
-  if (!s) return;
-  s->iov = iov;
-  s->iovcnt = iovcnt;
-  parked_.push_back(s->index);
-}
-
-void NfsQueue::flush(IoCallback done) {
-  Slot* s = Start(Op::kFlush, 0, 0, done);
-  if (s) parked_.push_back(s->index);
-}
-
-void NfsQueue::discard(uint64_t offset, uint64_t length, IoCallback done) {
-  Slot* s = Start(Op::kDiscard, offset, length, done);
-  if (s) parked_.push_back(s->index);
-}
-
-void NfsQueue::write_zeroes(uint64_t offset, uint64_t length, IoCallback done) {
-  Slot* s = Start(Op::kZeroes, offset, length, done);
-  if (s) parked_.push_back(s->index);
-}
-
 Status NfsQueue::submit() {
   for (uint32_t index : parked_) {
     Slot& s = slots_[index];

@@ -37,6 +37,7 @@
 #include <vector>
 
 #include "blockdev/device.h"
+#include "blockdev/parking_queue.h"
 #include "blockdev/nfs/nfs_target.h"
 #include "blockdev/nfs/unstable_log.h"
 
@@ -56,7 +57,7 @@ struct QueueTarget {
   int timeout_ms = 0;  // mount timeout; 0: libnfs' default
 };
 
-class NfsQueue final : public IoQueue {
+class NfsQueue final : public ParkingIoQueue<NfsQueue> {
  public:
   static constexpr unsigned kMaxRpcs = 64;
   static constexpr int kTickMs = 100;                // longest wait without servicing libnfs
@@ -67,11 +68,7 @@ class NfsQueue final : public IoQueue {
   static StatusOr<std::unique_ptr<NfsQueue>> Create(const QueueTarget& target, unsigned depth);
   ~NfsQueue() override;
 
-  void readv(uint64_t offset, const struct iovec* iov, int iovcnt, IoCallback done) override;
-  void writev(uint64_t offset, const struct iovec* iov, int iovcnt, IoCallback done) override;
-  void flush(IoCallback done) override;
-  void discard(uint64_t offset, uint64_t length, IoCallback done) override;
-  void write_zeroes(uint64_t offset, uint64_t length, IoCallback done) override;
+  // readv / writev / flush / discard / write_zeroes: ParkingIoQueue.
 
   Status submit() override;
   StatusOr<unsigned> poll(unsigned min_complete, int timeout_ms) override;
@@ -86,6 +83,7 @@ class NfsQueue final : public IoQueue {
   uint64_t resent_writes() const { return resent_; }
 
  private:
+  friend class ParkingIoQueue<NfsQueue>;
   enum class Op : uint8_t { kRead, kWrite, kFlush, kDiscard, kZeroes };
   struct Slot {
     uint32_t index = 0;

@@ -104,41 +104,6 @@ RbdQueue::Slot* RbdQueue::Start(Op op, uint64_t offset, uint64_t length, IoCallb
   return &s;
 }
 
-void RbdQueue::readv(uint64_t offset, const struct iovec* iov, int iovcnt, IoCallback done) {
-  uint64_t length = 0;
-  for (int i = 0; i < iovcnt; ++i) length += iov[i].iov_len;
-  Slot* s = Start(Op::kRead, offset, length, done);
-  if (!s) return;
-  s->iov = iov;
-  s->iovcnt = iovcnt;
-  parked_.push_back(s->index);
-}
-
-void RbdQueue::writev(uint64_t offset, const struct iovec* iov, int iovcnt, IoCallback done) {
-  uint64_t length = 0;
-  for (int i = 0; i < iovcnt; ++i) length += iov[i].iov_len;
-  Slot* s = Start(Op::kWrite, offset, length, done);
-  if (!s) return;
-  s->iov = iov;
-  s->iovcnt = iovcnt;
-  parked_.push_back(s->index);
-}
-
-void RbdQueue::flush(IoCallback done) {
-  Slot* s = Start(Op::kFlush, 0, 0, done);
-  if (s) parked_.push_back(s->index);
-}
-
-void RbdQueue::discard(uint64_t offset, uint64_t length, IoCallback done) {
-  Slot* s = Start(Op::kDiscard, offset, length, done);
-  if (s) parked_.push_back(s->index);
-}
-
-void RbdQueue::write_zeroes(uint64_t offset, uint64_t length, IoCallback done) {
-  Slot* s = Start(Op::kZeroes, offset, length, done);
-  if (s) parked_.push_back(s->index);
-}
-
 void RbdQueue::OnComplete(rbd_completion_t, void* arg) {
   // Runs on a librbd thread: only hand the slot over to the owner thread. The eventfd is
   // signalled with mu_ held: once the owner has taken this slot (under mu_) it may destroy the

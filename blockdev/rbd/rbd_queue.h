@@ -19,11 +19,12 @@
 #include <vector>
 
 #include "blockdev/device.h"
+#include "blockdev/parking_queue.h"
 #include "blockdev/queue_support.h"
 
 namespace vdisk::blockdev::rbd {
 
-class RbdQueue final : public IoQueue {
+class RbdQueue final : public ParkingIoQueue<RbdQueue> {
  public:
   // `owner` keeps `image` open for as long as the queue lives (it may outlive its Device).
   // `name` is for messages.
@@ -33,11 +34,7 @@ class RbdQueue final : public IoQueue {
                                                    std::string name);
   ~RbdQueue() override;
 
-  void readv(uint64_t offset, const struct iovec* iov, int iovcnt, IoCallback done) override;
-  void writev(uint64_t offset, const struct iovec* iov, int iovcnt, IoCallback done) override;
-  void flush(IoCallback done) override;
-  void discard(uint64_t offset, uint64_t length, IoCallback done) override;
-  void write_zeroes(uint64_t offset, uint64_t length, IoCallback done) override;
+  // readv / writev / flush / discard / write_zeroes: ParkingIoQueue.
 
   Status submit() override;
   StatusOr<unsigned> poll(unsigned min_complete, int timeout_ms) override;
@@ -48,6 +45,7 @@ class RbdQueue final : public IoQueue {
   int completion_fd() const override { return eventfd_; }
 
  private:
+  friend class ParkingIoQueue<RbdQueue>;
   enum class Op : uint8_t { kRead, kWrite, kFlush, kDiscard, kZeroes };
   struct Slot {
     RbdQueue* queue = nullptr;
