@@ -82,3 +82,18 @@ bench_context() {
 # Root of the source tree and the build directory holding the binaries.
 VDISK_SRC=${VDISK_SRC:-$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)}
 VDISK_BUILD=${VDISK_BUILD:-$VDISK_SRC/build}
+
+# ab_pairs <pairs> <fn-a> <fn-b> [args...]: runs <pairs> A/B pairs of two measurements, A first
+# in odd pairs and B first in even ones (so drift hits both sides alike). Each function gets the
+# args and prints one number. Results: the arrays AB_A and AB_B (one sample per pair each), for
+# pairs_line "${AB_A[*]}" "${AB_B[*]}".
+ab_pairs() {
+  local n=$1 fa=$2 fb=$3 i a b
+  shift 3
+  AB_A=() AB_B=()
+  for ((i = 1; i <= n; i++)); do
+    if ((i % 2)); then a=$("$fa" "$@"); b=$("$fb" "$@")
+    else b=$("$fb" "$@"); a=$("$fa" "$@"); fi
+    AB_A+=("$a") AB_B+=("$b")
+  done
+}

@@ -16,6 +16,7 @@
 
 #include "absl/strings/escaping.h"
 #include "common/fs.h"
+#include "common/status.h"
 #include "csi/client.h"
 #include "tests/csi/driver_process.h"
 
@@ -190,6 +191,40 @@ class CsiDriverTest : public ::testing::Test {
     req.set_volume_id(id);
     req.set_target_path(target);
     return c().NodeUnpublishVolume(req).status();
+  }
+
+  // NodeStage + NodePublish of `vol` on the plugin `client` at StagingDir(tag) / TargetPath(tag),
+  // with the volume's context and `secrets`, as kubelet does (a second node plugin passes its own
+  // client).
+  Status StageAndPublish(CsiClient& client, const v1::Volume& vol, const std::string& tag,
+                         const v1::VolumeCapability& cap,
+                         const google::protobuf::Map<std::string, std::string>& secrets = {}) {
+    v1::NodeStageVolumeRequest s;
+    s.set_volume_id(vol.volume_id());
+    s.set_staging_target_path(StagingDir(tag));
+    *s.mutable_volume_capability() = cap;
+    *s.mutable_volume_context() = vol.volume_context();
+    *s.mutable_secrets() = secrets;
+    RETURN_IF_ERROR(client.NodeStageVolume(s).status());
+    v1::NodePublishVolumeRequest p;
+    p.set_volume_id(vol.volume_id());
+    p.set_staging_target_path(s.staging_target_path());
+    p.set_target_path(TargetPath(tag));
+    *p.mutable_volume_capability() = cap;
+    *p.mutable_volume_context() = vol.volume_context();
+    *p.mutable_secrets() = secrets;
+    return client.NodePublishVolume(p).status();
+  }
+  // Undoes StageAndPublish (both calls must succeed).
+  void UnpublishAndUnstage(CsiClient& client, const v1::Volume& vol, const std::string& tag) {
+    v1::NodeUnpublishVolumeRequest u;
+    u.set_volume_id(vol.volume_id());
+    u.set_target_path(kubelet_ + "/pods/" + tag + "/vol");
+    EXPECT_TRUE(client.NodeUnpublishVolume(u).ok());
+    v1::NodeUnstageVolumeRequest us;
+    us.set_volume_id(vol.volume_id());
+    us.set_staging_target_path(kubelet_ + "/plugins/staging-" + tag);
+    EXPECT_TRUE(client.NodeUnstageVolume(us).ok());
   }
 
   // Kubelet-style paths under the allowed root, created like kubelet does (staging dir exists,

@@ -73,6 +73,23 @@ daemon_pid() { cat "$dir/daemon.pid" 2>/dev/null || true; }
 
 port_free() { ! ss -Hltn "sport = :$1" 2>/dev/null | grep -q .; }
 
+# Ports of every server made by this script on this host, free or not: a stopped or killed server
+# keeps its ports for its restart, so no other server may pick them meanwhile. Lines
+# "<nfs port> <mount port> <dir>", changed under the ports lock (up, down).
+REGISTRY=${TMPDIR:-/tmp}/vdisk-ganesha-ports
+reserved_ports() {  # ports of the other servers whose directories still exist
+  local n m d
+  [[ -f $REGISTRY ]] || return 0
+  while read -r n m d; do
+    [[ $d != "$dir" && -e $d/.created ]] && echo "$n $m"
+  done < "$REGISTRY"
+  return 0
+}
+unregister() {
+  [[ -f $REGISTRY ]] || return 0
+  awk -v d="$dir" '$3 != d' "$REGISTRY" > "$REGISTRY.tmp" && mv "$REGISTRY.tmp" "$REGISTRY"
+}
+
 pick_port() {  # pick_port <preferred> [avoid...]
   local p=$1; shift
   while :; do
@@ -254,8 +271,14 @@ create() {
   if [[ ${GANESHA_RPCBIND:-0} == 1 ]]; then
     NFS_PORT=2049 MNT_PORT=20048
   else
-    NFS_PORT=${GANESHA_NFS_PORT:-$(pick_port 2049)}
-    MNT_PORT=${GANESHA_MNT_PORT:-$(pick_port 20048 "$NFS_PORT")}
+    local taken
+    taken=$(reserved_ports | tr '\n' ' ')
+    # shellcheck disable=SC2086
+    NFS_PORT=${GANESHA_NFS_PORT:-$(pick_port 2049 $taken)}
+    # shellcheck disable=SC2086
+    MNT_PORT=${GANESHA_MNT_PORT:-$(pick_port 20048 "$NFS_PORT" $taken)}
+    unregister
+    echo "$NFS_PORT $MNT_PORT $dir" >> "$REGISTRY"
   fi
   printf 'NFS_PORT=%s\nMNT_PORT=%s\n' "$NFS_PORT" "$MNT_PORT" > "$dir/ports.env"
   write_conf
@@ -329,8 +352,10 @@ stop_daemon() {  # stop_daemon [TERM|KILL]
   rm -f "$dir/daemon.pid"
 }
 
-# NFSv3 answers: the MOUNT service lists the exports and a file of the read-only export reads.
+# NFSv3 answers: OUR daemon listens on the NFS port (not another suite's server that took it
+# first), and a file of the read-only export reads.
 answers() {
+  ss -Hltnp "sport = :$NFS_PORT" 2>/dev/null | grep -q "pid=$(daemon_pid)," || return 1
   nfs-ls "nfs://127.0.0.1/readonly?nfsport=$NFS_PORT&mountport=$MNT_PORT" 2>/dev/null |
     grep -q README
 }
@@ -354,6 +379,10 @@ check_dir_is_ours() {
 up() {
   check_dir_is_ours
   local start=$SECONDS
+  # Ports are host-wide: they are picked and bound under one lock, so servers started side by
+  # side (ctest -j: the fixture and the tests' private servers) never take the same free port.
+  exec 8>"${TMPDIR:-/tmp}/vdisk-ganesha-ports.lock"
+  flock 8
   if [[ -e $dir/.created ]]; then
     mount_fs data "${GANESHA_DATA_SIZE:-20G}"
     mount_fs small 320M
@@ -364,6 +393,7 @@ up() {
   port_free "$NFS_PORT" || pid_alive "$(daemon_pid)" || fail "port $NFS_PORT is taken"
   start_daemon
   wait_ready
+  flock -u 8
   log "up in $((SECONDS - start))s: nfs://127.0.0.1/vdisk?nfsport=$NFS_PORT&mountport=$MNT_PORT (pid $(daemon_pid))"
 }
 
@@ -380,6 +410,9 @@ case "$cmd" in
     unmount_fs data
     unmount_fs small
     rm -rf "$dir"
+    exec 8>"${TMPDIR:-/tmp}/vdisk-ganesha-ports.lock"
+    flock 8
+    unregister
     ;;
   stop)
     stop_daemon TERM

@@ -116,32 +116,9 @@ class IscsiCsiTest : public CsiDriverTest {
   }
   // NodeStage + NodePublish with CHAP node-stage secrets on the plugin `client`.
   Status Attach(CsiClient& client, const v1::Volume& vol, const std::string& tag, const std::string& password = "") {
-    v1::NodeStageVolumeRequest s;
-    s.set_volume_id(vol.volume_id());
-    s.set_staging_target_path(StagingDir(tag));
-    *s.mutable_volume_capability() = Cap(false, Mode::MULTI_NODE_MULTI_WRITER);
-    *s.mutable_volume_context() = vol.volume_context();
-    *s.mutable_secrets() = Secrets(password);
-    RETURN_IF_ERROR(client.NodeStageVolume(s).status());
-    v1::NodePublishVolumeRequest p;
-    p.set_volume_id(vol.volume_id());
-    p.set_staging_target_path(s.staging_target_path());
-    p.set_target_path(TargetPath(tag));
-    *p.mutable_volume_capability() = Cap(false, Mode::MULTI_NODE_MULTI_WRITER);
-    *p.mutable_volume_context() = vol.volume_context();
-    *p.mutable_secrets() = Secrets(password);
-    return client.NodePublishVolume(p).status();
+    return StageAndPublish(client, vol, tag, Cap(false, Mode::MULTI_NODE_MULTI_WRITER), Secrets(password));
   }
-  void Detach(CsiClient& client, const v1::Volume& vol, const std::string& tag) {
-    v1::NodeUnpublishVolumeRequest u;
-    u.set_volume_id(vol.volume_id());
-    u.set_target_path(kubelet_ + "/pods/" + tag + "/vol");
-    EXPECT_TRUE(client.NodeUnpublishVolume(u).ok());
-    v1::NodeUnstageVolumeRequest us;
-    us.set_volume_id(vol.volume_id());
-    us.set_staging_target_path(kubelet_ + "/plugins/staging-" + tag);
-    EXPECT_TRUE(client.NodeUnstageVolume(us).ok());
-  }
+  void Detach(CsiClient& client, const v1::Volume& vol, const std::string& tag) { UnpublishAndUnstage(client, vol, tag); }
   // The vhost-user socket published at the target of `tag` (inside the Filesystem target dir).
   std::string Socket(const std::string& tag) { return TargetPath(tag) + "/vhost-user-blk.sock"; }
 
@@ -314,16 +291,8 @@ TEST_F(IscsiCsiTest, RwxBlockThroughTwoExportsOnTwoNodes) {
   VhostClient a, b;
   ASSERT_TRUE(a.Connect(Socket("rwx-a")).ok() && a.Setup(1).ok());
   ASSERT_TRUE(b.Connect(Socket("rwx-b")).ok() && b.Setup(1).ok());
-  std::string from_a = Pattern(64 * 1024, 21), from_b = Pattern(64 * 1024, 22);
-  ASSERT_EQ(BlkIo(a, vh::kBlkTOut, kMiB, &from_a), vh::kBlkSOk);
-  ASSERT_EQ(BlkIo(a, vh::kBlkTFlush, 0, nullptr), vh::kBlkSOk);
-  ASSERT_EQ(BlkIo(b, vh::kBlkTOut, 2 * kMiB, &from_b), vh::kBlkSOk);
-  ASSERT_EQ(BlkIo(b, vh::kBlkTFlush, 0, nullptr), vh::kBlkSOk);
-  std::string r(64 * 1024, '\0');
-  ASSERT_EQ(BlkIo(b, vh::kBlkTIn, kMiB, &r), vh::kBlkSOk);
-  EXPECT_TRUE(r == from_a) << "node-b does not see node-a's write";
-  ASSERT_EQ(BlkIo(a, vh::kBlkTIn, 2 * kMiB, &r), vh::kBlkSOk);
-  EXPECT_TRUE(r == from_b) << "node-a does not see node-b's write";
+  EXPECT_EQ(blockdev::vhost::testing::CrossWriteCheck(a, b, Pattern(64 * 1024, 21), Pattern(64 * 1024, 22)), "")
+      << "node-a, node-b";
   Detach(c(), vol, "rwx-a");
   Detach(node_b_->client(), vol, "rwx-b");
 }

@@ -3,27 +3,22 @@
 // ready_to_use, restore, clone, expand, capacity, list, delete) with and without server-side
 // reflinks, bytes checked through libnfs' nfs-cat; exact codes for pools on an unreachable
 // server, an export that refuses writes, and a full export (an unknown export stops the driver
-// at start-up with NOT_FOUND, as any broken pool configuration does); and the node
-// side: Filesystem mode needs a kernel NFS client (absent here: FAILED_PRECONDITION), Block
-// mode is served as a vhost-user export over libnfs -- by two node plugins at once (RWX, the
-// live-migration case), each writing what the other reads.
+// at start-up with NOT_FOUND, as any broken pool configuration does); SnapshotMetadata's
+// allocation and delta streams. The node side is in
+// nfs_node_test.cc.
 #include <filesystem>
 #include <fstream>
 
 #include "absl/strings/str_cat.h"
 #include "blockdev/registry.h"
 #include "blockdev/sync_io.h"
-#include "blockdev/vhost/protocol.h"
 #include "tests/csi/csi_fixture.h"
+#include "tests/csi/metadata_util.h"
 #include "tests/nfs/nfs_env.h"
 #include "tests/pool/pool_test_util.h"
-#include "tests/vhost/vhost_client.h"
 
 namespace vdisk::csi::testing {
 namespace {
-
-using blockdev::vhost::testing::VhostClient;
-namespace vh = blockdev::vhost;
 
 class NfsCsiTest : public CsiDriverTest, public ::testing::WithParamInterface<bool> {
  protected:
@@ -135,6 +130,21 @@ TEST_P(NfsCsiTest, LifecycleWithBytesCheckedByAnIndependentClient) {
     ASSERT_TRUE(vdisk::pooltest::WritePattern(*dev, 0, kMiB, 3).ok());
     ASSERT_TRUE(blockdev::Flush(*dev).ok());
   }
+  // SnapshotMetadata (what external-snapshot-metadata serves to backup tools): the first
+  // snapshot's allocation, and its delta to a second one -- from the pool's block maps with
+  // reflinks, else by reading both snapshots over NFS and comparing them.
+  auto snap2 = MustSnapshot("vm-nfs-snap2", vol.volume_id());
+  {
+    auto a = Allocated(c(), snap.snapshot_id());
+    ASSERT_TRUE(a.status.ok()) << a.status;
+    EXPECT_EQ(a.capacity, 32 * kMiB);
+    EXPECT_TRUE(a.Covers(0, 4 * kMiB) && a.Covers(28 * kMiB, 4 * kMiB)) << a.bytes();
+    EXPECT_TRUE(a.Avoids(8 * kMiB, 16 * kMiB)) << a.bytes();
+    auto d = Delta(c(), snap.snapshot_id(), snap2.snapshot_id());
+    ASSERT_TRUE(d.status.ok()) << d.status;
+    EXPECT_TRUE(d.Covers(0, kMiB)) << d.bytes();
+    EXPECT_TRUE(d.Avoids(2 * kMiB, 30 * kMiB)) << d.bytes();
+  }
   auto rreq = Req("vm-nfs-restored", 48 * kMiB, true);
   rreq.mutable_volume_content_source()->mutable_snapshot()->set_snapshot_id(snap.snapshot_id());
   auto restored = MustCreate(rreq);
@@ -182,6 +192,8 @@ TEST_P(NfsCsiTest, LifecycleWithBytesCheckedByAnIndependentClient) {
   v1::DeleteSnapshotRequest dreq;
   dreq.set_snapshot_id(snap.snapshot_id());
   ASSERT_TRUE(c().DeleteSnapshot(dreq).ok());
+  ASSERT_TRUE(c().DeleteSnapshot(dreq).ok());
+  dreq.set_snapshot_id(snap2.snapshot_id());
   ASSERT_TRUE(c().DeleteSnapshot(dreq).ok());
   EXPECT_EQ(NfsCatDigest(restored, 32 * kMiB), want);
   RestartDriver();

@@ -336,4 +336,23 @@ inline uint64_t BlkCapacityBytes(VhostClient& vc) {
   return bc.capacity * 512;
 }
 
+// Two exports of one image (two nodes, RWX): `a` writes 64 KiB of `pa` at 1 MiB and `b` 64 KiB of
+// `pb` at 2 MiB, each flushed, then each reads what the other wrote. "" when both see the other's
+// bytes, else what went wrong.
+inline std::string CrossWriteCheck(VhostClient& a, VhostClient& b, const std::string& pa,
+                                   const std::string& pb) {
+  std::string wa = pa, wb = pb;
+  if (BlkIo(a, kBlkTOut, 1 << 20, &wa) != kBlkSOk || BlkIo(a, kBlkTFlush, 0, nullptr) != kBlkSOk)
+    return "the first export's write or flush failed";
+  if (BlkIo(b, kBlkTOut, 2 << 20, &wb) != kBlkSOk || BlkIo(b, kBlkTFlush, 0, nullptr) != kBlkSOk)
+    return "the second export's write or flush failed";
+  std::string r(pa.size(), '\0');
+  if (BlkIo(b, kBlkTIn, 1 << 20, &r) != kBlkSOk || r != pa)
+    return "the second export does not see the first one's write";
+  r.assign(pb.size(), '\0');
+  if (BlkIo(a, kBlkTIn, 2 << 20, &r) != kBlkSOk || r != pb)
+    return "the first export does not see the second one's write";
+  return "";
+}
+
 }  // namespace vdisk::blockdev::vhost::testing
