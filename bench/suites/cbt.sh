@@ -79,7 +79,7 @@ if [[ ${VDISK_CBT_SKIP_RBD:-0} != 1 ]]; then
   # shellcheck disable=SC1091
   source "$work/ceph/rbd.env"
   R=(rbd -c "$CEPH_CONF" --id "$CEPH_DRIVER_USER")
-  start_csi --pool "name=ceph,kind=rbd,conf=$CEPH_CONF,user=$CEPH_DRIVER_USER,keyring=$CEPH_DRIVER_KEYRING,rbd_pool=$RBD_POOL"
+  start_csi --pool "name=ceph,kind=rbd,conf=$CEPH_CONF,user=$CEPH_DRIVER_USER,keyring=$CEPH_DRIVER_KEYRING,rbd_pool=$RBD_POOL,overprovisioning=off"
   j=$(V volume create cbt-100g --size 100G --mode block --access rwo --pool ceph --json)
   vid=$(jq -r .volume_id <<<"$j"); img=$(jq -r .volume_context.rbdImage <<<"$j")
   "${R[@]}" bench --io-type write --io-pattern rand --io-size 4M --io-threads 16 --io-total 2G \
