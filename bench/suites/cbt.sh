@@ -62,6 +62,7 @@ start_csi() {  # pool flags...
     --snapshot-metadata "$@" >"$work/csi.log" 2>&1 &
   csi_pid=$!
   for _ in $(seq 200); do [[ -S $sockdir/csi.sock ]] && break; sleep 0.1; done
+  [[ -S $sockdir/csi.sock ]] || { echo "cbt.sh: vdisk-csi did not start:" >&2; tail -5 "$work/csi.log" >&2; exit 1; }
 }
 stop_csi() { kill "$csi_pid"; wait "$csi_pid" 2>/dev/null || true; csi_pid=; }
 V() { "$VDISK" "$@" --endpoint "unix://$sockdir/csi.sock"; }
