@@ -81,7 +81,7 @@ bench_context() {
 
 # Root of the source tree and the build directory holding the binaries.
 VDISK_SRC=${VDISK_SRC:-$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)}
-VDISK_BUILD=${VDISK_BUILD:-$VDISK_SRC/build}
+VDISK_BUILD=$(realpath -m "${VDISK_BUILD:-$VDISK_SRC/build}")  # absolute: suites cd and hand paths to daemons
 
 # ab_pairs <pairs> <fn-a> <fn-b> [args...]: runs <pairs> A/B pairs of two measurements, A first
 # in odd pairs and B first in even ones (so drift hits both sides alike). Each function gets the
