@@ -28,6 +28,7 @@
 #include "backup/store/open_store.h"
 #include "blockdev/registry.h"
 #include "cli/commands.h"
+#include "cli/text_table.h"
 #include "common/fs.h"
 
 namespace vdisk::cli {
@@ -426,13 +427,14 @@ void AddList(CLI::App* backup) {
     auto repo = OrFail(*f, OpenRepo(*f));
     auto ids = OrFail(*f, repo->ListBackups());
     json out = json::array();
-    std::string human = absl::StrFormat("%-26s %-24s %-5s %10s %10s %10s  %s\n", "ID", "GROUP",
-                                        "DISKS", "SIZE", "DATA", "NEW", "PARENT");
+    using A = TextTable::Align;
+    TextTable table({{"ID", A::kLeft}, {"GROUP", A::kLeft}, {"DISKS", A::kRight}, {"SIZE", A::kRight},
+                     {"DATA", A::kRight}, {"NEW", A::kRight}, {"PARENT", A::kLeft}});
     for (const auto& id : ids) {
       auto m = repo->ReadManifest(id);
       if (!m.ok()) {
         out.push_back({{"id", id}, {"error", std::string(m.status().message())}});
-        absl::StrAppend(&human, id, "  unreadable: ", m.status().message(), "\n");
+        table.AddNote(absl::StrCat(id, "  unreadable: ", m.status().message()));
         continue;
       }
       if (!group->empty() && m->group != *group) continue;
@@ -443,10 +445,10 @@ void AddList(CLI::App* backup) {
         fresh += d.stats.bytes_stored_new;
       }
       out.push_back(ManifestToJson(*m, false));
-      absl::StrAppend(&human, absl::StrFormat("%-26s %-24s %-5d %10s %10s %10s  %s\n", id, m->group,
-                                              m->disks.size(), HumanBytes(size), HumanBytes(data),
-                                              HumanBytes(fresh), m->parent.empty() ? "-" : m->parent));
+      table.AddRow({id, m->group, absl::StrCat(m->disks.size()), HumanBytes(size), HumanBytes(data),
+                    HumanBytes(fresh), m->parent.empty() ? "-" : m->parent});
     }
+    std::string human = table.Render();
     Print(*f, {{"ok", true}, {"backups", out}}, human);
   });
 }

@@ -28,9 +28,9 @@ VolumeRecord Sample() {
   r.access = blockdev::AccessMode::kMultiNodeMultiWriter;
   r.readonly = false;
   r.attachment = {"/dev/loop7", true};
-  r.publishes.push_back({"/var/lib/kubelet/pods/p1/volumeDevices/x", false, "", std::nullopt});
+  r.publishes.push_back({"/var/lib/kubelet/pods/p1/volumeDevices/x", false, "", std::nullopt, ""});
   r.publishes.push_back({"/var/lib/kubelet/pods/p2/volumeDevices/x", true, "ab12",
-                         blockdev::Attachment{"/dev/loop9", true}});
+                         blockdev::Attachment{"/dev/loop9", true}, ""});
   return r;
 }
 

@@ -49,5 +49,12 @@ created_policy=0
 if [[ ! -e $policy ]]; then
   printf '#!/bin/sh\nexit 101\n' > "$policy"; chmod +x "$policy"; created_policy=1
 fi
+# What apt prints next includes packages' service hooks failing harmlessly, because this machine
+# (a container or CI runner) has no running systemd and policy-rc.d forbids starting daemons:
+#   "invoke-rc.d: could not determine current runlevel", "policy-rc.d denied execution of start",
+#   "Created symlink /etc/systemd/system/...", "Failed to connect to ... system_bus_socket",
+#   "debconf: falling back to frontend: Teletype". None of it is an error.
+echo "deps.sh: service messages from apt below (invoke-rc.d, policy-rc.d, systemd symlinks, dbus) are" \
+  "expected: no daemon is started as a service; the tests start their own"
 apt-get install -y -q --no-install-recommends "${missing[@]}"
 if ((created_policy)); then rm -f "$policy"; fi

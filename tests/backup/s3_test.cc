@@ -162,7 +162,7 @@ TEST_F(S3Test, FullAndIncrementalBackupRestoreIdentical) {
   MakeDisk(disk, 96 * MiB, {{0, 16 * MiB, Fill::kRandom, 1}, {40 * MiB, 16 * MiB, Fill::kCompressible, 2}});
   const std::string sha1 = Sha256File(disk);
   BackupOptions o;
-  o.disks.push_back({.name = "rootdisk", .uri = disk});
+  o.disks.push_back(UriDisk("rootdisk", disk));
   auto full = CreateBackup(*repo, o);
   ASSERT_TRUE(full.ok()) << full.status();
   EXPECT_GE(full->packs_written, 2u);  // 8 MiB packs
@@ -203,7 +203,7 @@ TEST_F(S3Test, RadosgwStoppedMidUploadThenRestartedBackupCompletesOnRetry) {
   // A repository handle whose requests give up after 3 s of retries.
   auto short_repo = Repository::Open(Store(3), Password("pw")).value();
   BackupOptions o;
-  o.disks.push_back({.name = "rootdisk", .uri = disk});
+  o.disks.push_back(UriDisk("rootdisk", disk));
   bool stopped = false;
   o.on_pack_committed = [&](const PackRecord&) {
     if (stopped) return;

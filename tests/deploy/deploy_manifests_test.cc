@@ -160,8 +160,9 @@ TEST_F(DeployTest, CoreObjectsExist) {
   // Namespaced objects of ours are in the namespace that exists.
   for (const auto& o : objects_)
     if (!o.ns.empty() && o.file.find("/deploy/backup/") == std::string::npos &&
-        o.file.find("/deploy/vhost/") == std::string::npos)
+        o.file.find("/deploy/vhost/") == std::string::npos) {
       EXPECT_EQ(o.ns, "vdisk-system") << o.kind << " " << o.name;
+    }
 }
 
 TEST_F(DeployTest, DriverContainersUseOnlyRealFlagsAndSidecarsFindTheSocket) {
@@ -193,7 +194,9 @@ TEST_F(DeployTest, DriverContainersUseOnlyRealFlagsAndSidecarsFindTheSocket) {
       return false;
     };
     for (const auto& [flag, value] : flags) {
-      if (flag.starts_with("--")) EXPECT_TRUE(has_flag(flag)) << "vdisk-csi has no flag " << flag;
+      if (flag.starts_with("--")) {
+        EXPECT_TRUE(has_flag(flag)) << "vdisk-csi has no flag " << flag;
+      }
     }
     EXPECT_EQ(flags["--role"], e.role);
     ASSERT_TRUE(flags["--endpoint"].starts_with("unix:///"));
@@ -271,14 +274,15 @@ TEST_F(DeployTest, ClassesPointAtTheDriverAndConfiguredPools) {
   std::set<std::string> pools;
   for (const auto& p : cfg->pools) pools.insert(p.name);
   EXPECT_TRUE(pools.contains("local"));
-  if (cfg->driver_name) EXPECT_EQ(*cfg->driver_name, kDefaultDriverName);
+  if (cfg->driver_name) { EXPECT_EQ(*cfg->driver_name, kDefaultDriverName); }
 
   std::set<std::string> classes;
   for (const Object* sc : All("StorageClass")) {
     if (sc->node["provisioner"].as<std::string>() != kDefaultDriverName) continue;
     classes.insert(sc->name);
-    if (sc->node["parameters"] && sc->node["parameters"]["pool"])
+    if (sc->node["parameters"] && sc->node["parameters"]["pool"]) {
       EXPECT_TRUE(pools.contains(sc->node["parameters"]["pool"].as<std::string>())) << sc->name;
+    }
     EXPECT_TRUE(sc->node["allowVolumeExpansion"].as<bool>()) << sc->name;
     EXPECT_EQ(sc->node["volumeBindingMode"].as<std::string>(), "WaitForFirstConsumer")
         << sc->name << ": the local pool is node-local";
@@ -298,8 +302,9 @@ TEST_F(DeployTest, ClassesPointAtTheDriverAndConfiguredPools) {
   // PVCs of a vhost-user class ask for volumeMode: Filesystem (Block is refused).
   for (const Object* pvc : All("PersistentVolumeClaim"))
     if (pvc->node["spec"]["storageClassName"] &&
-        pvc->node["spec"]["storageClassName"].as<std::string>() == "vdisk-local-vhost")
+        pvc->node["spec"]["storageClassName"].as<std::string>() == "vdisk-local-vhost") {
       EXPECT_EQ(pvc->node["spec"]["volumeMode"].as<std::string>(), "Filesystem") << pvc->name;
+    }
   std::set<std::string> snapclasses;
   for (const Object* vsc : All("VolumeSnapshotClass"))
     if (vsc->node["driver"].as<std::string>() == kDefaultDriverName) snapclasses.insert(vsc->name);
@@ -312,8 +317,9 @@ TEST_F(DeployTest, ClassesPointAtTheDriverAndConfiguredPools) {
     const std::string want = std::string(name).ends_with("block") ? "Block" : "Filesystem";
     for (const auto& set : sp->node["spec"]["claimPropertySets"])
       EXPECT_EQ(set["volumeMode"].as<std::string>(), want) << name;
-    if (sp->node["spec"]["snapshotClass"])
+    if (sp->node["spec"]["snapshotClass"]) {
       EXPECT_TRUE(snapclasses.contains(sp->node["spec"]["snapshotClass"].as<std::string>()));
+    }
   }
 }
 
