@@ -6,8 +6,10 @@
 // 2 usage / invalid argument, 3 verification failed or data lost (corrupt / missing chunks).
 #include <unistd.h>
 
+#include <chrono>
 #include <cstdio>
 #include <cstdlib>
+#include <ctime>
 #include <iostream>
 #include <memory>
 
@@ -18,6 +20,7 @@
 #include "absl/strings/str_format.h"
 #include "absl/strings/str_split.h"
 #include "backup/pipeline/backup.h"
+#include "backup/pipeline/backup_metrics.h"
 #include "backup/pipeline/kube_manifests.h"
 #include "backup/pipeline/pool_source.h"
 #include "backup/pipeline/progress_bar.h"
@@ -300,9 +303,26 @@ struct CreateFlags {
   std::vector<std::string> disks, base_snapshots, changed_ranges, changed_since, source_snapshots,
       volumes, tags, k8s_paths, k8s_yaml;
   std::string pool, pool_config, group, parent = "auto";
+  std::string metrics_file, push_gateway, push_job = "vdisk_backup";
   bool full = false;
   unsigned workers = 0, read_depth = 16;
 };
+
+// --metrics-file / --push-gateway: the backup's figures for Prometheus (backup_metrics.h).
+// Reporting never changes the backup's outcome; a failure to report is a warning.
+void ReportBackupMetrics(const CreateFlags& c, const std::string& group, const BackupResult* r,
+                         double seconds) {
+  if (c.metrics_file.empty() && c.push_gateway.empty()) return;
+  const std::string text = BackupMetricsText(group, r, seconds, ::time(nullptr));
+  if (!c.metrics_file.empty()) {
+    Status s = fs::WriteFileAtomic(c.metrics_file, text, 0644);
+    if (!s.ok()) std::cerr << "vdisk backup: warning: --metrics-file: " << s.ToString() << "\n";
+  }
+  if (!c.push_gateway.empty()) {
+    Status s = PushMetrics(c.push_gateway, c.push_job, group, text);
+    if (!s.ok()) std::cerr << "vdisk backup: warning: --push-gateway: " << s.ToString() << "\n";
+  }
+}
 
 void AddCreate(CLI::App* backup) {
   auto f = std::make_shared<RepoFlags>();
@@ -345,6 +365,13 @@ void AddCreate(CLI::App* backup) {
   cmd->add_option("--k8s-yaml", c->k8s_yaml, "Kubernetes manifest YAML given inline");
   cmd->add_option("--workers", c->workers, "Hash/compress/encrypt threads (default: CPUs)");
   cmd->add_option("--read-depth", c->read_depth, "Reads in flight per disk (default 16)");
+  cmd->add_option("--metrics-file", c->metrics_file,
+                  "Write the backup's figures (Prometheus text format) to this file, e.g. for "
+                  "node_exporter's textfile collector (*.prom); also on failure");
+  cmd->add_option("--push-gateway", c->push_gateway,
+                  "Push the backup's figures to this Prometheus Pushgateway (http://host:9091), "
+                  "grouped by job and backup group; also on failure");
+  cmd->add_option("--push-job", c->push_job, "Job name for --push-gateway (default vdisk_backup)");
   cmd->callback([=] {
     BackupOptions o;
     auto base = OrFail(*f, NamedValues(c->base_snapshots, "--base-snapshot"));
@@ -388,8 +415,15 @@ void AddCreate(CLI::App* backup) {
     o.read_depth = c->read_depth;
     o.lock = LockFrom(*f);
     o.progress = ProgressFrom(*f);
-    auto repo = OrFail(*f, OpenRepo(*f));
-    BackupResult r = OrFail(*f, CreateBackup(*repo, o));
+    const auto started = std::chrono::steady_clock::now();
+    auto elapsed = [&] {
+      return std::chrono::duration<double>(std::chrono::steady_clock::now() - started).count();
+    };
+    auto repo = OpenRepo(*f);
+    auto made = repo.ok() ? CreateBackup(**repo, o) : StatusOr<BackupResult>(repo.status());
+    if (!made.ok()) ReportBackupMetrics(*c, o.group.empty() ? "default" : o.group, nullptr, elapsed());
+    BackupResult r = OrFail(*f, std::move(made));
+    ReportBackupMetrics(*c, r.manifest.group, &r, r.seconds);
     const Manifest& m = r.manifest;
     json disks = json::array();
     std::string human = absl::StrCat("backup ", m.id, " (group ", m.group,
@@ -401,7 +435,9 @@ void AddCreate(CLI::App* backup) {
       absl::StrAppend(&human, "  ", d.name, ": ", HumanBytes(d.size_bytes), " disk, ",
                       HumanBytes(d.data_bytes()), " data, read ", HumanBytes(d.stats.bytes_read),
                       ", new ", HumanBytes(d.stats.bytes_new), " -> stored ",
-                      HumanBytes(d.stats.bytes_stored_new), " (", d.change_map, ")\n");
+                      HumanBytes(d.stats.bytes_stored_new), ", deduplicated ",
+                      HumanBytes(d.stats.bytes_read - std::min(d.stats.bytes_read, d.stats.bytes_new)),
+                      " (", d.change_map, ")\n");
     }
     absl::StrAppend(&human, "  ", r.packs_written, " pack(s) uploaded (", HumanBytes(r.bytes_uploaded),
                     ")", r.packs_resumed ? absl::StrCat(", ", r.packs_resumed, " reused from an interrupted run") : "",

@@ -37,6 +37,17 @@ StatusOr<std::shared_ptr<blockdev::Pool>> DriverContext::PoolForId(const std::st
   return pools_->Get(pool_name, secrets);
 }
 
+Status DriverContext::PoolsReady() {
+  if (health_) return health_->Ready();
+  for (const auto& name : pools_->names()) {
+    auto pool = pools_->Get(name, {});
+    if (!pool.ok() && absl::IsUnavailable(pool.status()))
+      return absl::FailedPreconditionError(absl::StrCat("pool ", name, ": ",
+                                                        std::string(pool.status().message())));
+  }
+  return Status();
+}
+
 ::csi::v1::Topology DriverContext::NodeTopology() const {
   ::csi::v1::Topology t;
   (*t.mutable_segments())[options_.topology_key] = options_.node_id;

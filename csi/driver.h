@@ -5,6 +5,7 @@
 #pragma once
 
 #include <atomic>
+#include <chrono>
 #include <cstdint>
 #include <memory>
 #include <string>
@@ -16,6 +17,7 @@
 #include "csi/csi.pb.h"
 #include "csi/node_state.h"
 #include "csi/op_locks.h"
+#include "csi/pool_health.h"
 
 namespace vdisk::csi {
 
@@ -75,6 +77,14 @@ class DriverContext {
   StatusOr<std::shared_ptr<blockdev::Pool>> PoolForId(const std::string& pool_name,
                                                       const blockdev::Params& secrets);
 
+  // Starts watching the pools' health (pool_health.h); Probe then reports it.
+  void StartHealthMonitor(std::chrono::milliseconds interval, std::chrono::milliseconds timeout) {
+    health_ = std::make_unique<PoolHealthMonitor>(pools_, interval, timeout);
+  }
+  // OK, or FAILED_PRECONDITION naming an unhealthy pool. Without a monitor: every pool that
+  // needs no secrets must open.
+  Status PoolsReady();
+
   // {topology_key: node_id}.
   ::csi::v1::Topology NodeTopology() const;
 
@@ -91,6 +101,7 @@ class DriverContext {
   OpLocks locks_;
   NodeStateStore node_state_;
   blockdev::vhost::ExportRegistry vhost_exports_;
+  std::unique_ptr<PoolHealthMonitor> health_;
   std::atomic<bool> cancel_{false};
 };
 

@@ -13,6 +13,7 @@
 
 #include "blockdev/registry.h"
 #include "common/log.h"
+#include "common/metrics_server.h"
 #include "csi/config.h"
 #include "csi/driver.h"
 #include "csi/server.h"
@@ -60,6 +61,14 @@ int main(int argc, char** argv) {
                  "Short node-local directory for the vhost-user sockets (attach: vhost-user), kept "
                  "across restarts; at most 70 bytes (default <state-dir>/vhost)");
   app.add_option("--topology-key", topology_key, "Topology segment key naming the node");
+  std::string metrics_address;
+  app.add_option("--metrics-address", metrics_address,
+                 "Serve Prometheus metrics over HTTP at host:port or :port (GET /metrics); off "
+                 "unless given");
+  int64_t health_interval_s = 0;
+  app.add_option("--health-interval", health_interval_s,
+                 "Seconds between pool health checks, which Probe reports (default 10)")
+      ->check(CLI::Range(1, 3600));
   app.add_flag("-v,--verbose", verbosity, "More log output (-v info, -vv debug with redacted requests)");
   app.add_flag("--log-json", json_logs, "Log one JSON object per line");
   CLI11_PARSE(app, argc, argv);
@@ -131,6 +140,21 @@ int main(int argc, char** argv) {
       else
         return Fail("pool " + name + ": " + pool.status().ToString());
     }
+  }
+  if (health_interval_s == 0) health_interval_s = file.health_interval_s.value_or(10);
+  // A check that has not returned after one interval plus 5 s means a backend that stopped
+  // answering (librados waits instead of failing).
+  ctx->StartHealthMonitor(std::chrono::seconds(health_interval_s),
+                          std::chrono::seconds(health_interval_s + 5));
+  std::unique_ptr<vdisk::metrics::MetricsServer> metrics_server;
+  metrics_address = pick(metrics_address, file.metrics_address, "");
+  if (!metrics_address.empty()) {
+    auto started = vdisk::metrics::MetricsServer::Start(metrics_address,
+                                                        &vdisk::metrics::Registry::Default());
+    if (!started.ok()) return Fail("--metrics-address: " + started.status().ToString());
+    metrics_server = std::move(*started);
+    spdlog::warn("vdisk-csi: Prometheus metrics on {} (port {}), GET /metrics", metrics_address,
+                 metrics_server->port());
   }
   auto server = vdisk::csi::CsiServer::Start(endpoint, ctx);
   if (!server.ok()) return Fail(server.status().ToString());

@@ -77,6 +77,7 @@ Status NodeService::StartVhostExport(const std::string& csi_id, const std::share
   o.read_only = pub.readonly;
   o.num_queues = queues;
   o.serial = local_id.substr(0, 20);  // virtio-blk GET_ID holds 20 bytes
+  o.metrics_volume = csi_id;
   RETURN_IF_ERROR(ctx_->vhost_exports().Publish(
       csi_id, [&](bool ro) { return pool->open_volume(local_id, ro); }, o));
   const int64_t gid = ctx_->options().vhost_socket_gid;

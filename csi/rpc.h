@@ -1,5 +1,5 @@
 // Runs one CSI RPC handler: logs the call (request with secrets redacted at debug level, the
-// outcome and duration at info level), turns the handler's Status into a gRPC status through
+// outcome and duration at info level), counts it (rpc_metrics.h), turns the handler's Status into a gRPC status through
 // status_mapping, and turns an escaped C++ exception into INTERNAL instead of a crash.
 #pragma once
 
@@ -11,6 +11,7 @@
 #include "absl/functional/function_ref.h"
 #include "common/status.h"
 #include "csi/request_log.h"
+#include "csi/rpc_metrics.h"
 #include "csi/status_mapping.h"
 #include "spdlog/spdlog.h"
 
@@ -20,6 +21,7 @@ template <typename Request, typename Response>
 grpc::Status ServeRpc(const char* method, const Request& request, Response* response,
                       absl::FunctionRef<Status()> handler) {
   const auto start = std::chrono::steady_clock::now();
+  metrics::InFlight in_flight(RpcInFlight(method));
   if (spdlog::should_log(spdlog::level::debug))
     spdlog::debug("rpc={} request=\"{}\"", method, Redact(request));
   Status status;
@@ -32,6 +34,7 @@ grpc::Status ServeRpc(const char* method, const Request& request, Response* resp
   }
   const double ms =
       std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - start).count();
+  RecordRpc(method, status.code(), ms / 1000);
   if (status.ok()) {
     spdlog::info("rpc={} code=OK ms={:.1f}", method, ms);
     if (spdlog::should_log(spdlog::level::debug))

@@ -132,6 +132,9 @@ LocalPool::LocalPool(LocalPoolOptions options, std::string root, bool reflink)
     : options_(std::move(options)), layout_(std::move(root)), meta_(layout_), reflink_(reflink) {}
 
 Status LocalPool::Init() {
+  struct stat root;
+  if (::stat(layout_.root().c_str(), &root) != 0) return LastErrnoStatus("stat " + layout_.root());
+  root_dev_ = root.st_dev;
   ASSIGN_OR_RETURN(FileLock lock, LockPool());
   if (!Exists(layout_.marker()))
     RETURN_IF_ERROR(fs::WriteFileAtomic(

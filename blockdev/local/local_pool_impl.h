@@ -2,6 +2,8 @@
 // volumes), local_snapshots.cc (snapshots, change maps) and local_node.cc (attach/detach).
 #pragma once
 
+#include <sys/types.h>
+
 #include <memory>
 #include <optional>
 #include <string>
@@ -29,6 +31,7 @@ class LocalPool final : public Pool {
   Capabilities capabilities() const override;
   Status validate_params(const Params& params) const override;
   StatusOr<Capacity> capacity(const Params& params) override;
+  Status health() override;  // local_health.cc
 
   StatusOr<Volume> create_volume(const VolumeRequest& req) override;
   Status complete_volume(const std::string& id) override;
@@ -76,6 +79,7 @@ class LocalPool final : public Pool {
 
   LocalPoolOptions options_;
   Layout layout_;
+  dev_t root_dev_ = 0;  // the root's file system when the pool was opened (health())
   MetaStore meta_;
   bool reflink_;
 };

@@ -10,6 +10,7 @@
 
 #include "absl/strings/str_cat.h"
 #include "blockdev/rbd/rbd_pool_impl.h"
+#include "common/operation_metrics.h"
 #include "nlohmann/json.hpp"
 #include "spdlog/spdlog.h"
 
@@ -309,6 +310,7 @@ namespace {
 struct FlattenProgress {
   std::string what;
   const std::atomic<bool>* cancel;
+  metrics::OperationMetrics* op;
   int last_decile = -1;
   std::chrono::steady_clock::time_point start = std::chrono::steady_clock::now();
 };
@@ -316,6 +318,7 @@ struct FlattenProgress {
 int OnFlattenProgress(uint64_t offset, uint64_t total, void* arg) {
   auto* p = static_cast<FlattenProgress*>(arg);
   int pct = total ? static_cast<int>(offset * 100 / total) : 100;
+  p->op->Update(offset, total);
   if (pct / 10 > p->last_decile) {
     p->last_decile = pct / 10;
     spdlog::info("rbd flatten {}: {}% ({:.1f} s)", p->what, pct,
@@ -333,9 +336,10 @@ Status RbdPool::Flatten(const std::string& rbd_pool, const std::string& image_id
   ASSIGN_OR_RETURN(Image img, Image::OpenById(*io, image_id, "", false));
   ASSIGN_OR_RETURN(auto parent, GetParent(img.get()));
   if (!parent) return Status();
+  metrics::OperationMetrics op("flatten", name(), volume_id);
   FlattenProgress progress{absl::StrCat("volume ", volume_id, " (", rbd_pool, "/", image_id,
                                         ", parent ", parent->pool, "/", parent->image, ")"),
-                           cancel};
+                           cancel, &op};
   spdlog::info("rbd flatten {}: start", progress.what);
   int r = 0;
   if (!heartbeat) {
@@ -369,12 +373,16 @@ Status RbdPool::Flatten(const std::string& rbd_pool, const std::string& image_id
     lock.unlock();
     worker.join();
   }
-  if (r == -ECANCELED) return absl::CancelledError(absl::StrCat("flatten of ", progress.what));
+  if (r == -ECANCELED) {
+    op.Finish(absl::CancelledError());
+    return absl::CancelledError(absl::StrCat("flatten of ", progress.what));
+  }
   if (r == -EINVAL) {  // raced with another flatten: fine if the parent is gone
     auto again = GetParent(img.get());
     if (again.ok() && !*again) r = 0;
   }
   if (r < 0) return RadosError(r, absl::StrCat("flatten of ", progress.what));
+  op.Finish(Status());
   spdlog::info("rbd flatten {}: done in {:.1f} s", progress.what,
                std::chrono::duration<double>(std::chrono::steady_clock::now() - progress.start)
                    .count());

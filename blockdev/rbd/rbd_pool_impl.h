@@ -34,6 +34,7 @@ class RbdPool final : public Pool, public std::enable_shared_from_this<RbdPool> 
   Capabilities capabilities() const override;
   Status validate_params(const Params& params) const override;
   StatusOr<Capacity> capacity(const Params& params) override;
+  Status health() override;  // rbd_health.cc
 
   StatusOr<Volume> create_volume(const VolumeRequest& req) override;
   Status complete_volume(const std::string& id) override;
