@@ -1,9 +1,10 @@
 #include "blockdev/registry.h"
 
-#include <openssl/sha.h>
+#include <algorithm>
 
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_split.h"
+#include "blockdev/credential_digest.h"
 
 namespace vdisk::blockdev {
 
@@ -22,13 +23,6 @@ std::map<std::string, DeviceOpener>& Schemes() {
   return schemes;
 }
 
-std::string SecretsKey(const Params& secrets) {
-  std::string flat;
-  for (const auto& [k, v] : secrets) absl::StrAppend(&flat, k, "\0", v, "\0");
-  unsigned char md[SHA256_DIGEST_LENGTH];
-  SHA256(reinterpret_cast<const unsigned char*>(flat.data()), flat.size(), md);
-  return std::string(reinterpret_cast<char*>(md), sizeof md);
-}
 }  // namespace
 
 void RegisterPoolKind(const std::string& kind, PoolFactory factory) {
@@ -142,11 +136,16 @@ const PoolConfig* PoolSet::config(const std::string& name) const {
 
 StatusOr<std::shared_ptr<Pool>> PoolSet::Get(const std::string& name, const Params& secrets) {
   PoolConfig cfg;
-  std::string key = absl::StrCat(name, std::string("\0", 1), SecretsKey(secrets));
+  const std::string key = absl::StrCat(name, std::string("\0", 1), CredentialDigest(secrets));
+  const auto now = std::chrono::steady_clock::now();
   {
     std::lock_guard lock(mu_);
+    EvictLocked(now);
     auto it = cache_.find(key);
-    if (it != cache_.end()) return it->second;
+    if (it != cache_.end()) {
+      it->second.last_used = now;
+      return it->second.pool;
+    }
     const PoolConfig* found = nullptr;
     for (const auto& c : configs_)
       if (c.name == name) found = &c;
@@ -160,8 +159,42 @@ StatusOr<std::shared_ptr<Pool>> PoolSet::Get(const std::string& name, const Para
   }
   ASSIGN_OR_RETURN(std::shared_ptr<Pool> pool, factory(cfg, secrets));
   std::lock_guard lock(mu_);
-  auto [it, inserted] = cache_.emplace(key, pool);
-  return it->second;
+  auto [it, inserted] = cache_.emplace(key, Entry{pool, !secrets.empty(), now});
+  it->second.last_used = std::chrono::steady_clock::now();
+  if (inserted) EvictLocked(it->second.last_used);
+  return it->second.pool;
+}
+
+size_t PoolSet::cached() const {
+  std::lock_guard lock(mu_);
+  return cache_.size();
+}
+
+void PoolSet::EvictLocked(std::chrono::steady_clock::time_point now) {
+  // Only pools opened with secrets, and only when nobody outside the cache holds them: a pool
+  // in use keeps serving its callers (and its Devices keep its connection) until released.
+  size_t with_secrets = 0;
+  std::vector<std::map<std::string, Entry>::iterator> idle;
+  for (auto it = cache_.begin(); it != cache_.end();) {
+    const Entry& e = it->second;
+    if (!e.with_secrets) {
+      ++it;
+      continue;
+    }
+    const bool unused = e.pool.use_count() == 1;
+    if (unused && now - e.last_used >= cache_options_.idle_ttl) {
+      it = cache_.erase(it);
+      continue;
+    }
+    ++with_secrets;
+    if (unused) idle.push_back(it);
+    ++it;
+  }
+  if (with_secrets <= cache_options_.max_with_secrets) return;
+  std::sort(idle.begin(), idle.end(),
+            [](const auto& a, const auto& b) { return a->second.last_used < b->second.last_used; });
+  const size_t excess = with_secrets - cache_options_.max_with_secrets;
+  for (size_t i = 0; i < excess && i < idle.size(); ++i) cache_.erase(idle[i]);
 }
 
 }  // namespace vdisk::blockdev

@@ -7,6 +7,8 @@
 // names a backend type. Thread-safe.
 #pragma once
 
+#include <chrono>
+#include <cstddef>
 #include <functional>
 #include <map>
 #include <memory>
@@ -51,9 +53,25 @@ void RegisterBuiltinBackends();
 // the kind) or "name=<n>,kind=<k>,<key>=<value>,...". INVALID_ARGUMENT on bad syntax.
 StatusOr<PoolConfig> ParsePoolFlag(std::string_view flag);
 
-// The pools one process serves, by name. Pools are opened lazily and cached per secrets.
+// How long PoolSet keeps pools opened with CSI secrets. A pool opened without secrets (the
+// pool's configured identity) stays for the life of the PoolSet.
+struct PoolCacheOptions {
+  // At most this many pools opened with secrets are kept; past it the least recently used of
+  // those nobody holds are dropped. A pool a caller still holds is never dropped under it (the
+  // bound may be exceeded while that many are in use at once).
+  size_t max_with_secrets = 16;
+  // A pool opened with secrets and unused for this long is dropped (its cluster connection,
+  // and with it the credentials, go once the last Device opened from it closes).
+  std::chrono::milliseconds idle_ttl = std::chrono::minutes(5);
+};
+
+// The pools one process serves, by name. Pools are opened lazily and cached per (name,
+// secrets): a request is only ever served by a pool opened with exactly its own secrets (none
+// for none). The cache keys hold a keyed digest of the secrets (credential_digest.h), never the
+// secrets.
 class PoolSet {
  public:
+  explicit PoolSet(PoolCacheOptions cache = {}) : cache_options_(cache) {}
   // INVALID_ARGUMENT on duplicate names or unknown kinds.
   Status Add(PoolConfig config);
   // The first pool added is the default (used when a StorageClass names none).
@@ -61,13 +79,24 @@ class PoolSet {
   std::vector<std::string> names() const;
   bool contains(const std::string& name) const;
   const PoolConfig* config(const std::string& name) const;
-  // NOT_FOUND for an unknown name; otherwise the factory's result (cached).
+  // NOT_FOUND for an unknown name; otherwise the factory's result (cached; an error is not).
   StatusOr<std::shared_ptr<Pool>> Get(const std::string& name, const Params& secrets = {});
+  // Pools currently cached (for tests and metrics).
+  size_t cached() const;
 
  private:
+  struct Entry {
+    std::shared_ptr<Pool> pool;
+    bool with_secrets = false;
+    std::chrono::steady_clock::time_point last_used;
+  };
+  // mu_ held: drops idle pools opened with secrets past the TTL and past the count bound.
+  void EvictLocked(std::chrono::steady_clock::time_point now);
+
+  const PoolCacheOptions cache_options_;
   mutable std::mutex mu_;
   std::vector<PoolConfig> configs_;
-  std::map<std::string, std::shared_ptr<Pool>> cache_;  // key: name + '\0' + hash(secrets)
+  std::map<std::string, Entry> cache_;  // key: name + '\0' + CredentialDigest(secrets)
 };
 
 }  // namespace vdisk::blockdev

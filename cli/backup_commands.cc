@@ -3,7 +3,9 @@
 // backups of VM disks (and their Kubernetes manifests) to a file:// or s3:// repository.
 // Human output and a progress bar on a terminal; --json prints one JSON result object on stdout
 // (and --progress json puts progress lines on stderr) for Jobs. Exit codes: 0 success, 1 failed,
-// 2 usage / invalid argument, 3 verification failed or data lost (corrupt / missing chunks).
+// 2 usage / invalid argument, 3 verification failed or data lost (corrupt / missing chunks),
+// 130 / 143 stopped cleanly by SIGINT / SIGTERM (create, restore, verify, prune, delete: the
+// repository lock is released and a re-run resumes; see cli/cancel_signals.h).
 #include <unistd.h>
 
 #include <chrono>
@@ -30,6 +32,7 @@
 #include "backup/repo/repository.h"
 #include "backup/store/open_store.h"
 #include "blockdev/registry.h"
+#include "cli/cancel_signals.h"
 #include "cli/commands.h"
 #include "cli/text_table.h"
 #include "common/fs.h"
@@ -148,6 +151,7 @@ ProgressFn ProgressFrom(const RepoFlags& f) {
 }
 
 int ExitCodeFor(const Status& s) {
+  if (absl::IsCancelled(s) && ReceivedStopSignal() != 0) return 128 + ReceivedStopSignal();
   switch (s.code()) {
     case absl::StatusCode::kInvalidArgument: return 2;
     case absl::StatusCode::kDataLoss: return 3;
@@ -415,6 +419,8 @@ void AddCreate(CLI::App* backup) {
     o.read_depth = c->read_depth;
     o.lock = LockFrom(*f);
     o.progress = ProgressFrom(*f);
+    CancelOnSignals stop("vdisk backup create");
+    o.cancel = stop.flag();
     const auto started = std::chrono::steady_clock::now();
     auto elapsed = [&] {
       return std::chrono::duration<double>(std::chrono::steady_clock::now() - started).count();
@@ -544,6 +550,8 @@ void AddRestore(CLI::App* backup) {
     if (to_pool) o->pool = OrFail(*f, ResolvePool(*pool, *pool_config, *pool_name));
     o->lock = LockFrom(*f);
     o->progress = ProgressFrom(*f);
+    CancelOnSignals stop("vdisk backup restore");
+    o->cancel = stop.flag();
     auto repo = OrFail(*f, OpenRepo(*f));
     std::vector<RestoreOptions> jobs;
     if (!to_dir->empty()) {
@@ -599,6 +607,8 @@ void AddVerify(CLI::App* backup) {
   cmd->callback([=] {
     o->lock = LockFrom(*f);
     o->progress = ProgressFrom(*f);
+    CancelOnSignals stop("vdisk backup verify");
+    o->cancel = stop.flag();
     auto repo = OrFail(*f, OpenRepo(*f));
     VerifyResult r = OrFail(*f, Verify(*repo, *o));
     json problems = json::array();
@@ -662,6 +672,8 @@ void AddPrune(CLI::App* backup) {
   cmd->callback([=] {
     o->gc = !*no_gc;
     o->lock = LockFrom(*f);
+    CancelOnSignals stop("vdisk backup " + f->command);
+    o->cancel = stop.flag();
     auto repo = OrFail(*f, OpenRepo(*f));
     PruneResult r = OrFail(*f, Prune(*repo, *o));
     Print(*f, PruneJson(r), PruneHuman(r, o->dry_run));
@@ -680,6 +692,8 @@ void AddDelete(CLI::App* backup) {
   cmd->callback([=] {
     o->gc = !*no_gc;
     o->lock = LockFrom(*f);
+    CancelOnSignals stop("vdisk backup " + f->command);
+    o->cancel = stop.flag();
     auto repo = OrFail(*f, OpenRepo(*f));
     PruneResult r = OrFail(*f, Prune(*repo, *o));
     Print(*f, PruneJson(r), PruneHuman(r, false));

@@ -31,6 +31,7 @@
 #include "blockdev/registry.h"
 #include "blockdev/uring/mapped_device.h"
 #include "blockdev/uring/uring_device.h"
+#include "cli/cancel_signals.h"
 #include "cli/commands.h"
 #include "common/fs.h"
 
@@ -42,10 +43,6 @@ using blockdev::CopyOptions;
 using blockdev::CopyProgress;
 using blockdev::CopyResult;
 using blockdev::Device;
-
-std::atomic<bool> g_cancel{false};
-
-void OnSignal(int) { g_cancel.store(true); }
 
 [[noreturn]] void Die(const std::string& msg, int code = 1) {
   std::cerr << "vdisk: " << msg << "\n";
@@ -203,13 +200,10 @@ void RunCopy(Device& src, const std::string& src_label, const std::string& dst_u
   o.checksum = f.checksum;
   o.discard_holes = !f.no_discard;
   o.flush_at_end = !f.no_flush;
-  o.cancel = &g_cancel;
+  CancelOnSignals stop("vdisk copy");
+  o.cancel = stop.flag();
   ProgressBar bar(!f.quiet && (!f.json || ::isatty(2)));
   o.progress = [&bar](const CopyProgress& p) { bar.Update(p); };
-  struct sigaction sa {};
-  sa.sa_handler = OnSignal;
-  ::sigaction(SIGINT, &sa, nullptr);
-  ::sigaction(SIGTERM, &sa, nullptr);
 
   const auto t0 = std::chrono::steady_clock::now();
   auto r = blockdev::CopyDevice(src, *dst, o);

@@ -4,6 +4,7 @@
 #include "absl/strings/str_join.h"
 #include "absl/strings/str_split.h"
 #include "common/fs.h"
+#include "csi/mounter.h"
 #include "csi/vhost_publish.h"
 #include "spdlog/spdlog.h"
 
@@ -15,6 +16,8 @@ DriverContext::DriverContext(DriverOptions options, std::shared_ptr<blockdev::Po
 Status DriverContext::Init() {
   RETURN_IF_ERROR(node_state_.Init());
   if (options_.serve_node) {
+    // Staging and target paths are resolved beneath these (csi/mounter.h), never through symlinks.
+    RETURN_IF_ERROR(mount::SetAllowedRoots(options_.allowed_path_roots));
     // A --vhost-dir given explicitly must work; one derived from a long --state-dir only matters
     // once a volume is published with attach: vhost-user (which then fails, naming the fix).
     Status usable = CheckVhostDir(vhost_dir());

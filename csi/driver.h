@@ -31,8 +31,9 @@ struct DriverOptions {
   bool serve_node = true;
   // Node records (staging / publish state). One directory per node.
   std::string state_dir = "/var/lib/vdisk-csi";
-  // Staging and target paths must lie under one of these (lexically, after normalising). Empty:
-  // any absolute path (csi-sanity and manual use); deployments set the kubelet directory.
+  // Staging and target paths must lie under one of these, and are resolved beneath it without
+  // following symlinks (csi/mounter.h). Empty: any absolute path, resolved from "/" without
+  // symlinks (csi-sanity and manual use); deployments set the kubelet directory.
   std::vector<std::string> allowed_path_roots;
   // Reported by NodeGetInfo; 0 means no limit.
   int64_t max_volumes_per_node = 0;

@@ -44,21 +44,6 @@ std::optional<blockdev::Attachment> OwnAttachmentToRelease(const VolumeRecord& r
   return pub.own_attachment;
 }
 
-// Removes a leftover target the CO asked us to clean up, but only if it is plainly ours to
-// remove: an empty directory or an empty regular file (never someone's data).
-Status RemoveIfEmptyTarget(const std::string& path) {
-  struct stat st;
-  if (::lstat(path.c_str(), &st) != 0) return Status();
-  ASSIGN_OR_RETURN(bool mounted, mount::IsMountPoint(path));
-  if (mounted) return Status();
-  if (S_ISREG(st.st_mode) && st.st_size == 0) return mount::RemoveTarget(path);
-  if (S_ISDIR(st.st_mode)) {
-    if (::rmdir(path.c_str()) != 0 && errno != ENOTEMPTY && errno != EEXIST && errno != ENOENT)
-      return LastErrnoStatus(absl::StrCat("rmdir ", path));
-  }
-  return Status();
-}
-
 }  // namespace
 
 // ------------------------------------------------------------------------------------------------
@@ -364,7 +349,7 @@ Status NodeService::DoUnpublish(const v1::NodeUnpublishVolumeRequest& req) {
   NodeStateStore& store = ctx_->node_state();
   ASSIGN_OR_RETURN(std::optional<VolumeRecord> rec, store.Load(req.volume_id()));
   PublishRecord* pub = rec ? rec->FindPublish(req.target_path()) : nullptr;
-  if (pub == nullptr) return RemoveIfEmptyTarget(req.target_path());  // already unpublished
+  if (pub == nullptr) return mount::RemoveEmptyTarget(req.target_path());  // already unpublished
 
   if (rec->vhost_queues > 0) RETURN_IF_ERROR(StopVhostExport(*pub));
   else RETURN_IF_ERROR(mount::Unmount(pub->target_path));

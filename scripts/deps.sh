@@ -19,7 +19,7 @@ TEST_PKGS=(
   tgt libiscsi-bin
   nfs-ganesha nfs-ganesha-vfs libnfs-utils
   qemu-system-x86 qemu-utils qemu-system-common qemu-block-extra busybox-static cpio
-  fio awscli
+  fio awscli gdb
 )
 
 pkgs=("${BUILD_PKGS[@]}")

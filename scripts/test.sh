@@ -11,4 +11,17 @@ fi
 scripts/deps.sh
 scripts/build.sh
 cd "${VDISK_BUILD_DIR:-build}"
-ctest --output-on-failure --no-tests=error -j"${VDISK_TEST_JOBS:-3}" "$@"
+rc=0
+ctest --output-on-failure --no-tests=error -j"${VDISK_TEST_JOBS:-3}" "$@" || rc=$?
+# Ceph tests re-run after a crash inside librbd/librados (tests/env/rerun-on-librbd-crash.sh):
+# never silent, even when the suite passed.
+shopt -s nullglob
+reruns=(test-reruns/*.txt)
+if ((${#reruns[@]} > 0)); then
+  echo
+  echo "NOTE: ${#reruns[@]} Ceph test(s) passed only after a re-run (first run crashed inside librbd/librados):"
+  for m in "${reruns[@]}"; do
+    echo "  $(head -n 2 "$m" | tr '\n' ' ')(stack: $PWD/$m)"
+  done
+fi
+exit "$rc"

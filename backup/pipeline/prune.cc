@@ -10,6 +10,13 @@
 
 namespace vdisk::backup {
 
+namespace {
+Status CheckCancel(const PruneOptions& o) {
+  if (o.cancel && o.cancel->load()) return absl::CancelledError("prune cancelled");
+  return Status();
+}
+}  // namespace
+
 StatusOr<PruneResult> Prune(const Repository& repo, const PruneOptions& options) {
   if (options.remove.empty() && options.policy.empty())
     return absl::InvalidArgumentError(
@@ -51,8 +58,12 @@ StatusOr<PruneResult> Prune(const Repository& repo, const PruneOptions& options)
   for (const auto& id : ids) (remove.contains(id) ? r.removed : r.kept).push_back(id);
 
   if (!options.dry_run)
-    for (const auto& id : r.removed) RETURN_IF_ERROR(repo.DeleteManifest(id));
+    for (const auto& id : r.removed) {
+      RETURN_IF_ERROR(CheckCancel(options));
+      RETURN_IF_ERROR(repo.DeleteManifest(id));
+    }
   if (!options.gc) return r;
+  RETURN_IF_ERROR(CheckCancel(options));
 
   // Garbage collection: what the kept manifests reference.
   std::unordered_set<ChunkId, ChunkIdHash> referenced;
@@ -92,6 +103,7 @@ StatusOr<PruneResult> Prune(const Repository& repo, const PruneOptions& options)
 
   const bool rewrite = !delete_packs.empty() || loaded.index_objects.size() > 1 ||
                        !loaded.adopted.empty();
+  RETURN_IF_ERROR(CheckCancel(options));
   if (rewrite) {
     std::string new_index;
     if (!keep_packs.empty()) {
@@ -102,7 +114,10 @@ StatusOr<PruneResult> Prune(const Repository& repo, const PruneOptions& options)
       RETURN_IF_ERROR(repo.store().Delete(key));
       ++r.indexes_deleted;
     }
-    for (const auto& [name, size] : delete_packs) RETURN_IF_ERROR(repo.store().Delete(PackKey(name)));
+    for (const auto& [name, size] : delete_packs) {
+      RETURN_IF_ERROR(CheckCancel(options));
+      RETURN_IF_ERROR(repo.store().Delete(PackKey(name)));
+    }
   }
   // Debris: packs without a readable trailer that no index lists cannot be used by anyone.
   for (const auto& key : loaded.unreadable_packs) RETURN_IF_ERROR(repo.store().Delete(key));

@@ -6,9 +6,11 @@
 // multipart uploads are cleared. Crash-safe order: manifests, then the new index, then the old
 // indexes, then packs — an interruption leaves only unreferenced objects, which the next run
 // removes. Refuses to collect garbage if any remaining manifest cannot be read (it could hide
-// references). Holds an exclusive lock (no backup runs meanwhile).
+// references). Holds an exclusive lock (no backup runs meanwhile). CANCELLED via `cancel`
+// between steps (any stop is as safe as a crash, and the lock is released).
 #pragma once
 
+#include <atomic>
 #include <string>
 #include <vector>
 
@@ -26,6 +28,7 @@ struct PruneOptions {
   bool dry_run = false;
   bool gc = true;
   LockOptions lock;
+  const std::atomic<bool>* cancel = nullptr;
 };
 
 struct PruneResult {

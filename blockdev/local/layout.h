@@ -7,6 +7,8 @@
 //   <root>/snapshots/<id>/disk.img  a snapshot: read-only raw image (reflink or sparse copy)
 //   <root>/meta/volumes/<id>.json   committed volume record (writing it is the commit point)
 //   <root>/meta/snapshots/<id>.json committed snapshot record
+//   <root>/meta/names/volumes/<h>.json   name index: {"name","id"} of the committed volume
+//   <root>/meta/names/snapshots/<h>.json (h: hex SHA-256 of the name; see name_index.h)
 //   <root>/staging/                 objects being built (<v|s>-<id>.intent + <v|s>-<id>/) and
 //                                   objects being removed (d-<id>-<rand>); swept when stale
 //
@@ -48,6 +50,8 @@ class Layout {
   std::string volume_meta_dir() const { return root_ + "/meta/volumes"; }
   std::string snapshot_meta_dir() const { return root_ + "/meta/snapshots"; }
   std::string staging_dir() const { return root_ + "/staging"; }
+  std::string volume_names_dir() const { return root_ + "/meta/names/volumes"; }
+  std::string snapshot_names_dir() const { return root_ + "/meta/names/snapshots"; }
 
   // These take ids already checked by ValidateId (they assert nothing themselves).
   std::string volume_dir(const std::string& id) const { return volumes_dir() + "/" + id; }

@@ -111,7 +111,8 @@ StatusOr<std::shared_ptr<Pool>> OpenLocalPool(const LocalPoolOptions& options) {
     }
   }
   for (const auto& d : {layout.volumes_dir(), layout.snapshots_dir(), layout.volume_meta_dir(),
-                        layout.snapshot_meta_dir(), layout.staging_dir()})
+                        layout.snapshot_meta_dir(), layout.volume_names_dir(),
+                        layout.snapshot_names_dir(), layout.staging_dir()})
     RETURN_IF_ERROR(fs::MakeDirs(d, d == layout.volumes_dir() ? 0711 : 0700));
 
   bool reflink = false;
@@ -129,7 +130,12 @@ StatusOr<std::shared_ptr<Pool>> OpenLocalPool(const LocalPoolOptions& options) {
 }
 
 LocalPool::LocalPool(LocalPoolOptions options, std::string root, bool reflink)
-    : options_(std::move(options)), layout_(std::move(root)), meta_(layout_), reflink_(reflink) {}
+    : options_(std::move(options)),
+      layout_(std::move(root)),
+      meta_(layout_),
+      volume_names_(layout_.volume_names_dir()),
+      snapshot_names_(layout_.snapshot_names_dir()),
+      reflink_(reflink) {}
 
 Status LocalPool::Init() {
   struct stat root;
@@ -175,7 +181,8 @@ Status LocalPool::Sweep() const {
     RETURN_IF_ERROR(fs::RemoveAll(staging + "/" + e));
   }
   // 2. Temp files of interrupted atomic record writes.
-  for (const auto& dir : {layout_.volume_meta_dir(), layout_.snapshot_meta_dir()})
+  for (const auto& dir : {layout_.volume_meta_dir(), layout_.snapshot_meta_dir(),
+                          layout_.volume_names_dir(), layout_.snapshot_names_dir()})
     for (const auto& e : ListDir(dir))
       if (e.find(".tmp.") != std::string::npos) ::unlink((dir + "/" + e).c_str());
   // 3. Data without a committed record (a crash between moving the data and writing the
@@ -206,7 +213,9 @@ Status LocalPool::Sweep() const {
       RETURN_IF_ERROR(meta_.WriteVolume(v));
     }
   }
-  return Status();
+  // 5. The name index agrees with the records.
+  RETURN_IF_ERROR(CheckNameIndex('v'));
+  return CheckNameIndex('s');
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -247,8 +256,10 @@ Status LocalPool::CommitVolume(StagedBuild& build, const Volume& v) const {
   RETURN_IF_ERROR(build.MoveTo(layout_.volume_dir(v.id)));
   Status s = fs::SyncDir(layout_.volumes_dir());
   if (s.ok()) s = fs::SyncDir(layout_.staging_dir());
+  if (s.ok()) s = volume_names_.Put(v.name, v.id);  // before the record: see name_index.h
   if (s.ok()) s = meta_.WriteVolume(v);  // the commit point
   if (!s.ok()) {
+    (void)volume_names_.Remove(v.name, v.id);
     fs::RemoveAll(layout_.volume_dir(v.id)).IgnoreError();
     return s;
   }
@@ -260,8 +271,10 @@ Status LocalPool::CommitSnapshot(StagedBuild& build, const Snapshot& snap) const
   RETURN_IF_ERROR(build.MoveTo(layout_.snapshot_dir(snap.id)));
   Status s = fs::SyncDir(layout_.snapshots_dir());
   if (s.ok()) s = fs::SyncDir(layout_.staging_dir());
+  if (s.ok()) s = snapshot_names_.Put(snap.name, snap.id);  // before the record
   if (s.ok()) s = meta_.WriteSnapshot(snap);  // the commit point
   if (!s.ok()) {
+    (void)snapshot_names_.Remove(snap.name, snap.id);
     fs::RemoveAll(layout_.snapshot_dir(snap.id)).IgnoreError();
     return s;
   }
@@ -347,13 +360,6 @@ Volume LocalPool::Decorate(Volume v, const std::optional<FsSpace>& space) const 
 
 // ---------------------------------------------------------------------------------------------
 // Volumes.
-
-StatusOr<std::optional<Volume>> LocalPool::FindVolumeByNameLocked(const std::string& name) const {
-  ASSIGN_OR_RETURN(auto all, meta_.ListVolumes());
-  for (auto& v : all)
-    if (v.name == name) return std::optional<Volume>(std::move(v));
-  return std::optional<Volume>();
-}
 
 StatusOr<Volume> LocalPool::create_volume(const VolumeRequest& req) {
   RETURN_IF_ERROR(ValidateName(req.name));
@@ -471,6 +477,7 @@ Status LocalPool::delete_volume(const std::string& id) {
       return absl::FailedPreconditionError(
           absl::StrCat("volume ", id, " directory is mounted; unpublish it first"));
     RETURN_IF_ERROR(meta_.RemoveVolume(id));  // the commit point of the deletion
+    RETURN_IF_ERROR(volume_names_.Remove(v->name, id));
   }
   RemoveData(layout_.volume_dir(id), id);
   spdlog::info("local pool {}: deleted volume {}", options_.name, id);

@@ -1,11 +1,15 @@
 // Internal: the LocalPool class behind OpenLocalPool(). Split over local_pool.cc (open, sweep,
-// volumes), local_snapshots.cc (snapshots, change maps) and local_node.cc (attach/detach).
+// volumes), local_snapshots.cc (snapshots, change maps), local_names.cc (lookups by name through
+// the name index) and local_node.cc (attach/detach).
 #pragma once
 
 #include <sys/types.h>
 
+#include <functional>
 #include <memory>
+#include <mutex>
 #include <optional>
+#include <set>
 #include <string>
 #include <vector>
 
@@ -14,6 +18,7 @@
 #include "blockdev/local/layout.h"
 #include "blockdev/local/local_pool.h"
 #include "blockdev/local/metadata.h"
+#include "blockdev/local/name_index.h"
 #include "blockdev/local/staged_build.h"
 #include "blockdev/pool.h"
 
@@ -72,6 +77,27 @@ class LocalPool final : public Pool {
 
   Status Sweep() const;
   Volume Decorate(Volume v, const std::optional<FsSpace>& space) const;
+
+  // --- names (local_names.cc) ---
+  // What the name index needs to know of one kind of object ('v' volumes, 's' snapshots).
+  struct NamedKind {
+    const char* what;
+    const NameIndex* index;
+    std::function<StatusOr<std::vector<std::string>>()> ids;
+    // The record's name and creation time; NOT_FOUND, or DATA_LOSS / an I/O error if unreadable.
+    std::function<StatusOr<std::pair<std::string, int64_t>>(const std::string& id)> read;
+    std::set<std::string>* unnamed;  // guarded by names_mu_
+  };
+  NamedKind Kind(char kind) const;
+  // The id of the committed object called `name`, or nullopt if the name is free. DATA_LOSS
+  // when that cannot be told: the record the index names is unreadable, or the pool holds
+  // unreadable records whose names are unknown (never "free" then: a retry would make a
+  // second object with the same name). No lock needed.
+  StatusOr<std::optional<std::string>> ResolveName(char kind, const std::string& name) const;
+  // Under the pool lock, at open: makes the index agree with the records (entries added for
+  // records without one, removed where their record is gone) and notes unreadable records no
+  // entry names.
+  Status CheckNameIndex(char kind) const;
   StatusOr<std::optional<Volume>> FindVolumeByNameLocked(const std::string& name) const;
   StatusOr<std::optional<Snapshot>> FindSnapshotByNameLocked(const std::string& name) const;
   // Sparse copy of one image file into a new one (the snapshot path without reflink).
@@ -81,6 +107,10 @@ class LocalPool final : public Pool {
   Layout layout_;
   dev_t root_dev_ = 0;  // the root's file system when the pool was opened (health())
   MetaStore meta_;
+  NameIndex volume_names_;
+  NameIndex snapshot_names_;
+  mutable std::mutex names_mu_;
+  mutable std::set<std::string> unnamed_volumes_, unnamed_snapshots_;
   bool reflink_;
 };
 

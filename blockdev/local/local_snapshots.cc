@@ -36,14 +36,6 @@ Status LocalPool::CopyImage(Device& from, const std::string& dst, uint64_t size)
   return Status();
 }
 
-StatusOr<std::optional<Snapshot>> LocalPool::FindSnapshotByNameLocked(
-    const std::string& name) const {
-  ASSIGN_OR_RETURN(auto all, meta_.ListSnapshots());
-  for (auto& s : all)
-    if (s.name == name) return std::optional<Snapshot>(std::move(s));
-  return std::optional<Snapshot>();
-}
-
 StatusOr<Snapshot> LocalPool::create_snapshot(const std::string& volume_id,
                                               const std::string& name) {
   RETURN_IF_ERROR(ValidateId(volume_id));
@@ -110,6 +102,7 @@ Status LocalPool::delete_snapshot(const std::string& id) {
       return s.status();
     }
     RETURN_IF_ERROR(meta_.RemoveSnapshot(id));  // the commit point of the deletion
+    RETURN_IF_ERROR(snapshot_names_.Remove(s->name, id));
   }
   RemoveData(layout_.snapshot_dir(id), id);
   spdlog::info("local pool {}: deleted snapshot {}", options_.name, id);

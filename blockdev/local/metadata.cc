@@ -260,6 +260,14 @@ StatusOr<std::vector<Snapshot>> MetaStore::ListSnapshots() const {
   return out;
 }
 
+StatusOr<std::vector<std::string>> MetaStore::VolumeIds() const {
+  return ListIds(layout_.volume_meta_dir());
+}
+
+StatusOr<std::vector<std::string>> MetaStore::SnapshotIds() const {
+  return ListIds(layout_.snapshot_meta_dir());
+}
+
 Status MetaStore::WriteVolume(const Volume& v) const {
   return fs::WriteFileAtomic(layout_.volume_meta(v.id), EncodeVolume(v), 0600);
 }

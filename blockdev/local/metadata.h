@@ -38,6 +38,9 @@ class MetaStore {
   // (it never aborts a listing: one bad file must not hide the rest of the pool).
   StatusOr<std::vector<Volume>> ListVolumes() const;
   StatusOr<std::vector<Snapshot>> ListSnapshots() const;
+  // Ids of every record file, readable or not, sorted.
+  StatusOr<std::vector<std::string>> VolumeIds() const;
+  StatusOr<std::vector<std::string>> SnapshotIds() const;
 
   // Callers hold the pool lock.
   Status WriteVolume(const Volume& v) const;

@@ -6,6 +6,7 @@
 #include <vector>
 
 #include "absl/strings/str_cat.h"
+#include "blockdev/credential_digest.h"
 #include "spdlog/spdlog.h"
 
 namespace vdisk::blockdev::rbd {
@@ -23,8 +24,9 @@ Status SetConf(rados_t h, const std::string& key, const std::string& value, bool
   return Status();
 }
 
-// The live connections, by everything that makes one differ (secrets included: the key is
-// never printed). Entries expire with their last owner.
+// The live connections, by everything that makes one differ (the cephx key only as a keyed
+// digest: the map must not keep a secret after its connection is gone). Entries of closed
+// connections are dropped at the next Connect().
 struct Connections {
   std::mutex mu;  // held across a connect, so two callers never race to make the same client
   std::map<std::string, std::weak_ptr<Cluster>> live;
@@ -36,8 +38,9 @@ Connections& LiveConnections() {
 
 std::string ConnectionKey(const ClusterOptions& o) {
   std::string k;
-  for (const std::string* part : {&o.conf, &o.mon_host, &o.user, &o.key, &o.keyring})
+  for (const std::string* part : {&o.conf, &o.mon_host, &o.user, &o.keyring})
     absl::StrAppend(&k, part->size(), ":", *part, ";");
+  absl::StrAppend(&k, CredentialDigest({o.key}), ";");
   absl::StrAppend(&k, o.connect_timeout_s, ";");
   for (const auto& [name, value] : o.config) absl::StrAppend(&k, name, "=", value, ";");
   return k;
@@ -54,8 +57,8 @@ StatusOr<std::shared_ptr<Cluster>> Cluster::Connect(const ClusterOptions& o) {
   std::lock_guard lock(live.mu);
   if (auto it = live.live.find(key); it != live.live.end()) {
     if (auto c = it->second.lock()) return c;
-    live.live.erase(it);
   }
+  std::erase_if(live.live, [](const auto& entry) { return entry.second.expired(); });
   ASSIGN_OR_RETURN(std::shared_ptr<Cluster> c, ConnectNew(o));
   live.live[key] = c;
   return c;

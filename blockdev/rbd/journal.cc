@@ -14,7 +14,31 @@ namespace vdisk::blockdev::rbd {
 
 namespace {
 constexpr const char* kLockName = "vdisk.journal";
-constexpr int kLeaseSeconds = 10;  // critical sections are a few omap ops
+constexpr uint8_t kClsLockExclusive = 1;  // ClsLockType::EXCLUSIVE
+
+// Input of cls_lock's "assert_locked" method (cls_lock_assert_op): a versioned struct
+// (version 1, compat 1, u32 length) of name, type (u8), cookie and tag, strings as u32 length
+// plus bytes, little-endian. librados' rados_lock_exclusive() locks with an empty tag.
+std::string AssertLockedInput(const std::string& name, const std::string& cookie) {
+  auto put32 = [](std::string* out, uint32_t v) {
+    for (int i = 0; i < 4; ++i) out->push_back(static_cast<char>((v >> (8 * i)) & 0xff));
+  };
+  auto put_string = [&](std::string* out, const std::string& v) {
+    put32(out, static_cast<uint32_t>(v.size()));
+    out->append(v);
+  };
+  std::string body;
+  put_string(&body, name);
+  body.push_back(static_cast<char>(kClsLockExclusive));
+  put_string(&body, cookie);
+  put_string(&body, "");  // tag
+  std::string out;
+  out.push_back(1);  // struct_v
+  out.push_back(1);  // struct_compat
+  put32(&out, static_cast<uint32_t>(body.size()));
+  out.append(body);
+  return out;
+}
 
 std::string RandomHex(int bytes) {
   static thread_local std::mt19937_64 rng{std::random_device{}()};
@@ -38,8 +62,8 @@ struct WriteOp {
 };
 }  // namespace
 
-Journal::Journal(const IoCtx* io, std::string object)
-    : io_(io), object_(std::move(object)), cookie_(RandomHex(8)) {}
+Journal::Journal(const IoCtx* io, std::string object, std::chrono::seconds lease)
+    : io_(io), object_(std::move(object)), cookie_(RandomHex(8)), lease_(lease) {}
 
 StatusOr<std::optional<std::string>> Journal::Get(const std::string& key) const {
   ReadOp op;
@@ -103,7 +127,14 @@ StatusOr<std::map<std::string, std::string>> Journal::List(const std::string& pr
 Status Journal::Update(const std::map<std::string, std::string>& set,
                        const std::vector<std::string>& remove) {
   if (set.empty() && remove.empty()) return Status();
+  if (holder_.load() != std::this_thread::get_id())
+    return absl::InternalError(absl::StrCat("journal ", object_, " updated without its lock"));
   WriteOp op;
+  // The fence: the op fails as a whole unless this client still holds the lock (its lease
+  // unexpired) under this journal's cookie.
+  const std::string fence = AssertLockedInput(kLockName, cookie_);
+  int fence_rval = 0;
+  rados_write_op_exec(op.op, "lock", "assert_locked", fence.data(), fence.size(), &fence_rval);
   std::vector<const char*> keys, vals, rm;
   std::vector<size_t> key_lens, val_lens, rm_lens;
   for (const auto& [k, v] : set) {
@@ -121,6 +152,11 @@ Status Journal::Update(const std::map<std::string, std::string>& set,
     rados_write_op_omap_set2(op.op, keys.data(), vals.data(), key_lens.data(), val_lens.data(),
                              keys.size());
   int r = rados_write_op_operate2(op.op, io_->get(), object_.c_str(), nullptr, 0);
+  if (r == -EBUSY || fence_rval == -EBUSY)
+    return absl::AbortedError(absl::StrCat(
+        "journal ", object_, ": this process no longer holds the journal lock (its ",
+        lease_.count(), " s lease ran out or was broken, and another process may have taken "
+        "over); nothing was written, retry"));
   if (r < 0) return RadosError(r, absl::StrCat("updating journal ", object_));
   return Status();
 }
@@ -130,10 +166,15 @@ StatusOr<Journal::Lock> Journal::Acquire() {
   const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(20);
   auto backoff = std::chrono::milliseconds(5);
   for (;;) {
-    struct timeval lease = {kLeaseSeconds, 0};
+    struct timeval lease = {static_cast<time_t>(lease_.count()), 0};
+    // MAY_RENEW: if an earlier unlock of ours failed, the lock is taken again with a fresh lease
+    // (without it the call answers EEXIST and the old lease keeps running).
     int r = rados_lock_exclusive(io_->get(), object_.c_str(), kLockName, cookie_.c_str(),
-                                 "vdisk journal update", &lease, 0);
-    if (r == 0 || r == -EEXIST) return Lock(this, std::move(held));
+                                 "vdisk journal update", &lease, LIBRADOS_LOCK_FLAG_MAY_RENEW);
+    if (r == 0 || r == -EEXIST) {
+      holder_ = std::this_thread::get_id();
+      return Lock(this, std::move(held));
+    }
     if (r != -EBUSY) return RadosError(r, absl::StrCat("locking journal ", object_));
     if (std::chrono::steady_clock::now() > deadline)
       return absl::UnavailableError(
@@ -144,9 +185,10 @@ StatusOr<Journal::Lock> Journal::Acquire() {
 }
 
 Journal::Lock::~Lock() {
-  if (journal_)
-    rados_unlock(journal_->io_->get(), journal_->object_.c_str(), kLockName,
-                 journal_->cookie_.c_str());
+  if (!journal_) return;
+  journal_->holder_ = std::thread::id();
+  rados_unlock(journal_->io_->get(), journal_->object_.c_str(), kLockName,
+               journal_->cookie_.c_str());
 }
 
 }  // namespace vdisk::blockdev::rbd

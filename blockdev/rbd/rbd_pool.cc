@@ -433,6 +433,11 @@ void RbdPool::WaitForBackgroundWork() { flattener_->WaitIdle(); }
 // ---------------------------------------------------------------------------------------------
 // Garbage collection.
 
+Status RbdPool::ForgetRecord(const std::string& key) {
+  ASSIGN_OR_RETURN(Journal::Lock held, journal_->Acquire());
+  return journal_->Update({}, {key});
+}
+
 void RbdPool::CollectVolume(const std::string& volume_id, int depth) {
   if (depth > 64) return;
   auto rec = ReadVolumeAny(volume_id);
@@ -446,7 +451,7 @@ void RbdPool::CollectVolume(const std::string& volume_id, int depth) {
                                   : Image::OpenById(**io, r.image_id, "", true);
     if (!img.ok()) {
       if (absl::IsNotFound(img.status())) {
-        (void)journal_->Update({}, {VolumeKey(volume_id)});
+        (void)ForgetRecord(VolumeKey(volume_id));
         spdlog::info("rbd pool {}: deleted volume {}: image already gone", options_.name,
                      volume_id);
       }
@@ -467,7 +472,7 @@ void RbdPool::CollectVolume(const std::string& volume_id, int depth) {
                  volume_id, r.rbd_pool, r.image, std::strerror(-rr));
     return;
   }
-  (void)journal_->Update({}, {VolumeKey(volume_id)});
+  (void)ForgetRecord(VolumeKey(volume_id));
   spdlog::info("rbd pool {}: removed image {}/{} of deleted volume {}", options_.name,
                r.rbd_pool, r.image, volume_id);
   if (parent && IsIdSafePoolName(parent->pool))

@@ -77,6 +77,8 @@ class RbdPool final : public Pool, public std::enable_shared_from_this<RbdPool> 
                      const std::map<std::string, std::string>& extra = {});
   Status WriteSnapshot(SnapshotRecord rec, const std::vector<std::string>& remove = {},
                        const std::map<std::string, std::string>& extra = {});
+  // Removes the record under `key` (a finished deletion), taking the journal lock for it.
+  Status ForgetRecord(const std::string& key);
   Volume ToVolume(const VolumeRecord& rec) const;
   static Snapshot ToSnapshot(const SnapshotRecord& rec);
 

@@ -168,7 +168,7 @@ Status RbdPool::delete_snapshot(const std::string& id) {
       return img.status();
     }
   }  // closed before CollectVolume: an open handle is a watcher and blocks removal
-  RETURN_IF_ERROR(journal_->Update({}, {SnapshotKey(id)}));
+  RETURN_IF_ERROR(ForgetRecord(SnapshotKey(id)));
   spdlog::info("rbd pool {}: deleted snapshot {} '{}'", options_.name, id, rec.name);
   CollectVolume(MakeVolumeId(rec.rbd_pool, rec.image));
   return Status();

@@ -116,7 +116,7 @@ void RbdPoolFixture::TearDown() {
     for (const auto& [key, raw] : *vols) {
       auto rec = rbdb::VolumeRecordFromJson(raw);
       if (!rec.ok()) {
-        (void)journal.Update({}, {key});
+        if (auto held = journal.Acquire(); held.ok()) (void)journal.Update({}, {key});
         continue;
       }
       rbd_image_t img;
@@ -129,7 +129,8 @@ void RbdPoolFixture::TearDown() {
         rbd_close(img);
       }
       int r = rbd_remove(h->io.get(), rec->image.c_str());
-      if (r == 0 || r == -ENOENT) (void)journal.Update({}, {key});
+      if (r == 0 || r == -ENOENT)
+        if (auto held = journal.Acquire(); held.ok()) (void)journal.Update({}, {key});
     }
   }
   if (auto left = journal.List("v/"); left.ok() && !left->empty())
@@ -141,6 +142,8 @@ void RbdPoolFixture::TearDown() {
 Status RbdPoolFixture::MakeCrashLeftovers() {
   ASSIGN_OR_RETURN(Handles h, Connect(env_));
   rbdb::Journal journal(&h.io, JournalObject(instance_));
+  // Written as a crashed vdisk process would have: under the journal lock.
+  ASSIGN_OR_RETURN(rbdb::Journal::Lock held, journal.Acquire());
   const int64_t old = rbdb::NowUnixNs() - kHourNs;
 
   // (a) A create that died after making and tagging its image.
