@@ -79,6 +79,7 @@ StatusOr<std::shared_ptr<RbdPool>> RbdPool::Open(const RbdPoolOptions& options) 
   std::string object = "vdisk.journal";
   if (!options.instance.empty()) absl::StrAppend(&object, ".", options.instance);
   pool->journal_ = std::make_unique<Journal>(io, object);
+  pool->lease_ = std::make_unique<OwnerLease>(io, object, pool->owner_);
   // Fail now, not on the first request, if the user may not read the journal.
   auto probe = pool->journal_->Get("probe");
   if (!probe.ok())
@@ -239,7 +240,30 @@ bool RbdPool::CreatorAlive(const std::string& id, const std::string& owner, int6
     std::lock_guard lock(building_mu_);
     return building_.contains(id);
   }
+  // Provably gone: its lease ran out (killed, crashed, its node lost), or it never had one.
+  if (!lease_->Alive(owner)) {
+    spdlog::info("rbd pool {}: creating record {} belongs to {}, whose owner lease has run out: "
+                 "taking it over", options_.name, id, owner);
+    return false;
+  }
+  // Alive but silent for too long: stuck; its commit will see the take-over (StillOwned).
   return NowUnixNs() - updated_ns < options_.abandon_after_s * 1000000000LL;
+}
+
+Status RbdPool::StillOwned(const VolumeRecord& rec) {
+  ASSIGN_OR_RETURN(auto now, ReadVolumeAny(rec.id));
+  if (now && now->owner == owner_ && now->state == RecordState::kCreating) return Status();
+  return absl::AbortedError(absl::StrCat("volume ", rec.id, " ('", rec.name,
+                                         "') was taken over by another vdisk process while this "
+                                         "one was stalled; retry"));
+}
+
+Status RbdPool::StillOwned(const SnapshotRecord& rec) {
+  ASSIGN_OR_RETURN(auto now, ReadSnapshotAny(rec.id));
+  if (now && now->owner == owner_ && now->state == RecordState::kCreating) return Status();
+  return absl::AbortedError(absl::StrCat("snapshot ", rec.id, " ('", rec.name,
+                                         "') was taken over by another vdisk process while this "
+                                         "one was stalled; retry"));
 }
 
 void RbdPool::MarkBuilding(const std::string& id, bool on) {
@@ -363,7 +387,7 @@ Status RbdPool::Flatten(const std::string& rbd_pool, const std::string& image_id
       auto held = journal_->Acquire();
       if (held.ok()) {
         auto rec = ReadVolumeAny(volume_id);
-        if (rec.ok() && *rec && (*rec)->state == RecordState::kCreating) {
+        if (rec.ok() && *rec && (*rec)->state == RecordState::kCreating && (*rec)->owner == owner_) {
           (*rec)->updated_unix_ns = NowUnixNs();
           (void)WriteVolume(**rec);
         }
@@ -497,6 +521,7 @@ bool ImageBelongsTo(rbd_image_t image, const std::string& id, int64_t record_cre
 bool RbdPool::ClaimIfAbandoned(VolumeRecord& rec) {
   if (rec.state != RecordState::kCreating || CreatorAlive(rec.id, rec.owner, rec.updated_unix_ns))
     return false;
+  if (!lease_->Ensure().ok()) return false;  // the record will name us: be provably alive
   rec.owner = owner_;
   rec.updated_unix_ns = NowUnixNs();
   MarkBuilding(rec.id, true);
@@ -510,6 +535,7 @@ bool RbdPool::ClaimIfAbandoned(VolumeRecord& rec) {
 bool RbdPool::ClaimIfAbandoned(SnapshotRecord& rec) {
   if (rec.state != RecordState::kCreating || CreatorAlive(rec.id, rec.owner, rec.updated_unix_ns))
     return false;
+  if (!lease_->Ensure().ok()) return false;
   rec.owner = owner_;
   rec.updated_unix_ns = NowUnixNs();
   MarkBuilding(rec.id, true);
@@ -531,7 +557,12 @@ Status RbdPool::DiscardCreatingVolume(const VolumeRecord& rec) {
         if (!remove)
           spdlog::warn("rbd pool {}: image {}/{} is not ours (half-made volume {}); left alone",
                        options_.name, rec.rbd_pool, rec.image, rec.id);
-      } else if (!absl::IsNotFound(img.status())) {
+      } else if (absl::IsNotFound(img.status())) {
+        // Nothing to open, but a creator killed inside rbd_create4 / rbd_clone3 can leave the
+        // image's directory entry and id object without a header. The name is this record's own
+        // random one, so whatever is there is ours: let librbd remove what exists.
+        remove = true;
+      } else {
         return img.status();
       }
     }

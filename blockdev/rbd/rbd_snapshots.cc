@@ -25,6 +25,7 @@ Status ValidateSnapName(const std::string& name) {
 StatusOr<Snapshot> RbdPool::create_snapshot(const std::string& volume_id,
                                             const std::string& name) {
   RETURN_IF_ERROR(ValidateSnapName(name));
+  RETURN_IF_ERROR(lease_->Ensure());  // our record names us: be provably alive first
   SnapshotRecord rec;
   for (int attempt = 0;; ++attempt) {
     std::optional<SnapshotRecord> abandoned;
@@ -120,7 +121,8 @@ StatusOr<Snapshot> RbdPool::create_snapshot(const std::string& volume_id,
   Status committed;
   {
     auto held = journal_->Acquire();
-    committed = held.ok() ? WriteSnapshot(rec) : held.status();
+    committed = held.ok() ? StillOwned(rec) : held.status();
+    if (committed.ok()) committed = WriteSnapshot(rec);
   }
   MarkBuilding(rec.id, false);
   RETURN_IF_ERROR(committed);

@@ -96,6 +96,9 @@ StatusOr<Volume> RbdPool::create_volume(const VolumeRequest& req) {
   rec.created_unix_ns = rec.updated_unix_ns = NowUnixNs();
   rec.owner = owner_;
 
+  // Our records name us as their creator: hold the owner lease first, so nobody takes them for
+  // a dead process's.
+  RETURN_IF_ERROR(lease_->Ensure());
   // Reserve the name. An abandoned half-made volume under it is claimed and discarded first
   // (outside the journal lock: removing its image can take a while).
   for (int attempt = 0;; ++attempt) {
@@ -147,7 +150,8 @@ StatusOr<Volume> RbdPool::create_volume(const VolumeRequest& req) {
   Status committed;
   {
     auto held = journal_->Acquire();
-    committed = held.ok() ? WriteVolume(rec) : held.status();
+    committed = held.ok() ? StillOwned(rec) : held.status();
+    if (committed.ok()) committed = WriteVolume(rec);
   }
   MarkBuilding(rec.id, false);
   RETURN_IF_ERROR(committed);
@@ -195,6 +199,7 @@ Status RbdPool::BuildVolume(VolumeRecord& rec, const VolumeRequest& req, const V
     rec.clone_src_image_id = src.image_id;
     {
       ASSIGN_OR_RETURN(Journal::Lock held, journal_->Acquire());
+      RETURN_IF_ERROR(StillOwned(rec));
       RETURN_IF_ERROR(WriteVolume(rec));
     }
     ASSIGN_OR_RETURN(Image simg, Image::OpenById(*sio, src.image_id, "", false));
@@ -239,6 +244,7 @@ Status RbdPool::BuildVolume(VolumeRecord& rec, const VolumeRequest& req, const V
   {
     ASSIGN_OR_RETURN(Journal::Lock held, journal_->Acquire());
     rec.updated_unix_ns = NowUnixNs();
+    RETURN_IF_ERROR(StillOwned(rec));
     RETURN_IF_ERROR(WriteVolume(rec));
   }
 
