@@ -54,6 +54,11 @@ struct Capabilities {
   std::vector<VolumeMode> modes;
   std::vector<AccessMode> block_access_modes;
   std::vector<AccessMode> filesystem_access_modes;
+  // Volume modes attach() can serve on a node (the kernel attachment); empty: every mode in
+  // `modes`. A mode outside it is usable only through a user-space attachment (the CSI layer's
+  // attach: vhost-user), and `attach_note` says why.
+  std::vector<VolumeMode> attach_modes;
+  std::string attach_note;
   // Sizes are rounded up to a multiple of this (bytes).
   uint64_t size_granularity = 1 << 20;
   uint64_t max_volume_bytes = 0;  // 0 = no limit beyond capacity

@@ -105,6 +105,13 @@ Status PoolSet::Add(PoolConfig config) {
           std::string::npos)
     return absl::InvalidArgumentError(
         absl::StrCat("pool name '", config.name, "' must be non-empty [A-Za-z0-9_-]"));
+  if (auto it = config.options.find(kOverprovisioningOption); it != config.options.end()) {
+    auto percent = ParseOverprovisioning(it->second);
+    if (!percent.ok())
+      return absl::InvalidArgumentError(absl::StrCat("pool '", config.name, "': ", percent.status().message()));
+    config.overprovisioning_percent = *percent;
+    config.options.erase(it);
+  }
   std::lock_guard lock(mu_);
   for (const auto& c : configs_)
     if (c.name == config.name)

@@ -17,6 +17,7 @@
 #include <string_view>
 #include <vector>
 
+#include "blockdev/overprovisioning.h"
 #include "blockdev/pool.h"
 #include "common/status.h"
 
@@ -28,6 +29,9 @@ struct PoolConfig {
   std::string name;
   std::string kind;
   Params options;
+  // Generic pool options, taken out of `options` by PoolSet::Add (blockdev/overprovisioning.h):
+  // percent of the pool's capacity its volumes may add up to; 0 = no limit.
+  uint32_t overprovisioning_percent = kDefaultOverprovisioningPercent;
 };
 
 // Builds a Pool. `secrets` are CSI request secrets (credentials), possibly empty.
@@ -72,7 +76,8 @@ struct PoolCacheOptions {
 class PoolSet {
  public:
   explicit PoolSet(PoolCacheOptions cache = {}) : cache_options_(cache) {}
-  // INVALID_ARGUMENT on duplicate names or unknown kinds.
+  // INVALID_ARGUMENT on duplicate names, unknown kinds or a bad generic option
+  // (overprovisioning=...), which is moved out of config.options into its field.
   Status Add(PoolConfig config);
   // The first pool added is the default (used when a StorageClass names none).
   std::string default_pool() const;

@@ -4,6 +4,7 @@
 
 #include "absl/strings/str_cat.h"
 #include "clone/create.h"
+#include "csi/attachability.h"
 #include "csi/ids.h"
 #include "csi/node_attach.h"
 #include "csi/paging.h"
@@ -95,6 +96,17 @@ static Status FillSnapshot(const std::string& pool_name, const blockdev::Snapsho
   return Status();
 }
 
+// Whether a node can attach the volume as ValidateVolumeCapabilities describes it: the attach
+// method is the one in its volume context (or, failing that, in the parameters).
+static Status CheckAttachableFromContext(const blockdev::Capabilities& caps, VolumeMode mode,
+                                         const v1::ValidateVolumeCapabilitiesRequest& req) {
+  Params where = ToParams(req.volume_context());
+  if (!where.contains(kAttachParam)) where = ToParams(req.parameters());
+  ASSIGN_OR_RETURN(AttachSpec attach, ParseAttachSpec(where));
+  RETURN_IF_ERROR(CheckAttachMode(attach, mode));
+  return CheckNodeAttachable(caps, mode, attach);
+}
+
 // True if the node-local volume can satisfy the request's topology requirement.
 static bool TopologyAllows(DriverContext& ctx, const v1::TopologyRequirement& req) {
   if (req.requisite().empty()) return true;  // preferred alone is a hint
@@ -132,6 +144,7 @@ Status ControllerService::DoCreateVolume(const v1::CreateVolumeRequest& req, v1:
   ASSIGN_OR_RETURN(std::shared_ptr<Pool> pool, ctx_->pools().Get(pool_name, secrets));
   const blockdev::Capabilities pool_caps = pool->capabilities();
   RETURN_IF_ERROR(CheckSupported(pool_caps, caps.mode, caps.access_modes));
+  RETURN_IF_ERROR(CheckNodeAttachable(pool_caps, caps.mode, attach));
   const Params pool_params = PoolParams(params);
   RETURN_IF_ERROR(pool->validate_params(pool_params));
   if (pool_caps.node_local && req.has_accessibility_requirements() &&
@@ -182,7 +195,13 @@ Status ControllerService::DoCreateVolume(const v1::CreateVolumeRequest& req, v1:
 
   // 5. Create it, or return the same volume of an earlier identical request (clone/create.h:
   //    idempotency by name, resuming an interrupted copy): empty, or from the source by offload
-  //    or host copy.
+  //    or host copy. A new volume must fit the pool's over-provisioning limit; one already under
+  //    this name (a repeat, an interrupted copy) is counted already.
+  ASSIGN_OR_RETURN(std::optional<blockdev::Volume> named, pool->find_volume_by_name(req.name()));
+  ProvisioningLimits::Reservation promise;
+  if (!named) {
+    ASSIGN_OR_RETURN(promise, ctx_->ReserveCapacity(pool_name, *pool, pool_params, size));
+  }
   blockdev::VolumeRequest vreq;
   vreq.name = req.name();
   vreq.size_bytes = size;
@@ -281,6 +300,8 @@ Status ControllerService::DoValidate(const v1::ValidateVolumeCapabilitiesRequest
     why = absl::StrCat("the volume is a ", std::string(blockdev::ToString(vol.mode)), " volume");
   } else if (!IsSupported(pool->capabilities(), caps.mode, caps.access_modes, &why)) {
     // why is set
+  } else if (Status s = CheckAttachableFromContext(pool->capabilities(), caps.mode, req); !s.ok()) {
+    why = std::string(s.message());
   } else {
     const Params want = PoolParams(ToParams(req.parameters()));
     for (const auto& [k, v] : want) {
@@ -318,7 +339,10 @@ Status ControllerService::DoListVolumes(const v1::ListVolumesRequest& req, v1::L
   };
   std::vector<Item> items;
   for (const auto& name : ctx_->pools().names()) {
-    ASSIGN_OR_RETURN(std::shared_ptr<Pool> pool, ctx_->pools().Get(name, {}));
+    // ListVolumes carries no secrets: a pool whose credentials come only from them is not listed.
+    auto opened = ctx_->pools().Get(name, kNoCallSecrets);
+    if (absl::IsUnauthenticated(opened.status())) continue;
+    ASSIGN_OR_RETURN(std::shared_ptr<Pool> pool, std::move(opened));
     ASSIGN_OR_RETURN(std::vector<blockdev::Volume> vols, pool->list_volumes());
     for (auto& v : vols) {
       if (v.pending) continue;  // half-made volumes are not volumes yet
@@ -346,7 +370,7 @@ grpc::Status ControllerService::ListVolumes(grpc::ServerContext*, const v1::List
 Status ControllerService::DoGetVolume(const v1::ControllerGetVolumeRequest& req,
                                       v1::ControllerGetVolumeResponse* resp) {
   ASSIGN_OR_RETURN(ObjectId oid, DecodeVolumeId(req.volume_id()));
-  ASSIGN_OR_RETURN(std::shared_ptr<Pool> pool, ctx_->PoolForId(oid.pool, {}));
+  ASSIGN_OR_RETURN(std::shared_ptr<Pool> pool, ctx_->PoolForId(oid.pool, kNoCallSecrets));
   ASSIGN_OR_RETURN(blockdev::Volume vol, pool->get_volume(oid.local_id));
   if (vol.pending) return absl::NotFoundError(absl::StrCat("volume ", req.volume_id(), " is still being populated"));
   RETURN_IF_ERROR(FillVolume(*ctx_, oid.pool, *pool, vol, resp->mutable_volume()));
@@ -367,11 +391,13 @@ Status ControllerService::DoGetCapacity(const v1::GetCapacityRequest& req, v1::G
   ASSIGN_OR_RETURN(std::string pool_name, PoolFromParams(params, ctx_->pools().default_pool()));
   if (!ctx_->pools().contains(pool_name))
     return absl::InvalidArgumentError(absl::StrCat("parameter pool='", pool_name, "' is not a configured pool"));
-  ASSIGN_OR_RETURN(std::shared_ptr<Pool> pool, ctx_->pools().Get(pool_name, {}));
+  ASSIGN_OR_RETURN(std::shared_ptr<Pool> pool, ctx_->pools().Get(pool_name, kNoCallSecrets));
   const blockdev::Capabilities caps = pool->capabilities();
   if (!req.volume_capabilities().empty()) {
     ASSIGN_OR_RETURN(CapabilitySet set, ParseCapabilities(req.volume_capabilities()));
-    if (!IsSupported(caps, set.mode, set.access_modes, nullptr)) {
+    ASSIGN_OR_RETURN(AttachSpec attach, ParseAttachSpec(params));
+    if (!IsSupported(caps, set.mode, set.access_modes, nullptr) || !CheckAttachMode(attach, set.mode).ok() ||
+        !CheckNodeAttachable(caps, set.mode, attach).ok()) {
       resp->set_available_capacity(0);  // nothing of that kind can be provisioned here
       return Status();
     }
@@ -387,8 +413,14 @@ Status ControllerService::DoGetCapacity(const v1::GetCapacityRequest& req, v1::G
   const Params pool_params = PoolParams(params);
   RETURN_IF_ERROR(pool->validate_params(pool_params));
   ASSIGN_OR_RETURN(blockdev::Capacity cap, pool->capacity(pool_params));
-  resp->set_available_capacity(static_cast<int64_t>(std::min<uint64_t>(cap.available_bytes, INT64_MAX)));
+  // What can still be promised under the over-provisioning limit (without one: what is free).
+  ASSIGN_OR_RETURN(uint64_t promisable, ctx_->PromisableCapacity(pool_name, *pool, cap));
+  const uint64_t available = promisable == UINT64_MAX ? cap.available_bytes : promisable;
+  resp->set_available_capacity(static_cast<int64_t>(std::min<uint64_t>(available, INT64_MAX)));
   uint64_t max = cap.max_volume_bytes ? cap.max_volume_bytes : caps.max_volume_bytes;
+  // Under a limit, the largest volume that can be made now; without one, thin volumes larger
+  // than the free space are allowed, so only the backend's largest volume bounds it.
+  if (promisable != UINT64_MAX && (max == 0 || max > promisable)) max = promisable;
   if (max > 0) resp->mutable_maximum_volume_size()->set_value(static_cast<int64_t>(std::min<uint64_t>(max, INT64_MAX)));
   return Status();
 }
@@ -405,11 +437,11 @@ grpc::Status ControllerService::ControllerGetCapabilities(grpc::ServerContext*,
     using T = v1::ControllerServiceCapability::RPC;
     // Deliberately not offered: PUBLISH_UNPUBLISH_VOLUME / PUBLISH_READONLY (the node attaches),
     // LIST_VOLUMES_PUBLISHED_NODES (the controller does not track nodes), MODIFY_VOLUME (no
-    // mutable parameters), GET_SNAPSHOT (GetSnapshot is served, but the capability is alpha and
-    // older COs and csi-sanity reject capabilities they do not know).
+    // mutable parameters). GET_SNAPSHOT is offered because GetSnapshot is served (csi-sanity
+    // v5.5 knows it and runs its GetSnapshot specs only when it is advertised).
     for (T::Type t : {T::CREATE_DELETE_VOLUME, T::LIST_VOLUMES, T::GET_CAPACITY, T::CREATE_DELETE_SNAPSHOT,
                       T::LIST_SNAPSHOTS, T::CLONE_VOLUME, T::EXPAND_VOLUME, T::GET_VOLUME, T::VOLUME_CONDITION,
-                      T::SINGLE_NODE_MULTI_WRITER})
+                      T::SINGLE_NODE_MULTI_WRITER, T::GET_SNAPSHOT})
       resp->add_capabilities()->mutable_rpc()->set_type(t);
     return Status();
   });
@@ -489,7 +521,9 @@ Status ControllerService::DoListSnapshots(const v1::ListSnapshotsRequest& req, v
   } else {
     std::vector<std::string> pools = by_source ? std::vector<std::string>{by_source->pool} : ctx_->pools().names();
     for (const auto& name : pools) {
-      ASSIGN_OR_RETURN(std::shared_ptr<Pool> pool, ctx_->pools().Get(name, secrets));
+      auto opened = ctx_->pools().Get(name, secrets);
+      if (!by_source && absl::IsUnauthenticated(opened.status())) continue;  // no credentials for it
+      ASSIGN_OR_RETURN(std::shared_ptr<Pool> pool, std::move(opened));
       auto snaps = pool->list_snapshots();
       if (absl::IsUnimplemented(snaps.status())) continue;  // a pool without snapshots has none
       if (!snaps.ok()) return snaps.status();
@@ -559,6 +593,8 @@ Status ControllerService::DoExpand(const v1::ControllerExpandVolumeRequest& req,
   }
   uint64_t size = vol.size_bytes;
   if (target > vol.size_bytes) {
+    ASSIGN_OR_RETURN(ProvisioningLimits::Reservation promise,
+                     ctx_->ReserveCapacity(oid.pool, *pool, vol.params, target - vol.size_bytes));
     ASSIGN_OR_RETURN(size, pool->expand_volume(oid.local_id, target));
     spdlog::info("ControllerExpandVolume id={} from={} to={}", req.volume_id(), vol.size_bytes, size);
   } else if (range.limit_bytes() > 0 && vol.size_bytes > static_cast<uint64_t>(range.limit_bytes())) {

@@ -11,10 +11,14 @@
 namespace vdisk::csi {
 
 DriverContext::DriverContext(DriverOptions options, std::shared_ptr<blockdev::PoolSet> pools)
-    : options_(std::move(options)), pools_(std::move(pools)), node_state_(options_.state_dir) {}
+    : options_(std::move(options)),
+      pools_(std::move(pools)),
+      node_state_(options_.state_dir),
+      node_credentials_(options_.state_dir + "/credentials") {}
 
 Status DriverContext::Init() {
   RETURN_IF_ERROR(node_state_.Init());
+  RETURN_IF_ERROR(node_credentials_.Init());
   if (options_.serve_node) {
     // Staging and target paths are resolved beneath these (csi/mounter.h), never through symlinks.
     RETURN_IF_ERROR(mount::SetAllowedRoots(options_.allowed_path_roots));
@@ -43,12 +47,34 @@ StatusOr<std::shared_ptr<blockdev::Pool>> DriverContext::PoolForId(const std::st
 Status DriverContext::PoolsReady() {
   if (health_) return health_->Ready();
   for (const auto& name : pools_->names()) {
-    auto pool = pools_->Get(name, {});
+    auto pool = pools_->Get(name, kNoCallSecrets);
     if (!pool.ok() && absl::IsUnavailable(pool.status()))
       return absl::FailedPreconditionError(absl::StrCat("pool ", name, ": ",
                                                         std::string(pool.status().message())));
   }
   return Status();
+}
+
+namespace {
+uint32_t OverprovisioningOf(blockdev::PoolSet& pools, const std::string& pool_name) {
+  const blockdev::PoolConfig* cfg = pools.config(pool_name);
+  return cfg ? cfg->overprovisioning_percent : blockdev::kDefaultOverprovisioningPercent;
+}
+}  // namespace
+
+StatusOr<ProvisioningLimits::Reservation> DriverContext::ReserveCapacity(const std::string& pool_name,
+                                                                         blockdev::Pool& pool,
+                                                                         const blockdev::Params& params,
+                                                                         uint64_t extra_bytes) {
+  const uint32_t percent = OverprovisioningOf(*pools_, pool_name);
+  if (percent == 0) return ProvisioningLimits::Reservation();
+  ASSIGN_OR_RETURN(blockdev::Capacity capacity, pool.capacity(params));
+  return limits_.Reserve(pool_name, pool, percent, capacity.total_bytes, extra_bytes);
+}
+
+StatusOr<uint64_t> DriverContext::PromisableCapacity(const std::string& pool_name, blockdev::Pool& pool,
+                                                     const blockdev::Capacity& capacity) {
+  return limits_.Promisable(pool_name, pool, OverprovisioningOf(*pools_, pool_name), capacity.total_bytes);
 }
 
 ::csi::v1::Topology DriverContext::NodeTopology() const {
@@ -59,7 +85,7 @@ Status DriverContext::PoolsReady() {
 
 bool DriverContext::AnyNodeLocalPool() {
   for (const auto& name : pools_->names()) {
-    auto pool = pools_->Get(name, {});
+    auto pool = pools_->Get(name, kNoCallSecrets);
     if (pool.ok() && (*pool)->capabilities().node_local) return true;
   }
   return false;

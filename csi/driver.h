@@ -15,14 +15,21 @@
 #include "blockdev/vhost/export_registry.h"
 #include "common/status.h"
 #include "csi/csi.pb.h"
+#include "csi/node_credentials.h"
 #include "csi/node_state.h"
 #include "csi/op_locks.h"
 #include "csi/pool_health.h"
+#include "csi/provisioning_limit.h"
 
 namespace vdisk::csi {
 
 inline constexpr char kDefaultDriverName[] = "vdisk.csi.io";
 inline constexpr char kVendorVersion[] = "0.1.0";
+
+// The secrets of a call that carries none by the CSI spec (ListVolumes, GetCapacity,
+// ControllerGetVolume, Probe, the plugin's own start-up): the pool opens with its own identity,
+// and one that has none answers UNAUTHENTICATED (never a default identity from a config file).
+inline const blockdev::Params kNoCallSecrets{};
 
 struct DriverOptions {
   std::string driver_name = kDefaultDriverName;
@@ -70,6 +77,8 @@ class DriverContext {
   blockdev::PoolSet& pools() { return *pools_; }
   OpLocks& locks() { return locks_; }
   NodeStateStore& node_state() { return node_state_; }
+  // Stage secrets kept for the node calls that carry none (node_credentials.h).
+  NodeCredentialStore& node_credentials() { return node_credentials_; }
   // The vhost-user-blk exports of volumes published with attach: vhost-user (node_attach.h).
   blockdev::vhost::ExportRegistry& vhost_exports() { return vhost_exports_; }
 
@@ -78,6 +87,14 @@ class DriverContext {
   StatusOr<std::shared_ptr<blockdev::Pool>> PoolForId(const std::string& pool_name,
                                                       const blockdev::Params& secrets);
 
+  // Reserves `extra_bytes` more in pool `pool_name` against its over-provisioning limit, read
+  // against the pool's capacity for the StorageClass `params` (provisioning_limit.h).
+  // RESOURCE_EXHAUSTED past the limit; the pool's error if its capacity cannot be read.
+  StatusOr<ProvisioningLimits::Reservation> ReserveCapacity(const std::string& pool_name, blockdev::Pool& pool,
+                                                            const blockdev::Params& params, uint64_t extra_bytes);
+  // What pool `pool_name` can still promise, given its `capacity`.
+  StatusOr<uint64_t> PromisableCapacity(const std::string& pool_name, blockdev::Pool& pool,
+                                        const blockdev::Capacity& capacity);
   // Starts watching the pools' health (pool_health.h); Probe then reports it.
   void StartHealthMonitor(std::chrono::milliseconds interval, std::chrono::milliseconds timeout) {
     health_ = std::make_unique<PoolHealthMonitor>(pools_, interval, timeout);
@@ -101,7 +118,9 @@ class DriverContext {
   std::shared_ptr<blockdev::PoolSet> pools_;
   OpLocks locks_;
   NodeStateStore node_state_;
+  NodeCredentialStore node_credentials_;
   blockdev::vhost::ExportRegistry vhost_exports_;
+  ProvisioningLimits limits_;
   std::unique_ptr<PoolHealthMonitor> health_;
   std::atomic<bool> cancel_{false};
 };

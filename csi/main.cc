@@ -132,10 +132,11 @@ int main(int argc, char** argv) {
   if (auto s = ctx->Init(); !s.ok()) return Fail(s.ToString());
   // Open every pool now so a broken configuration fails at start-up, not at the first call.
   for (const auto& name : pools->names()) {
-    auto pool = pools->Get(name, {});
+    auto pool = pools->Get(name, vdisk::csi::kNoCallSecrets);
     if (!pool.ok()) {
-      if (absl::IsUnavailable(pool.status()) || absl::IsUnauthenticated(pool.status()) ||
-          absl::IsPermissionDenied(pool.status()))
+      if (absl::IsUnauthenticated(pool.status()))
+        spdlog::warn("pool {} has no identity of its own: each call must bring CSI secrets", name);
+      else if (absl::IsUnavailable(pool.status()) || absl::IsPermissionDenied(pool.status()))
         spdlog::warn("pool {} not usable yet: {}", name, pool.status().ToString());
       else
         return Fail("pool " + name + ": " + pool.status().ToString());

@@ -11,6 +11,7 @@
 #include "csi/ids.h"
 #include "csi/mounter.h"
 #include "csi/node_attach.h"
+#include "csi/publish_rules.h"
 #include "csi/rpc.h"
 #include "common/fs.h"
 #include "csi/validation.h"
@@ -33,18 +34,20 @@ bool PathExists(const std::string& path) {
   return ::lstat(path.c_str(), &st) == 0;
 }
 
-// The pool attachment a read-only publish made for itself, if no other publish of the record
-// still uses the same device (two read-only publishes share one read-only loop device).
-std::optional<blockdev::Attachment> OwnAttachmentToRelease(const VolumeRecord& rec, const PublishRecord& pub) {
-  if (!pub.own_attachment) return std::nullopt;
-  for (const auto& other : rec.publishes)
-    if (other.target_path != pub.target_path && other.own_attachment &&
-        other.own_attachment->path == pub.own_attachment->path)
-      return std::nullopt;
-  return pub.own_attachment;
+}  // namespace
+
+StatusOr<Params> NodeService::NodeSecrets(const std::string& volume_id, const Params& given) {
+  if (!given.empty()) return given;
+  return ctx_->node_credentials().Load(volume_id);
 }
 
-}  // namespace
+void NodeService::ForgetStaleCredentials() {
+  auto records = ctx_->node_state().LoadAll();
+  if (!records.ok()) return;  // keep everything when unsure
+  std::vector<std::string> staged;
+  for (const auto& rec : *records) staged.push_back(rec.volume_id);
+  ctx_->node_credentials().RemoveAllBut(staged);
+}
 
 // ------------------------------------------------------------------------------------------------
 // vhost-user exports
@@ -106,7 +109,10 @@ void NodeService::RestoreVhostExports() {
   for (const auto& rec : *records) {
     if (rec.vhost_queues == 0 || rec.publishes.empty()) continue;
     auto oid = DecodeVolumeId(rec.volume_id);
-    auto pool = oid.ok() ? ctx_->PoolForId(oid->pool, {}) : StatusOr<std::shared_ptr<Pool>>(oid.status());
+    auto secrets = NodeSecrets(rec.volume_id, kNoCallSecrets);
+    auto pool = !oid.ok()       ? StatusOr<std::shared_ptr<Pool>>(oid.status())
+                : !secrets.ok() ? StatusOr<std::shared_ptr<Pool>>(secrets.status())
+                                : ctx_->PoolForId(oid->pool, *secrets);
     for (const auto& pub : rec.publishes) {
       Status s = pool.status();
       if (s.ok() && pub.vhost_dir.empty())
@@ -134,7 +140,8 @@ Status NodeService::DoStage(const v1::NodeStageVolumeRequest& req) {
   RETURN_IF_ERROR(CheckAttachMode(attach, cap.mode));
   const unsigned vhost_queues = attach.vhost_user ? attach.vhost_queues : 0;
   ASSIGN_OR_RETURN(ObjectId oid, DecodeVolumeId(req.volume_id()));
-  const Params secrets = ToParams(req.secrets());
+  const Params given = ToParams(req.secrets());  // nodeStageSecretRef
+  ASSIGN_OR_RETURN(const Params secrets, NodeSecrets(req.volume_id(), given));
   ASSIGN_OR_RETURN(std::shared_ptr<Pool> pool, ctx_->PoolForId(oid.pool, secrets));
 
   ASSIGN_OR_RETURN(OpLocks::Guard guard, ctx_->locks().Acquire({NodeLockKey(req.volume_id())}));
@@ -173,6 +180,8 @@ Status NodeService::DoStage(const v1::NodeStageVolumeRequest& req) {
   }
 
   auto stage = [&]() -> Status {
+    // Kept for the node calls that carry no secrets (unpublish, unstage, stats, restarts).
+    if (!given.empty()) RETURN_IF_ERROR(ctx_->node_credentials().Save(req.volume_id(), given));
     if (rec.vhost_queues > 0) return Status();  // no kernel attachment: publish starts the export
     ASSIGN_OR_RETURN(blockdev::Attachment att, pool->attach(oid.local_id, readonly, secrets));
     if (att.path != rec.attachment.path || att.is_block_device != rec.attachment.is_block_device) {
@@ -192,6 +201,7 @@ Status NodeService::DoStage(const v1::NodeStageVolumeRequest& req) {
     if (cap.mode == VolumeMode::kFilesystem) (void)mount::Unmount(staging);
     if (!rec.attachment.path.empty()) (void)pool->detach(oid.local_id, rec.attachment);
     (void)store.Remove(req.volume_id());
+    (void)ctx_->node_credentials().Remove(req.volume_id());
   }
   if (s.ok() && fresh)
     spdlog::info("NodeStageVolume id={} staging={} attachment={} ro={}", req.volume_id(), staging,
@@ -212,7 +222,8 @@ Status NodeService::DoUnstage(const v1::NodeUnstageVolumeRequest& req) {
 
   NodeStateStore& store = ctx_->node_state();
   ASSIGN_OR_RETURN(std::optional<VolumeRecord> rec, store.Load(req.volume_id()));
-  if (!rec || rec->staging_path != req.staging_target_path()) return Status();  // not staged there
+  if (!rec) return ctx_->node_credentials().Remove(req.volume_id());  // not staged (any more)
+  if (rec->staging_path != req.staging_target_path()) return Status();  // not staged there
   if (!rec->publishes.empty()) {
     std::vector<std::string> targets;
     for (const auto& p : rec->publishes) targets.push_back(p.target_path);
@@ -221,10 +232,12 @@ Status NodeService::DoUnstage(const v1::NodeUnstageVolumeRequest& req) {
   }
   if (rec->mode == VolumeMode::kFilesystem) RETURN_IF_ERROR(mount::Unmount(rec->staging_path));
   if (!rec->attachment.path.empty()) {
-    ASSIGN_OR_RETURN(std::shared_ptr<Pool> pool, ctx_->PoolForId(oid.pool, {}));
+    ASSIGN_OR_RETURN(const Params secrets, NodeSecrets(req.volume_id(), kNoCallSecrets));
+    ASSIGN_OR_RETURN(std::shared_ptr<Pool> pool, ctx_->PoolForId(oid.pool, secrets));
     RETURN_IF_ERROR(pool->detach(oid.local_id, rec->attachment));
   }
   RETURN_IF_ERROR(store.Remove(req.volume_id()));
+  RETURN_IF_ERROR(ctx_->node_credentials().Remove(req.volume_id()));
   spdlog::info("NodeUnstageVolume id={} staging={}", req.volume_id(), req.staging_target_path());
   return Status();
 }
@@ -248,7 +261,7 @@ Status NodeService::DoPublish(const v1::NodePublishVolumeRequest& req) {
   if (req.staging_target_path() == req.target_path())
     return absl::InvalidArgumentError("target_path must differ from staging_target_path");
   ASSIGN_OR_RETURN(ObjectId oid, DecodeVolumeId(req.volume_id()));
-  const Params secrets = ToParams(req.secrets());
+  ASSIGN_OR_RETURN(const Params secrets, NodeSecrets(req.volume_id(), ToParams(req.secrets())));
   ASSIGN_OR_RETURN(std::shared_ptr<Pool> pool, ctx_->PoolForId(oid.pool, secrets));
 
   ASSIGN_OR_RETURN(OpLocks::Guard guard, ctx_->locks().Acquire({NodeLockKey(req.volume_id())}));
@@ -270,11 +283,13 @@ Status NodeService::DoPublish(const v1::NodePublishVolumeRequest& req) {
   PublishRecord* pub = rec.FindPublish(target);
   const bool fresh = pub == nullptr;
   if (pub != nullptr) {
-    if (pub->readonly != readonly || pub->flags_fingerprint != fingerprint)
+    if (pub->readonly != readonly || pub->flags_fingerprint != fingerprint ||
+        PublishAccess(rec, *pub) != cap.access)
       return absl::AlreadyExistsError(absl::StrCat("volume ", req.volume_id(), " is already published at ", target,
-                                                   " with a different read-only flag or mount flags"));
+                                                   " with a different access mode, read-only flag or mount flags"));
   } else {
-    rec.publishes.push_back({target, readonly, fingerprint, std::nullopt, ""});
+    RETURN_IF_ERROR(CheckAnotherPublish(rec, target, cap.access));
+    rec.publishes.push_back({target, readonly, fingerprint, std::nullopt, "", cap.access});
     pub = &rec.publishes.back();
     if (rec.vhost_queues > 0) pub->vhost_dir = VhostExportDir(ctx_->vhost_dir(), req.volume_id(), target);
     RETURN_IF_ERROR(store.Save(rec));  // intent first
@@ -288,6 +303,9 @@ Status NodeService::DoPublish(const v1::NodePublishVolumeRequest& req) {
         // A read-only bind of a device node does not stop writes through it: use a read-only
         // attachment of its own.
         ASSIGN_OR_RETURN(device, pool->attach(oid.local_id, /*read_only=*/true, secrets));
+        if (device.path == rec.attachment.path)
+          return absl::InternalError(absl::StrCat("pool '", oid.pool, "' handed out the read-write staged device ",
+                                                  device.path, " for a read-only publish; refusing it"));
         if (!pub->own_attachment || pub->own_attachment->path != device.path) {
           pub->own_attachment = device;
           RETURN_IF_ERROR(store.Save(rec));
@@ -355,7 +373,8 @@ Status NodeService::DoUnpublish(const v1::NodeUnpublishVolumeRequest& req) {
   else RETURN_IF_ERROR(mount::Unmount(pub->target_path));
   RETURN_IF_ERROR(mount::RemoveTarget(pub->target_path));
   if (auto own = OwnAttachmentToRelease(*rec, *pub)) {
-    ASSIGN_OR_RETURN(std::shared_ptr<Pool> pool, ctx_->PoolForId(oid.pool, {}));
+    ASSIGN_OR_RETURN(const Params secrets, NodeSecrets(req.volume_id(), kNoCallSecrets));
+    ASSIGN_OR_RETURN(std::shared_ptr<Pool> pool, ctx_->PoolForId(oid.pool, secrets));
     RETURN_IF_ERROR(pool->detach(oid.local_id, *own));
   }
   const std::string target = pub->target_path;
@@ -379,7 +398,8 @@ Status NodeService::DoStats(const v1::NodeGetVolumeStatsRequest& req, v1::NodeGe
   if (req.volume_id().empty()) return absl::InvalidArgumentError("volume_id is required");
   if (req.volume_path().empty()) return absl::InvalidArgumentError("volume_path is required");
   ASSIGN_OR_RETURN(ObjectId oid, DecodeVolumeId(req.volume_id()));
-  ASSIGN_OR_RETURN(std::shared_ptr<Pool> pool, ctx_->PoolForId(oid.pool, {}));
+  ASSIGN_OR_RETURN(const Params secrets, NodeSecrets(req.volume_id(), kNoCallSecrets));
+  ASSIGN_OR_RETURN(std::shared_ptr<Pool> pool, ctx_->PoolForId(oid.pool, secrets));
   ASSIGN_OR_RETURN(blockdev::Volume vol, pool->get_volume(oid.local_id));
   ASSIGN_OR_RETURN(std::optional<VolumeRecord> rec, ctx_->node_state().Load(req.volume_id()));
   const std::string& path = req.volume_path();
@@ -455,7 +475,8 @@ Status NodeService::DoExpand(const v1::NodeExpandVolumeRequest& req, v1::NodeExp
     ASSIGN_OR_RETURN(Capability c, ParseCapability(req.volume_capability()));
     cap = c;
   }
-  ASSIGN_OR_RETURN(std::shared_ptr<Pool> pool, ctx_->PoolForId(oid.pool, ToParams(req.secrets())));
+  ASSIGN_OR_RETURN(const Params secrets, NodeSecrets(req.volume_id(), ToParams(req.secrets())));
+  ASSIGN_OR_RETURN(std::shared_ptr<Pool> pool, ctx_->PoolForId(oid.pool, secrets));
   ASSIGN_OR_RETURN(OpLocks::Guard guard, ctx_->locks().Acquire({NodeLockKey(req.volume_id())}));
   ASSIGN_OR_RETURN(blockdev::Volume vol, pool->get_volume(oid.local_id));
   if (cap && cap->mode != vol.mode)

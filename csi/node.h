@@ -14,6 +14,11 @@
 // without a kernel attachment; each publish serves it from this process as a vhost-user-blk
 // export whose socket directory is bind-mounted at the target path (vhost_publish.h), for
 // QEMU/KVM to attach; the exports are restored when the plugin restarts.
+//
+// Credentials: each call opens the volume's pool with its own secrets when kubelet passed some
+// (NodeStage, NodePublish, NodeExpand), else with the stage secrets the node kept for the volume
+// (node_credentials.h), else with the pool's own identity; never with an empty set that would
+// fall back to a default identity.
 #pragma once
 
 #include <memory>
@@ -30,6 +35,8 @@ class NodeService final : public ::csi::v1::Node::Service {
   // Starts again the vhost-user exports the node records say are published (after a plugin
   // restart). Failures are logged; the volumes stay recorded so NodeUnpublish still works.
   void RestoreVhostExports();
+  // Drops the stage secrets kept for volumes no longer staged (node_credentials.h).
+  void ForgetStaleCredentials();
 
   grpc::Status NodeStageVolume(grpc::ServerContext*, const ::csi::v1::NodeStageVolumeRequest*,
                                ::csi::v1::NodeStageVolumeResponse*) override;
@@ -58,6 +65,9 @@ class NodeService final : public ::csi::v1::Node::Service {
   Status DescribeVhostExport(const std::string& csi_id, const PublishRecord& pub, unsigned queues);
   // Unmounts the target, stops the export (in-flight requests complete) and removes its directory.
   Status StopVhostExport(const PublishRecord& pub);
+  // The secrets to open a volume's pool with: `given` (the request's) when it has some, else
+  // those kept when the volume was staged (node_credentials.h).
+  StatusOr<blockdev::Params> NodeSecrets(const std::string& volume_id, const blockdev::Params& given);
   Status DoStage(const ::csi::v1::NodeStageVolumeRequest& req);
   Status DoUnstage(const ::csi::v1::NodeUnstageVolumeRequest& req);
   Status DoPublish(const ::csi::v1::NodePublishVolumeRequest& req);

@@ -34,6 +34,13 @@ blockdev::Attachment AttachmentFromJson(const json& j) {
 
 int AccessToInt(blockdev::AccessMode m) { return static_cast<int>(m); }
 
+StatusOr<blockdev::AccessMode> AccessFromJson(const json& j) {
+  const int access = j.get<int>();
+  if (access < 0 || access > static_cast<int>(blockdev::AccessMode::kSingleNodeMultiWriter))
+    return absl::DataLossError("node record: unknown access mode");
+  return static_cast<blockdev::AccessMode>(access);
+}
+
 }  // namespace
 
 PublishRecord* VolumeRecord::FindPublish(const std::string& target_path) {
@@ -69,6 +76,7 @@ std::string NodeStateStore::Serialize(const VolumeRecord& r) {
   json pubs = json::array();
   for (const auto& p : r.publishes) {
     json jp{{"target_path", p.target_path}, {"readonly", p.readonly}, {"flags", p.flags_fingerprint}};
+    if (p.access) jp["access"] = AccessToInt(*p.access);
     if (p.own_attachment) jp["own_attachment"] = AttachmentToJson(*p.own_attachment);
     if (!p.vhost_dir.empty()) jp["vhost_dir"] = p.vhost_dir;
     pubs.push_back(std::move(jp));
@@ -99,10 +107,7 @@ StatusOr<VolumeRecord> NodeStateStore::Parse(const std::string& text) {
     if (mode == "block") r.mode = blockdev::VolumeMode::kBlock;
     else if (mode == "filesystem") r.mode = blockdev::VolumeMode::kFilesystem;
     else return absl::DataLossError(absl::StrCat("node record: unknown mode '", mode, "'"));
-    int access = j.at("access").get<int>();
-    if (access < 0 || access > static_cast<int>(blockdev::AccessMode::kSingleNodeMultiWriter))
-      return absl::DataLossError("node record: unknown access mode");
-    r.access = static_cast<blockdev::AccessMode>(access);
+    ASSIGN_OR_RETURN(r.access, AccessFromJson(j.at("access")));
     r.readonly = j.at("readonly").get<bool>();
     r.flags_fingerprint = j.value("flags", "");
     r.attachment = AttachmentFromJson(j.at("attachment"));
@@ -112,6 +117,9 @@ StatusOr<VolumeRecord> NodeStateStore::Parse(const std::string& text) {
       p.target_path = jp.at("target_path").get<std::string>();
       p.readonly = jp.at("readonly").get<bool>();
       p.flags_fingerprint = jp.value("flags", "");
+      if (jp.contains("access")) {
+        ASSIGN_OR_RETURN(p.access, AccessFromJson(jp.at("access")));
+      }
       if (jp.contains("own_attachment")) p.own_attachment = AttachmentFromJson(jp.at("own_attachment"));
       p.vhost_dir = jp.value("vhost_dir", "");
       r.publishes.push_back(std::move(p));

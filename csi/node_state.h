@@ -31,6 +31,8 @@ struct PublishRecord {
   std::optional<blockdev::Attachment> own_attachment;
   // attach: vhost-user: the export directory bind-mounted at the target (vhost_publish.h).
   std::string vhost_dir;
+  // The access mode of the publish request (absent in records written before it was kept).
+  std::optional<blockdev::AccessMode> access;
 };
 
 struct VolumeRecord {

@@ -28,9 +28,9 @@ VolumeRecord Sample() {
   r.access = blockdev::AccessMode::kMultiNodeMultiWriter;
   r.readonly = false;
   r.attachment = {"/dev/loop7", true};
-  r.publishes.push_back({"/var/lib/kubelet/pods/p1/volumeDevices/x", false, "", std::nullopt, ""});
+  r.publishes.push_back({"/var/lib/kubelet/pods/p1/volumeDevices/x", false, "", std::nullopt, "", std::nullopt});
   r.publishes.push_back({"/var/lib/kubelet/pods/p2/volumeDevices/x", true, "ab12",
-                         blockdev::Attachment{"/dev/loop9", true}, ""});
+                         blockdev::Attachment{"/dev/loop9", true}, "", blockdev::AccessMode::kSingleNodeSingleWriter});
   return r;
 }
 
@@ -54,6 +54,8 @@ TEST_F(NodeStateTest, RecordsSurviveANewStore) {
   ASSERT_TRUE(r.publishes[1].own_attachment.has_value());
   EXPECT_EQ(r.publishes[1].own_attachment->path, "/dev/loop9");
   EXPECT_EQ(r.publishes[1].flags_fingerprint, "ab12");
+  EXPECT_EQ(r.publishes[1].access, blockdev::AccessMode::kSingleNodeSingleWriter);
+  EXPECT_FALSE(r.publishes[0].access.has_value());  // as in records written before it was kept
   auto all = again.LoadAll();
   ASSERT_TRUE(all.ok());
   EXPECT_EQ(all->size(), 1u);

@@ -57,6 +57,7 @@ StatusOr<std::unique_ptr<CsiServer>> CsiServer::Start(const std::string& endpoin
   if (ctx->options().serve_node) {
     auto node = std::make_unique<NodeService>(ctx);
     node->RestoreVhostExports();
+    node->ForgetStaleCredentials();
     s->node_ = std::move(node);
     builder.RegisterService(s->node_.get());
   }

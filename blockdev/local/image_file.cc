@@ -133,6 +133,26 @@ StatusOr<ImageStat> StatImage(const std::string& path) {
   return out;
 }
 
+StatusOr<uint64_t> ProbeMaxFileSize(const std::string& dir, uint64_t granularity) {
+  int raw = ::open(dir.c_str(), O_TMPFILE | O_RDWR | O_CLOEXEC, 0600);
+  if (raw < 0 && (errno == EOPNOTSUPP || errno == EISDIR || errno == EINVAL)) {
+    std::string name = dir + "/.max-size-probe-XXXXXX";  // no O_TMPFILE here: a named one
+    raw = ::mkostemp(name.data(), O_CLOEXEC);
+    if (raw >= 0) ::unlink(name.c_str());
+  }
+  Fd fd(raw);
+  if (fd.get() < 0) return LastErrnoStatus(absl::StrCat("temporary file in ", dir));
+  // Largest n (in units of `granularity`) whose size ftruncate accepts; 1 unit always fits.
+  uint64_t lo = 1, hi = static_cast<uint64_t>(INT64_MAX) / granularity;
+  while (lo < hi) {
+    const uint64_t mid = lo + (hi - lo + 1) / 2;
+    if (::ftruncate(fd.get(), static_cast<off_t>(mid * granularity)) == 0) lo = mid;
+    else if (errno == EFBIG || errno == EINVAL) hi = mid - 1;
+    else return LastErrnoStatus(absl::StrCat("probing the largest file size in ", dir));
+  }
+  return lo * granularity;
+}
+
 StatusOr<FsSpace> StatFs(const std::string& path) {
   struct statvfs sv;
   if (::statvfs(path.c_str(), &sv) != 0) return LastErrnoStatus(absl::StrCat("statvfs ", path));

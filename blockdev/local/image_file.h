@@ -33,6 +33,11 @@ struct ImageStat {
 };
 StatusOr<ImageStat> StatImage(const std::string& path);
 
+// The largest file the file system holding `dir` accepts (the kernel's s_maxbytes: 16 TiB on
+// ext4 with 4 KiB blocks, 8 EiB on XFS), rounded down to `granularity`. Probes with ftruncate on
+// an unnamed temporary file in `dir` (nothing is allocated, nothing left behind).
+StatusOr<uint64_t> ProbeMaxFileSize(const std::string& dir, uint64_t granularity);
+
 struct FsSpace {
   uint64_t total_bytes = 0;
   uint64_t available_bytes = 0;  // to unprivileged writers (f_bavail)

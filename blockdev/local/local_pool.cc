@@ -153,7 +153,14 @@ Status LocalPool::Init() {
     return absl::FailedPreconditionError(absl::StrCat(
         layout_.marker(), " has an unsupported format (this vdisk reads format ", kLayoutFormat,
         ")"));
+  ASSIGN_OR_RETURN(max_volume_bytes_, ProbeMaxFileSize(layout_.staging_dir(), kSizeGranularity));
   return Sweep();
+}
+
+Status LocalPool::CheckVolumeSize(uint64_t size_bytes) const {
+  if (size_bytes <= max_volume_bytes_) return Status();
+  return absl::OutOfRangeError(absl::StrCat("volume size ", size_bytes, " exceeds the largest file the file system of ",
+                                            layout_.root(), " can hold (", max_volume_bytes_, " bytes)"));
 }
 
 Status LocalPool::Sweep() const {
@@ -307,7 +314,7 @@ Capabilities LocalPool::capabilities() const {
   c.block_access_modes.assign(std::begin(kAllModes), std::end(kAllModes));
   c.filesystem_access_modes.assign(std::begin(kAllModes), std::end(kAllModes));
   c.size_granularity = kSizeGranularity;
-  c.max_volume_bytes = 0;
+  c.max_volume_bytes = max_volume_bytes_;
   c.snapshots = true;  // reflink, else a sparse copy made by the pool
   c.clone_from_snapshot = reflink_;
   c.clone_from_volume = reflink_;
@@ -337,7 +344,7 @@ StatusOr<Capacity> LocalPool::capacity(const Params& params) {
   Capacity c;
   c.available_bytes = space.available_bytes / kSizeGranularity * kSizeGranularity;
   c.total_bytes = space.total_bytes;
-  c.max_volume_bytes = 0;
+  c.max_volume_bytes = max_volume_bytes_;
   return c;
 }
 
@@ -367,6 +374,7 @@ StatusOr<Volume> LocalPool::create_volume(const VolumeRequest& req) {
   if (req.size_bytes > UINT64_MAX - kSizeGranularity)
     return absl::OutOfRangeError("volume size too large");
   const uint64_t size = RoundUpToGranularity(req.size_bytes);
+  RETURN_IF_ERROR(CheckVolumeSize(size));
   RETURN_IF_ERROR(validate_params(req.params));
   ASSIGN_OR_RETURN(bool preallocate, WantsPreallocation(req.params));
   const bool has_source = req.source.kind != VolumeSource::Kind::kNone;
@@ -514,6 +522,7 @@ StatusOr<uint64_t> LocalPool::expand_volume(const std::string& id, uint64_t new_
   if (new_size_bytes > UINT64_MAX - kSizeGranularity)
     return absl::OutOfRangeError("volume size too large");
   const uint64_t size = RoundUpToGranularity(new_size_bytes);
+  RETURN_IF_ERROR(CheckVolumeSize(size));
   ASSIGN_OR_RETURN(FileLock pool_lock, LockPool());
   ASSIGN_OR_RETURN(Volume v, meta_.ReadVolume(id));
   if (size < v.size_bytes)

@@ -76,6 +76,8 @@ class LocalPool final : public Pool {
   void RemoveData(const std::string& dir, const std::string& id) const;
 
   Status Sweep() const;
+  // OUT_OF_RANGE for a size beyond the largest file the root's file system holds.
+  Status CheckVolumeSize(uint64_t size_bytes) const;
   Volume Decorate(Volume v, const std::optional<FsSpace>& space) const;
 
   // --- names (local_names.cc) ---
@@ -112,6 +114,7 @@ class LocalPool final : public Pool {
   mutable std::mutex names_mu_;
   mutable std::set<std::string> unnamed_volumes_, unnamed_snapshots_;
   bool reflink_;
+  uint64_t max_volume_bytes_ = 0;  // the largest file the root's file system holds (Init)
 };
 
 uint64_t RoundUpToGranularity(uint64_t bytes);

@@ -86,9 +86,14 @@ StatusOr<std::shared_ptr<Cluster>> Cluster::ConnectNew(const ClusterOptions& o) 
     RETURN_IF_ERROR(SetConf(h, "log_to_file", "false", false));
   }
   if (!o.mon_host.empty()) RETURN_IF_ERROR(SetConf(h, "mon_host", o.mon_host, false));
+  // Exactly the key given: a key or keyfile from the conf file's [client] sections must not
+  // take precedence over it (cephx reads key, then keyfile, then keyring).
   if (!o.key.empty()) {
+    RETURN_IF_ERROR(SetConf(h, "keyfile", "", false));
     RETURN_IF_ERROR(SetConf(h, "key", o.key, true));
   } else if (!o.keyring.empty()) {
+    RETURN_IF_ERROR(SetConf(h, "key", "", true));
+    RETURN_IF_ERROR(SetConf(h, "keyfile", "", false));
     RETURN_IF_ERROR(SetConf(h, "keyring", o.keyring, false));
   }
   RETURN_IF_ERROR(SetConf(h, "client_mount_timeout", std::to_string(o.connect_timeout_s), false));

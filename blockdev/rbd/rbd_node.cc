@@ -12,9 +12,9 @@
 #include <vector>
 
 #include "absl/strings/str_cat.h"
+#include "blockdev/rbd/krbd_mappings.h"
 #include "blockdev/rbd/rbd_pool_impl.h"
 #include "common/fs.h"
-#include "nlohmann/json.hpp"
 #include "spdlog/spdlog.h"
 
 namespace vdisk::blockdev::rbd {
@@ -68,14 +68,11 @@ StatusOr<Attachment> RbdPool::attach(const std::string& id, bool read_only,
         "volume ", id, ": Filesystem-mode RBD volumes are not attachable by vdisk yet; use "
         "volumeMode: Block"));
   const std::string spec = absl::StrCat(rec.rbd_pool, "/", rec.image);
-  // Already mapped (idempotent attach)?
+  // Already mapped with the same read-only state (idempotent attach)? A read-only attach never
+  // gets the staged read-write mapping: krbd maps the image a second time, read-only.
   if (auto listed = Run({"rbd", "device", "list", "--format", "json"}); listed.ok()) {
-    auto j = nlohmann::json::parse(*listed, nullptr, false);
-    if (j.is_array())
-      for (const auto& m : j)
-        if (m.value("pool", "") == rec.rbd_pool && m.value("name", "") == rec.image &&
-            m.value("snap", "-") == "-")
-          return Attachment{m.value("device", ""), true};
+    std::string dev = FindReusableMapping(*listed, rec.rbd_pool, rec.image, read_only, KernelDeviceReadOnly);
+    if (!dev.empty()) return Attachment{dev, true};
   }
   std::vector<std::string> argv = {"rbd", "device", "map", spec};
   if (read_only) argv.push_back("--read-only");

@@ -187,6 +187,16 @@ StatusOr<RbdPoolOptions> ParseRbdPoolConfig(const PoolConfig& config, const Para
     while (!k.empty() && (k.back() == '\n' || k.back() == ' ')) k.pop_back();
     o.cluster.key = k;
   }
+  // The pool's own identity is a named user with its key; never half of one (ceph.conf's
+  // [client] sections would supply the rest, and with it whatever identity they name).
+  const bool has_key_source = !o.cluster.key.empty() || !o.cluster.keyring.empty();
+  if (!o.cluster.user.empty() && !has_key_source)
+    return absl::InvalidArgumentError(absl::StrCat(
+        "rbd pool '", o.name, "': user=", o.cluster.user, " needs keyring= or keyfile= (vdisk never takes "
+        "a key from ceph.conf)"));
+  if (o.cluster.user.empty() && has_key_source)
+    return absl::InvalidArgumentError(absl::StrCat(
+        "rbd pool '", o.name, "': keyring=/keyfile= need user= (the cephx identity the key belongs to)"));
   // CSI secrets win over the configured identity.
   auto id = secrets.find("userID");
   auto key = secrets.find("userKey");
@@ -197,6 +207,13 @@ StatusOr<RbdPoolOptions> ParseRbdPoolConfig(const PoolConfig& config, const Para
     o.cluster.user = id->second.starts_with("client.") ? id->second.substr(7) : id->second;
     o.cluster.key = key->second;
     o.cluster.keyring.clear();
+  } else if (o.cluster.user.empty()) {
+    // Neither: refuse rather than connect as whatever default identity ceph.conf names.
+    return absl::UnauthenticatedError(absl::StrCat(
+        "rbd pool '", o.name, "' has no identity of its own (user= with keyring= or keyfile=) and this call "
+        "carries no CSI secrets (userID, userKey): give the StorageClass the secret for this operation "
+        "(csi.storage.k8s.io/provisioner-secret-name, node-stage-secret-name, controller-expand-secret-name; "
+        "snapshotter-secret-name in the VolumeSnapshotClass) or give the pool an identity"));
   }
   return o;
 }

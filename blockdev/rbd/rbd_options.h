@@ -18,6 +18,9 @@
 //   diff                auto|exact|object: extent maps (allocated, changed_extents) whole-object
 //                       when fast-diff is valid (auto), always exact, or always whole-object
 // CSI secrets (override the user/key of the config): userID, userKey.
+// A pool has an identity of its own only with user= and keyring= (or keyfile=); one without it
+// takes its credentials from the CSI secrets of each call, and a call without them is refused
+// (UNAUTHENTICATED), never run as the default identity ceph.conf would pick (client.admin).
 //
 // StorageClass parameters (VolumeRequest.params): rbdPool, dataPool, imageFeatures,
 // cloneSoftDepth, cloneHardDepth (a hard depth alone below the soft default lowers the soft
@@ -57,7 +60,8 @@ struct RbdPoolOptions {
   int abandon_after_s = 120;
 };
 
-// INVALID_ARGUMENT for unknown options, bad values, no cluster, a user without a key.
+// INVALID_ARGUMENT for unknown options, bad values, no cluster, a user without a key (or a key
+// without a user); UNAUTHENTICATED when neither the config nor `secrets` give an identity.
 StatusOr<RbdPoolOptions> ParseRbdPoolConfig(const PoolConfig& config, const Params& secrets);
 
 // StorageClass parameters over `defaults`. INVALID_ARGUMENT on unknown keys or bad values.

@@ -13,6 +13,7 @@ PoolConfig Config(Params options) { return PoolConfig{"ceph", "rbd", std::move(o
 
 TEST(RbdOptions, DefaultsAndOverrides) {
   auto o = ParseRbdPoolConfig(Config({{"conf", "/etc/ceph/ceph.conf"}, {"user", "client.vdisk"},
+                                      {"keyring", "/etc/ceph/vdisk.keyring"},
                                       {"rbd_pool", "vms"}, {"clone_soft_depth", "2"},
                                       {"clone_hard_depth", "3"}}),
                               {});
@@ -48,6 +49,26 @@ TEST(RbdOptions, SecretsOverrideConfigAndNeedBothFields) {
   auto bad = ParseRbdPoolConfig(Config({{"conf", "/c"}, {"key", "AQBsecret=="}}), {});
   EXPECT_EQ(bad.status().code(), absl::StatusCode::kInvalidArgument);
   EXPECT_EQ(std::string(bad.status().message()).find("AQBsecret"), std::string::npos);
+}
+
+TEST(RbdOptions, APoolSaysWhichIdentityItUses) {
+  // No identity of its own and no secrets: refused, never the conf's default user.
+  auto none = ParseRbdPoolConfig(Config({{"conf", "/c"}}), {});
+  EXPECT_EQ(none.status().code(), absl::StatusCode::kUnauthenticated);
+  EXPECT_NE(std::string(none.status().message()).find("node-stage-secret-name"), std::string::npos);
+  // With the call's secrets it works.
+  auto secrets = ParseRbdPoolConfig(Config({{"conf", "/c"}}), {{"userID", "vdisk"}, {"userKey", "AQBsecret=="}});
+  ASSERT_TRUE(secrets.ok()) << secrets.status();
+  EXPECT_EQ(secrets->cluster.user, "vdisk");
+  // Half an identity is a configuration error (the conf would supply the other half).
+  EXPECT_EQ(ParseRbdPoolConfig(Config({{"conf", "/c"}, {"user", "vdisk"}}), {}).status().code(),
+            absl::StatusCode::kInvalidArgument);
+  EXPECT_EQ(ParseRbdPoolConfig(Config({{"conf", "/c"}, {"keyring", "/k"}}), {}).status().code(),
+            absl::StatusCode::kInvalidArgument);
+  auto own = ParseRbdPoolConfig(Config({{"conf", "/c"}, {"user", "vdisk"}, {"keyring", "/k"}}), {});
+  ASSERT_TRUE(own.ok()) << own.status();
+  EXPECT_EQ(own->cluster.user, "vdisk");
+  EXPECT_EQ(own->cluster.keyring, "/k");
 }
 
 TEST(RbdOptions, RejectsBadConfig) {

@@ -2,6 +2,7 @@
 #include "blockdev/rbd/rbd_pool.h"
 
 #include <algorithm>
+#include <cstdlib>
 #include <cerrno>
 #include <chrono>
 #include <condition_variable>
@@ -85,6 +86,14 @@ StatusOr<std::shared_ptr<RbdPool>> RbdPool::Open(const RbdPoolOptions& options) 
   if (!probe.ok())
     return Annotate(probe.status(), absl::StrCat("rbd pool '", options.name, "' (",
                                                  pool->cluster_->describe(), ")"));
+  // Images get the cluster's default object size (rbd_default_order, 22 = 4 MiB unless the
+  // conf says otherwise); that bounds the largest volume.
+  char order_text[16] = {};
+  int order = 22;
+  if (rados_conf_get(pool->cluster_->handle(), "rbd_default_order", order_text, sizeof order_text) == 0)
+    order = std::clamp(std::atoi(order_text), 12, 26);
+  const uint64_t gran = pool->capabilities().size_granularity;
+  pool->max_image_bytes_ = (kMaxImageObjects << order) / gran * gran;
   pool->flattener_ = std::make_unique<Flattener>();
   RbdPool* self = pool.get();
   pool->flattener_->Enqueue("sweep", [self](const std::atomic<bool>&) { self->Sweep(); });
@@ -104,8 +113,15 @@ Capabilities RbdPool::capabilities() const {
                                AccessMode::kMultiNodeReaderOnly,
                                AccessMode::kSingleNodeSingleWriter,
                                AccessMode::kSingleNodeMultiWriter};
+  // The kernel attachment maps images with krbd, which gives a block device: a Filesystem-mode
+  // volume would need a file system made and mounted on it, which vdisk does not do
+  // (rbd_node.cc). The user-space attachment (attach: vhost-user) serves Filesystem volumes.
+  c.attach_modes = {VolumeMode::kBlock};
+  c.attach_note =
+      "the kernel attachment of an RBD volume is a block device (krbd) and vdisk puts no file "
+      "system on it: use volumeMode: Block, or attach: vhost-user to serve the image to a VM";
   c.size_granularity = 1 << 20;
-  c.max_volume_bytes = 0;
+  c.max_volume_bytes = max_image_bytes_;
   c.snapshots = true;
   c.clone_from_snapshot = true;
   c.clone_from_volume = true;
@@ -114,6 +130,13 @@ Capabilities RbdPool::capabilities() const {
   c.node_local = false;
   c.fast_clone = true;
   return c;
+}
+
+Status RbdPool::CheckImageSize(uint64_t size_bytes) const {
+  if (size_bytes <= max_image_bytes_) return Status();
+  return absl::OutOfRangeError(absl::StrCat("volume size ", size_bytes, " exceeds the largest RBD image vdisk makes (",
+                                            max_image_bytes_, " bytes: ", kMaxImageObjects,
+                                            " objects, librbd's object map limit)"));
 }
 
 Status RbdPool::validate_params(const Params& params) const {
@@ -131,12 +154,15 @@ StatusOr<Capacity> RbdPool::capacity(const Params& params) {
   if (!j.is_object()) return absl::InternalError("ceph df: unparsable output");
   const std::string& data_pool = vo.data_pool.empty() ? vo.rbd_pool : vo.data_pool;
   Capacity cap;
+  cap.max_volume_bytes = max_image_bytes_;
   try {
-    cap.total_bytes = j.at("stats").value("total_bytes", uint64_t{0});
     bool found = false;
     for (const auto& p : j.at("pools")) {
       if (p.value("name", "") != data_pool) continue;
+      // What the pool can hold, replication accounted for: what it stores plus what it can
+      // still take (the cluster's raw total counts every replica).
       cap.available_bytes = p.at("stats").value("max_avail", uint64_t{0});
+      cap.total_bytes = p.at("stats").value("stored", uint64_t{0}) + cap.available_bytes;
       found = true;
     }
     if (!found)

@@ -25,6 +25,12 @@ namespace vdisk::blockdev::rbd {
 // record silent for options.abandon_after_s is abandoned.
 inline constexpr int kHeartbeatSeconds = 15;
 
+// The most objects an image may have: librbd refuses an object map past this many
+// (cls::rbd::MAX_OBJECT_MAP_OBJECT_COUNT), and without one, removing an image costs one RADOS
+// delete per object of its size (a 4 EiB image without object map does not go away in practice).
+// With 4 MiB objects the largest volume is 976 TiB.
+inline constexpr uint64_t kMaxImageObjects = 256000000;
+
 class RbdPool final : public Pool, public std::enable_shared_from_this<RbdPool> {
  public:
   static StatusOr<std::shared_ptr<RbdPool>> Open(const RbdPoolOptions& options);
@@ -68,6 +74,8 @@ class RbdPool final : public Pool, public std::enable_shared_from_this<RbdPool> 
   explicit RbdPool(RbdPoolOptions options);
 
   // --- shared helpers (rbd_pool.cc) ---
+  // OUT_OF_RANGE for a size beyond what an image can hold (kMaxImageObjects objects).
+  Status CheckImageSize(uint64_t size_bytes) const;
   StatusOr<const IoCtx*> Io(const std::string& rbd_pool);
   // Visible records (NOT_FOUND otherwise). *_any: any state; nullopt if absent.
   StatusOr<std::optional<VolumeRecord>> ReadVolumeAny(const std::string& id);
@@ -130,6 +138,7 @@ class RbdPool final : public Pool, public std::enable_shared_from_this<RbdPool> 
   RbdPoolOptions options_;
   std::shared_ptr<Cluster> cluster_;
   std::string owner_;  // this instance's id in records
+  uint64_t max_image_bytes_ = 0;  // kMaxImageObjects objects of the cluster's default object size
   std::mutex io_mu_;
   std::map<std::string, std::unique_ptr<IoCtx>> ios_;
   std::unique_ptr<Journal> journal_;

@@ -64,7 +64,7 @@ StatusOr<Volume> RbdPool::create_volume(const VolumeRequest& req) {
   RETURN_IF_ERROR(ValidateName(req.name));
   if (req.size_bytes == 0) return absl::InvalidArgumentError("volume size must be > 0");
   const uint64_t gran = capabilities().size_granularity;
-  if (req.size_bytes > (UINT64_C(1) << 62)) return absl::OutOfRangeError("volume size too large");
+  RETURN_IF_ERROR(CheckImageSize(req.size_bytes));
   const uint64_t size = (req.size_bytes + gran - 1) / gran * gran;
   ASSIGN_OR_RETURN(VolumeOptions vo, ParseVolumeParams(options_.defaults, req.params));
   RETURN_IF_ERROR(Io(vo.rbd_pool).status());
@@ -357,7 +357,7 @@ StatusOr<std::vector<Volume>> RbdPool::list_volumes() {
 
 StatusOr<uint64_t> RbdPool::expand_volume(const std::string& id, uint64_t new_size_bytes) {
   if (new_size_bytes == 0) return absl::InvalidArgumentError("new size must be > 0");
-  if (new_size_bytes > (UINT64_C(1) << 62)) return absl::OutOfRangeError("volume size too large");
+  RETURN_IF_ERROR(CheckImageSize(new_size_bytes));
   const uint64_t gran = capabilities().size_granularity;
   const uint64_t size = (new_size_bytes + gran - 1) / gran * gran;
   ASSIGN_OR_RETURN(VolumeRecord rec, ReadVolume(id));

@@ -41,7 +41,7 @@ TEST_F(ControllerTest, CapabilitiesAreExactlyWhatIsServed) {
   for (const auto& cap : caps->capabilities()) got.insert(cap.rpc().type());
   std::set<int> want{Ctl::CREATE_DELETE_VOLUME, Ctl::LIST_VOLUMES,  Ctl::GET_CAPACITY, Ctl::CREATE_DELETE_SNAPSHOT,
                      Ctl::LIST_SNAPSHOTS,       Ctl::CLONE_VOLUME,  Ctl::EXPAND_VOLUME, Ctl::GET_VOLUME,
-                     Ctl::VOLUME_CONDITION,     Ctl::SINGLE_NODE_MULTI_WRITER};
+                     Ctl::VOLUME_CONDITION,     Ctl::SINGLE_NODE_MULTI_WRITER, Ctl::GET_SNAPSHOT};
   EXPECT_EQ(got, want);
   v1::ControllerPublishVolumeRequest pub;
   pub.set_volume_id("x");

@@ -167,6 +167,51 @@ TEST_P(NodeLifecycle, RwxPublishedTwiceSharesTheBytes) {
   ASSERT_TRUE(Unstage(vol.volume_id(), staging).ok());
 }
 
+// ReadWriteOncePod (SINGLE_NODE_SINGLE_WRITER) allows one publish on the node; ReadWriteOnce
+// (SINGLE_NODE_MULTI_WRITER) several pods on it. Nothing is left behind by the refusal.
+TEST_P(NodeLifecycle, SingleWriterAccessModeIsEnforcedOnTheNode) {
+  const bool block = GetParam();
+  auto vol = MustCreate(CreateReq("pvc-rwop", 8 * kMiB, block,
+                                  {Mode::SINGLE_NODE_SINGLE_WRITER, Mode::SINGLE_NODE_MULTI_WRITER}));
+  const std::string staging = StagingDir("rwop");
+  const std::string t1 = TargetPath("rwop-pod-1");
+  const std::string t2 = TargetPath("rwop-pod-2");
+  ASSERT_TRUE(Stage(vol.volume_id(), staging, block, Mode::SINGLE_NODE_SINGLE_WRITER).ok());
+  ASSERT_TRUE(Publish(vol.volume_id(), staging, t1, block, false, Mode::SINGLE_NODE_SINGLE_WRITER).ok());
+  ASSERT_TRUE(Publish(vol.volume_id(), staging, t1, block, false, Mode::SINGLE_NODE_SINGLE_WRITER).ok())
+      << "a repeat at the same target stays idempotent";
+  EXPECT_EQ(Publish(vol.volume_id(), staging, t2, block, false, Mode::SINGLE_NODE_SINGLE_WRITER).code(),
+            absl::StatusCode::kFailedPrecondition);
+  EXPECT_EQ(Publish(vol.volume_id(), staging, t2, block, true, Mode::SINGLE_NODE_SINGLE_WRITER).code(),
+            absl::StatusCode::kFailedPrecondition);
+  EXPECT_EQ(Publish(vol.volume_id(), staging, t2, block, false, Mode::SINGLE_NODE_MULTI_WRITER).code(),
+            absl::StatusCode::kFailedPrecondition)
+      << "another pod may not join a ReadWriteOncePod publish";
+  EXPECT_FALSE(Exists(t2)) << "the refused publish made nothing";
+  EXPECT_EQ(Publish(vol.volume_id(), staging, t1, block, false, Mode::SINGLE_NODE_MULTI_WRITER).code(),
+            absl::StatusCode::kAlreadyExists)
+      << "the same target with another access mode is an incompatible repeat";
+  // Once the first pod is gone, a new one may publish.
+  ASSERT_TRUE(Unpublish(vol.volume_id(), t1).ok());
+  ASSERT_TRUE(Publish(vol.volume_id(), staging, t2, block, false, Mode::SINGLE_NODE_SINGLE_WRITER).ok());
+  ASSERT_TRUE(Unpublish(vol.volume_id(), t2).ok());
+
+  // ReadWriteOnce: several pods on one node, but a ReadWriteOncePod publish may not join them.
+  ASSERT_TRUE(Publish(vol.volume_id(), staging, t1, block, false, Mode::SINGLE_NODE_MULTI_WRITER).ok());
+  ASSERT_TRUE(Publish(vol.volume_id(), staging, t2, block, false, Mode::SINGLE_NODE_MULTI_WRITER).ok());
+  std::string h = WritePattern(DataPath(t1, block), kMiB, kMiB, 11);
+  EXPECT_EQ(ReadHash(DataPath(t2, block), kMiB, kMiB), h);
+  const std::string t3 = TargetPath("rwop-pod-3");
+  EXPECT_EQ(Publish(vol.volume_id(), staging, t3, block, false, Mode::SINGLE_NODE_SINGLE_WRITER).code(),
+            absl::StatusCode::kFailedPrecondition);
+  ASSERT_TRUE(Unpublish(vol.volume_id(), t1).ok());
+  ASSERT_TRUE(Unpublish(vol.volume_id(), t2).ok());
+  ASSERT_TRUE(Unstage(vol.volume_id(), staging).ok());
+  auto left = FindUnder(scratch_->path());
+  EXPECT_EQ(left.mounts, 0);
+  EXPECT_EQ(left.loops, 0);
+}
+
 TEST_P(NodeLifecycle, ExpandWhilePublished) {
   const bool block = GetParam();
   auto vol = MustCreate(CreateReq("pvc-grow", 8 * kMiB, block));

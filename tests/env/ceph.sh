@@ -364,8 +364,22 @@ rados_answers() {
     timeout 20 rados "${C[@]}" -p rbd rm .vdisk-ceph-probe
 }
 
+# True if our own daemon <name> is the one listening on <port>: another cluster on this host may
+# have taken the port between pick_port and the bind (its answers would look like ours).
+port_is_ours() {  # port_is_ours <daemon> <port>
+  local pid
+  pid=$(daemon_pid "$1")
+  [[ -n $pid ]] && ss -Hltnp "sport = :$2" 2>/dev/null | grep -q "pid=$pid,"
+}
+
 s3_answers() {
   local code
+  if ! port_is_ours rgw "$RGW_PORT"; then
+    if ss -Hltn "sport = :$RGW_PORT" 2>/dev/null | grep -q .; then
+      log "127.0.0.1:$RGW_PORT is served by another process, not this cluster's radosgw"
+    fi
+    return 1
+  fi
   code=$(curl -s -o /dev/null -m 2 -w '%{http_code}' "http://127.0.0.1:$RGW_PORT/") || return 1
   [[ $code == 200 ]]
 }

@@ -3,8 +3,11 @@
 // credentials from the CSI secrets, snapshots with size and ready_to_use, restore and clone with
 // the bytes checked through the image itself, expand, capacity, the node side on a node
 // without kernel RBD, and a Filesystem volume published with attach: vhost-user (the image served
-// through librbd at a kubelet-shaped target, surviving a killed node plugin).
+// through librbd at a kubelet-shaped target, surviving a killed node plugin); with credentials
+// given only as CSI secrets, the whole node lifecycle over that attachment, including the export
+// restored at plugin start-up.
 #include <gtest/gtest.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include <chrono>
@@ -55,6 +58,7 @@ class RbdCsiTest : public ::testing::Test {
   }
 
   void TearDown() override {
+    if (driver_ && !with_keyring_) RestartDriver(/*with_keyring=*/true);  // to list what is left
     if (driver_) {
       // Clean up through CSI: snapshots first, then volumes (children before parents is not
       // required: the pool hides parents until their children are gone).
@@ -81,8 +85,17 @@ class RbdCsiTest : public ::testing::Test {
     sockdir_.reset();
   }
 
-  void StartDriver(bool with_keyring) {
+  // with_keyring: the pool has an identity of its own. bare_node: the plugin sees a ceph.conf
+  // that names the monitors and no key at all (a node holding no Ceph keys), instead of the test
+  // cluster's, whose [client] section names client.admin's keyring.
+  void StartDriver(bool with_keyring, bool bare_node = false) {
+    with_keyring_ = with_keyring;
     std::string pool = pool_flag_;
+    if (bare_node) {
+      const std::string bare = *scratch_ / "bare-ceph.conf";
+      ASSERT_TRUE(fs::WriteFileAtomic(bare, absl::StrCat("[global]\nmon_host = ", env_.mon_host, "\n")).ok());
+      pool = absl::StrCat("name=ceph,kind=rbd,conf=", bare, ",rbd_pool=", env_.rbd_pool, ",instance=", instance_);
+    }
     if (with_keyring) absl::StrAppend(&pool, ",user=", env_.driver_user, ",keyring=", env_.driver_keyring);
     driver_ = std::make_unique<DriverProcess>(
         std::vector<std::string>{"--endpoint", endpoint_, "--node-id", "rbd-node", "--pool", pool,
@@ -92,9 +105,9 @@ class RbdCsiTest : public ::testing::Test {
     std::string error;
     ASSERT_TRUE(driver_->Start(&error)) << error;
   }
-  void RestartDriver(bool with_keyring = true) {
+  void RestartDriver(bool with_keyring = true, bool bare_node = false) {
     driver_->Stop();
-    StartDriver(with_keyring);
+    StartDriver(with_keyring, bare_node);
   }
   void KillAndRestartDriver() {
     driver_->Kill();
@@ -137,6 +150,7 @@ class RbdCsiTest : public ::testing::Test {
   CsiClient& c() { return driver_->client(); }
 
   vdisk::testing::CephEnv env_;
+  bool with_keyring_ = true;
   std::string instance_, endpoint_, pool_flag_;
   std::unique_ptr<ScratchDir> scratch_, sockdir_;
   std::unique_ptr<DriverProcess> driver_;
@@ -378,6 +392,206 @@ TEST_F(RbdCsiTest, VhostUserFilesystemVolumeServesTheImageAtKubeletsPath) {
   std::cerr << "delete: " << deleted.status() << " after "
             << std::chrono::duration_cast<std::chrono::milliseconds>(std::chrono::steady_clock::now() - t0).count()
             << " ms\n";
+}
+
+// The capacity a vhost-user front end sees through the published directory at `target` (0 if
+// the export does not answer).
+uint64_t ExportCapacity(const std::string& target) {
+  blockdev::vhost::testing::VhostClient vc;
+  if (!vc.ConnectIn(target, kVhostSocketName).ok() || !vc.Setup(1).ok()) return 0;
+  auto cfg = vc.GetConfig(0, sizeof(blockdev::vhost::BlkConfig));
+  if (!cfg.ok() || cfg->size() != sizeof(blockdev::vhost::BlkConfig)) return 0;
+  blockdev::vhost::BlkConfig bc;
+  std::memcpy(&bc, cfg->data(), sizeof(bc));
+  return bc.capacity * 512;
+}
+
+TEST_F(RbdCsiTest, CallsWithoutCredentialsAreRefusedNotRunAsTheConfsDefaultIdentity) {
+  // The pool has no identity of its own; the test cluster's ceph.conf names client.admin's
+  // keyring in [client], which a call without secrets used to run as.
+  RestartDriver(/*with_keyring=*/false);
+  auto req = CreateReq("vm-rbd-anonymous", 16 * kMiB);
+  req.clear_secrets();
+  auto refused = c().CreateVolume(req);
+  EXPECT_EQ(refused.status().code(), StatusCode::kUnauthenticated) << refused.status();
+  EXPECT_NE(std::string(refused.status().message()).find("provisioner-secret-name"), std::string::npos)
+      << refused.status();
+  v1::GetCapacityRequest cap;
+  (*cap.mutable_parameters())["pool"] = "ceph";
+  EXPECT_EQ(c().GetCapacity(cap).status().code(), StatusCode::kUnauthenticated);
+  // Calls that carry no secrets by design still answer for the other pools (none here).
+  auto listed = c().ListVolumes(v1::ListVolumesRequest());
+  ASSERT_TRUE(listed.ok()) << listed.status();
+  EXPECT_EQ(listed->entries_size(), 0);
+  EXPECT_TRUE(c().ListSnapshots(v1::ListSnapshotsRequest()).ok());
+  EXPECT_TRUE(c().Probe().ok());
+  // With the secrets it works.
+  auto created = c().CreateVolume(CreateReq("vm-rbd-anonymous", 16 * kMiB));
+  ASSERT_TRUE(created.ok()) << created.status();
+  v1::DeleteVolumeRequest d;
+  d.set_volume_id(created->volume().volume_id());
+  *d.mutable_secrets() = Secrets();
+  ASSERT_TRUE(c().DeleteVolume(d).ok());
+
+  // Half an identity in the configuration stops the driver at start-up.
+  driver_->Stop();
+  DriverProcess half(std::vector<std::string>{"--endpoint", endpoint_, "--node-id", "rbd-node", "--pool",
+                                              absl::StrCat(pool_flag_, ",user=", env_.driver_user),
+                                              "--state-dir", *scratch_ / "state"},
+                     *scratch_ / "half.log", endpoint_);
+  std::string error;
+  EXPECT_FALSE(half.Start(&error));
+  EXPECT_NE(error.find("keyring"), std::string::npos) << error;
+  StartDriver(/*with_keyring=*/true);
+}
+
+TEST_F(RbdCsiTest, NodeLifecycleWithCredentialsOnlyFromSecrets) {
+  RestartDriver(/*with_keyring=*/false, /*bare_node=*/true);
+  // A Filesystem volume served as vhost-user-blk (the attachment a node without krbd has).
+  auto cap = Cap(false, Mode::SINGLE_NODE_SINGLE_WRITER);
+  auto req = CreateReq("vm-rbd-node", 16 * kMiB, Mode::SINGLE_NODE_SINGLE_WRITER);
+  *req.mutable_volume_capabilities(0) = cap;
+  (*req.mutable_parameters())["attach"] = "vhost-user";
+  auto created = c().CreateVolume(req);
+  ASSERT_TRUE(created.ok()) << created.status() << driver_->Log();
+  const v1::Volume vol = created->volume();
+  const std::string kubelet = *scratch_ / "kubelet";
+  const std::string staging = kubelet + "/staging";
+  ASSERT_TRUE(fs::MakeDirs(staging, 0750).ok());
+  ASSERT_TRUE(fs::MakeDirs(kubelet + "/pods/p1", 0750).ok());
+  ASSERT_TRUE(fs::MakeDirs(kubelet + "/pods/p2", 0750).ok());
+  const std::string t1 = kubelet + "/pods/p1/mount", t2 = kubelet + "/pods/p2/mount";
+
+  // kubelet: NodeStage with the StorageClass's node-stage secret, everything else without secrets.
+  v1::NodeStageVolumeRequest st;
+  st.set_volume_id(vol.volume_id());
+  st.set_staging_target_path(staging);
+  *st.mutable_volume_capability() = cap;
+  *st.mutable_volume_context() = vol.volume_context();
+  *st.mutable_secrets() = Secrets();
+  auto staged = c().NodeStageVolume(st);
+  ASSERT_TRUE(staged.ok()) << staged.status() << driver_->Log();
+  const std::string kept = *scratch_ / ("state/credentials/" + vol.volume_id() + ".json");
+  struct stat kst;
+  ASSERT_EQ(::stat(kept.c_str(), &kst), 0) << "the node keeps the stage secrets for the calls without any";
+  EXPECT_EQ(kst.st_mode & 0777, 0600u);
+
+  auto publish = [&](const std::string& target) {
+    v1::NodePublishVolumeRequest p;
+    p.set_volume_id(vol.volume_id());
+    p.set_staging_target_path(staging);
+    p.set_target_path(target);
+    *p.mutable_volume_capability() = cap;
+    *p.mutable_volume_context() = vol.volume_context();
+    return c().NodePublishVolume(p).status();
+  };
+  ASSERT_TRUE(publish(t1).ok()) << driver_->Log();
+  EXPECT_EQ(ExportCapacity(t1), static_cast<uint64_t>(16 * kMiB)) << "the export opened the image";
+  EXPECT_EQ(publish(t2).code(), StatusCode::kFailedPrecondition) << "ReadWriteOncePod: one publish per node";
+
+  v1::NodeGetVolumeStatsRequest stats;
+  stats.set_volume_id(vol.volume_id());
+  stats.set_volume_path(t1);
+  auto got = c().NodeGetVolumeStats(stats);
+  ASSERT_TRUE(got.ok()) << got.status();
+  EXPECT_EQ(got->usage(0).total(), 16 * kMiB);
+
+  v1::ControllerExpandVolumeRequest grow;
+  grow.set_volume_id(vol.volume_id());
+  grow.mutable_capacity_range()->set_required_bytes(32 * kMiB);
+  *grow.mutable_secrets() = Secrets();  // controller-expand secret
+  ASSERT_TRUE(c().ControllerExpandVolume(grow).ok());
+  v1::NodeExpandVolumeRequest nexp;  // no node-expand secret
+  nexp.set_volume_id(vol.volume_id());
+  nexp.set_volume_path(t1);
+  auto grown = c().NodeExpandVolume(nexp);
+  ASSERT_TRUE(grown.ok()) << grown.status();
+  EXPECT_EQ(grown->capacity_bytes(), 32 * kMiB);
+
+  // A plugin restart (DaemonSet rolling update): the export is served again at start-up, with
+  // the credentials the node kept; the plugin still has none of its own.
+  RestartDriver(/*with_keyring=*/false, /*bare_node=*/true);
+  EXPECT_EQ(ExportCapacity(t1), static_cast<uint64_t>(32 * kMiB)) << driver_->Log();
+  EXPECT_EQ(driver_->Log().find(env_.driver_key), std::string::npos) << "a key reached the log";
+
+  // The snapshotter's calls with the VolumeSnapshotClass's secret.
+  v1::CreateSnapshotRequest snap;
+  snap.set_name("vm-rbd-node-snap");
+  snap.set_source_volume_id(vol.volume_id());
+  *snap.mutable_secrets() = Secrets();
+  auto taken = c().CreateSnapshot(snap);
+  ASSERT_TRUE(taken.ok()) << taken.status();
+  v1::GetSnapshotRequest get;
+  get.set_snapshot_id(taken->snapshot().snapshot_id());
+  *get.mutable_secrets() = Secrets();
+  EXPECT_TRUE(c().GetSnapshot(get).ok());
+  get.clear_secrets();
+  EXPECT_EQ(c().GetSnapshot(get).status().code(), StatusCode::kUnauthenticated);
+  v1::DeleteSnapshotRequest drop;
+  drop.set_snapshot_id(taken->snapshot().snapshot_id());
+  *drop.mutable_secrets() = Secrets();
+  ASSERT_TRUE(c().DeleteSnapshot(drop).ok());
+
+  v1::NodeUnpublishVolumeRequest up;
+  up.set_volume_id(vol.volume_id());
+  up.set_target_path(t1);
+  ASSERT_TRUE(c().NodeUnpublishVolume(up).ok());
+  v1::NodeUnstageVolumeRequest us;
+  us.set_volume_id(vol.volume_id());
+  us.set_staging_target_path(staging);
+  ASSERT_TRUE(c().NodeUnstageVolume(us).ok());
+  EXPECT_NE(::stat(kept.c_str(), &kst), 0) << "unstage forgets the kept secrets";
+
+  v1::DeleteVolumeRequest d;
+  d.set_volume_id(vol.volume_id());
+  *d.mutable_secrets() = Secrets();
+  ASSERT_TRUE(c().DeleteVolume(d).ok());
+}
+
+TEST_F(RbdCsiTest, CapacityAndModesAreHonest) {
+  // Beyond what an RBD image can hold (librbd's object map limit): OUT_OF_RANGE, not EINVAL.
+  auto huge = c().CreateVolume(CreateReq("vm-rbd-4eib", 1ll << 62));
+  EXPECT_EQ(huge.status().code(), StatusCode::kOutOfRange) << huge.status();
+  // Within it but past what the pool may promise (200% of a ~10 GiB test cluster).
+  auto over = c().CreateVolume(CreateReq("vm-rbd-100tib", 100ll << 40));
+  EXPECT_EQ(over.status().code(), StatusCode::kResourceExhausted) << over.status();
+  v1::GetCapacityRequest cap;
+  (*cap.mutable_parameters())["pool"] = "ceph";
+  auto before = c().GetCapacity(cap);
+  ASSERT_TRUE(before.ok()) << before.status();
+  EXPECT_GT(before->available_capacity(), 0);
+  EXPECT_LT(before->available_capacity(), 100ll << 40);
+  EXPECT_LE(before->maximum_volume_size().value(), before->available_capacity());
+  auto one = c().CreateVolume(CreateReq("vm-rbd-1g", 1ll << 30));
+  ASSERT_TRUE(one.ok()) << one.status();
+  auto after = c().GetCapacity(cap);
+  ASSERT_TRUE(after.ok());
+  EXPECT_LE(after->available_capacity(), before->available_capacity() - (1ll << 30) + (64ll << 20))
+      << "the new volume is promised (the cluster's free space moves a little meanwhile)";
+
+  // No node attachment vdisk has puts a file system on an RBD image: Filesystem mode is refused
+  // at CreateVolume with the reason, reported as no capacity, and not confirmed.
+  v1::CreateVolumeRequest fs = CreateReq("vm-rbd-fs", 16 * kMiB, Mode::SINGLE_NODE_WRITER);
+  *fs.mutable_volume_capabilities(0) = Cap(false, Mode::SINGLE_NODE_WRITER);
+  auto refused = c().CreateVolume(fs);
+  EXPECT_EQ(refused.status().code(), StatusCode::kInvalidArgument) << refused.status();
+  EXPECT_NE(std::string(refused.status().message()).find("Block"), std::string::npos) << refused.status();
+  *cap.add_volume_capabilities() = Cap(false, Mode::SINGLE_NODE_WRITER);
+  auto fs_cap = c().GetCapacity(cap);
+  ASSERT_TRUE(fs_cap.ok());
+  EXPECT_EQ(fs_cap->available_capacity(), 0);
+  // With the user-space attachment, which serves Filesystem volumes, they are offered.
+  (*cap.mutable_parameters())["attach"] = "vhost-user";
+  auto vhost_cap = c().GetCapacity(cap);
+  ASSERT_TRUE(vhost_cap.ok()) << vhost_cap.status();
+  EXPECT_GT(vhost_cap->available_capacity(), 0);
+  v1::ValidateVolumeCapabilitiesRequest val;
+  val.set_volume_id(one->volume().volume_id());
+  *val.add_volume_capabilities() = Cap(true, Mode::SINGLE_NODE_WRITER);
+  *val.mutable_secrets() = Secrets();
+  auto ok = c().ValidateVolumeCapabilities(val);
+  ASSERT_TRUE(ok.ok()) << ok.status();
+  EXPECT_TRUE(ok->has_confirmed()) << ok->message();
 }
 
 }  // namespace

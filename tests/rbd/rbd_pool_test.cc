@@ -216,6 +216,14 @@ TEST_F(RbdPoolTest, CredentialsFromCsiSecretsAndBadCredentials) {
   auto cfg = fixture_->config();
   cfg.options.erase("keyring");
   cfg.options.erase("user");
+  // Without them the pool has no identity: refused, not run as the identity ceph.conf's [client]
+  // section names (the test cluster's names client.admin, which would have worked).
+  auto anonymous = vdisk::testing::OpenPool(cfg, {});
+  EXPECT_EQ(anonymous.status().code(), StatusCode::kUnauthenticated) << anonymous.status();
+  // Half an identity (a user whose key ceph.conf would supply) is a configuration error.
+  auto half = cfg;
+  half.options["user"] = env.driver_user;
+  EXPECT_EQ(vdisk::testing::OpenPool(half, {}).status().code(), StatusCode::kInvalidArgument);
   // The CSI secrets alone are enough.
   auto good = vdisk::testing::OpenPool(
       cfg, {{"userID", env.driver_user}, {"userKey", env.driver_key}});
@@ -248,7 +256,10 @@ TEST_F(RbdPoolTest, WrongClusterIsUnavailableQuickly) {
   EXPECT_EQ(p.status().code(), StatusCode::kUnavailable) << p.status();
   EXPECT_LT(took, std::chrono::seconds(15));
   // A conf file that does not exist.
-  blockdev::PoolConfig nocfg{"nocfg", "rbd", {{"conf", "/nonexistent/ceph.conf"}}};
+  blockdev::PoolConfig nocfg{"nocfg", "rbd",
+                             {{"conf", "/nonexistent/ceph.conf"},
+                              {"user", fixture_->env().driver_user},
+                              {"keyring", fixture_->env().driver_keyring}}};
   EXPECT_EQ(vdisk::testing::OpenPool(nocfg).status().code(), StatusCode::kNotFound);
 }
 
