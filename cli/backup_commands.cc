@@ -163,8 +163,16 @@ std::string CodeName(absl::StatusCode c) { return absl::StatusCodeToString(c); }
 
 // Prints the error (stderr, and a JSON object on stdout with --json) and exits the command.
 [[noreturn]] void Fail(const RepoFlags& f, const Status& s) {
+  // A store that stopped answering (or a full disk) is worth a re-run: say what it keeps.
+  std::string hint;
+  if (absl::IsUnavailable(s) || absl::IsDeadlineExceeded(s) || absl::IsResourceExhausted(s)) {
+    if (f.command == "create")
+      hint = "; the packs already stored are kept: re-run the same command to resume";
+    else if (f.command == "restore" || f.command == "verify")
+      hint = "; nothing was changed in the repository: re-run the same command";
+  }
   std::cerr << "vdisk backup " << f.command << ": " << s.message() << " [" << CodeName(s.code())
-            << "]" << std::endl;
+            << "]" << hint << std::endl;
   if (f.json)
     std::cout << json{{"ok", false},
                       {"error", {{"code", CodeName(s.code())}, {"message", std::string(s.message())}}}}

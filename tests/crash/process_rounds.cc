@@ -94,6 +94,19 @@ class Campaign {
         return Fail("cannot create " + disk_), std::move(r_);
       ::close(fd);
     }
+    // The copy's source: dense enough (384 MiB of data) that a copy checkpoints (every 256 MiB
+    // read) before it ends, so a kill can land after a checkpoint and the re-run resumes.
+    copy_src_ = o_.work + "/copy-src.img";
+    {
+      int fd = ::open(copy_src_.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
+      std::vector<uint64_t> buf((4 << 20) / 8);
+      for (int mib = 0; fd >= 0 && mib < 384; mib += 4) {
+        for (auto& v : buf) v = rng_();
+        (void)!::pwrite(fd, buf.data(), 4 << 20, static_cast<off_t>(mib) << 20);
+      }
+      if (fd < 0 || ::ftruncate(fd, 512 << 20) != 0) return Fail("cannot create " + copy_src_), std::move(r_);
+      ::close(fd);
+    }
     if (Backup({"init", "--create"}) != 0) return Fail("backup init failed: " + Err()), std::move(r_);
     for (int round = 0; round < o_.rounds && r_.violations.empty(); ++round) {
       Scribble(round == 0 ? 24 : 4);
@@ -193,20 +206,19 @@ class Campaign {
     ::unlink(dst.c_str());
     ::unlink((dst + ".partial").c_str());
     ::unlink(ckpt.c_str());
-    int rc = KillAndRerun({o_.vdisk, "copy", disk_, dst, "--checkpoint", ckpt, "--json", "-q", "--chunk", "256K",
-                           "--queue-depth", "4"},
+    int rc = KillAndRerun({o_.vdisk, "copy", copy_src_, dst, "--checkpoint", ckpt, "--json", "-q"},
                           copy_s_, r_.copy);
     if (rc != 0) return Fail(absl::StrCat("round ", round, ": copy re-run exit ", rc, ": ", Err()));
     auto j = nlohmann::json::parse(ReadFile(o_.work + "/stdout"), nullptr, false);
     if (j.is_object() && j.value("resumed", false)) ++r_.copies_resumed;
-    if (Sha256File(dst) != Sha256File(disk_))
+    if (Sha256File(dst) != Sha256File(copy_src_))
       Fail(absl::StrCat("round ", round, ": the resumed copy differs from its source"));
   }
 
   const ProcessCampaignOptions& o_;
   std::mt19937_64 rng_;
-  std::string disk_, disk_sha_;
-  double backup_s_ = 1.0, restore_s_ = 0.5, copy_s_ = 0.3;
+  std::string disk_, disk_sha_, copy_src_;
+  double backup_s_ = 1.0, restore_s_ = 0.5, copy_s_ = 2.0;
   ProcessCampaignResult r_;
 };
 
