@@ -26,7 +26,9 @@ TEST(RbdOptions, DefaultsAndOverrides) {
   EXPECT_EQ(o->defaults.clone_soft_depth, 2);
   EXPECT_EQ(o->defaults.clone_hard_depth, 3);
   EXPECT_EQ(o->cluster.op_timeout_s, 120);  // OSD operations never wait for ever by default
-  auto waits = ParseRbdPoolConfig(Config({{"conf", "/c"}, {"op_timeout", "0"}}), {});
+  auto waits = ParseRbdPoolConfig(Config({{"conf", "/c"}, {"user", "vdisk"}, {"keyring", "/k"},
+                                                {"op_timeout", "0"}}),
+                                        {});
   ASSERT_TRUE(waits.ok()) << waits.status();
   EXPECT_EQ(waits->cluster.op_timeout_s, 0);
 }

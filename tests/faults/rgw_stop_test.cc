@@ -23,6 +23,7 @@ namespace vdisk::backup {
 namespace {
 
 using namespace vdisk::backup::testing;
+int Sh(const std::string& cmd) { return vdisk::backup::testing::Run(cmd); }
 using Clock = std::chrono::steady_clock;
 constexpr uint64_t MiB = 1ull << 20;
 
@@ -51,8 +52,8 @@ class RgwStopTest : public ::testing::Test {
     repo_ = "s3://rgw-stop-" + std::to_string(::getpid());
   }
   void TearDown() override {
-    Run(CephScript() + " start-rgw " + CephDir() + " >/dev/null 2>&1");  // never leave it down
-    Run("rm -rf " + dir_);
+    Sh(CephScript() + " start-rgw " + CephDir() + " >/dev/null 2>&1");  // never leave it down
+    Sh("rm -rf " + dir_);
   }
 
   std::vector<std::string> Argv(const std::vector<std::string>& args) {
@@ -63,7 +64,9 @@ class RgwStopTest : public ::testing::Test {
   }
 
   // Runs `vdisk backup args` with progress as JSON lines; stops radosgw as soon as a progress line
-  // shows more than `stop_after` bytes transferred (0: never). Returns the exit code; stdout and
+  // shows more than `stop_after` bytes transferred (0: never). The command is frozen (SIGSTOP)
+  // while radosgw goes down (which takes up to ~1 s) so that the outage really lands mid-transfer
+  // however fast the rest of the transfer would have been. Returns the exit code; stdout and
   // stderr are in *out / *err, and the seconds from the outage to the exit in *after_stop.
   int RunStopping(const std::vector<std::string>& args, uint64_t stop_after, std::string* out,
                   std::string* err, double* after_stop = nullptr) {
@@ -102,8 +105,10 @@ class RgwStopTest : public ::testing::Test {
       line.clear();
       if (stop_after && !stopped && j.is_object() && j.value("bytes_transferred", uint64_t{0}) > stop_after) {
         stopped = true;
-        EXPECT_EQ(Run(CephScript() + " stop-rgw " + CephDir() + " >/dev/null 2>&1"), 0);
+        ::kill(pid, SIGSTOP);
+        EXPECT_EQ(Sh(CephScript() + " stop-rgw " + CephDir() + " >/dev/null 2>&1"), 0);
         stop_time = Clock::now();
+        ::kill(pid, SIGCONT);
       }
     }
     reader.join();
@@ -111,7 +116,9 @@ class RgwStopTest : public ::testing::Test {
     ::close(pe[0]);
     int st = 0;
     ::waitpid(pid, &st, 0);
-    if (stop_after) EXPECT_TRUE(stopped) << "the outage never started:\n" << *err;
+    if (stop_after) {
+      EXPECT_TRUE(stopped) << "the outage never started:\n" << *err;
+    }
     if (after_stop && stopped)
       *after_stop = std::chrono::duration<double>(Clock::now() - stop_time).count();
     return WIFEXITED(st) ? WEXITSTATUS(st) : 128 + WTERMSIG(st);
@@ -133,7 +140,7 @@ TEST_F(RgwStopTest, BackupAndRestoreFailResumablyAndCompleteWhenRadosgwIsBack) {
   EXPECT_EQ(rc, 1) << err;
   EXPECT_NE(err.find("re-run the same command to resume"), std::string::npos) << err;
   EXPECT_LT(after, 60) << "the backup kept retrying for " << after << " s (--s3-retry-seconds 5)";
-  ASSERT_EQ(Run(CephScript() + " start-rgw " + CephDir() + " >/dev/null 2>&1"), 0);
+  ASSERT_EQ(Sh(CephScript() + " start-rgw " + CephDir() + " >/dev/null 2>&1"), 0);
   out.clear(), err.clear();
   ASSERT_EQ(RunStopping({"create", "--disk", "rootdisk=" + disk, "--json"}, 0, &out, &err), 0) << err;
   auto made = nlohmann::json::parse(out, nullptr, false);
@@ -143,11 +150,13 @@ TEST_F(RgwStopTest, BackupAndRestoreFailResumablyAndCompleteWhenRadosgwIsBack) {
   // Restore: radosgw goes away after 16 MiB were downloaded.
   const std::string target = dir_ + "/restored.img";
   out.clear(), err.clear();
-  rc = RunStopping({"restore", "latest", "--to", target}, 16 * MiB, &out, &err, &after);
+  // Two connections: most packs are still to be fetched when radosgw goes away.
+  rc = RunStopping({"restore", "latest", "--to", target, "--s3-concurrency", "2"}, 16 * MiB, &out, &err,
+                   &after);
   EXPECT_EQ(rc, 1) << err;
   EXPECT_NE(err.find("re-run the same command"), std::string::npos) << err;
   EXPECT_LT(after, 60);
-  ASSERT_EQ(Run(CephScript() + " start-rgw " + CephDir() + " >/dev/null 2>&1"), 0);
+  ASSERT_EQ(Sh(CephScript() + " start-rgw " + CephDir() + " >/dev/null 2>&1"), 0);
   out.clear(), err.clear();
   ASSERT_EQ(RunStopping({"restore", "latest", "--to", target}, 0, &out, &err), 0) << err;
   EXPECT_EQ(Sha256File(target), Sha256File(disk));
