@@ -12,6 +12,7 @@
 #include <iostream>
 
 #include "blockdev/registry.h"
+#include "common/crash_report.h"
 #include "common/log.h"
 #include "common/metrics_server.h"
 #include "csi/config.h"
@@ -35,6 +36,7 @@ int Fail(const std::string& msg) {
 }  // namespace
 
 int main(int argc, char** argv) {
+  vdisk::InstallCrashReporter("vdisk-csi");
   CLI::App app{"vdisk-csi: CSI driver for VM disks (Identity, Controller, Node)"};
   std::string endpoint, node_id, role, config_path, driver_name, state_dir, topology_key, vhost_dir;
   std::vector<std::string> pool_flags, allowed_roots;

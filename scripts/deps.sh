@@ -2,6 +2,7 @@
 # Installs every Debian 12 package vdisk needs to build, test and benchmark (idempotent).
 #   scripts/deps.sh          build + test + bench dependencies (default)
 #   scripts/deps.sh build    only what building needs
+#   scripts/deps.sh sanitize what building needs, plus clang for the fuzz targets
 set -euo pipefail
 
 BUILD_PKGS=(
@@ -21,9 +22,16 @@ TEST_PKGS=(
   qemu-system-x86 qemu-utils qemu-system-common qemu-block-extra busybox-static cpio
   fio awscli gdb
 )
+# scripts/sanitize.sh: clang with compiler-rt (libFuzzer, ASan, UBSan) for fuzz/; GCC's own
+# ASan/UBSan/TSan runtimes come with g++.
+SANITIZE_PKGS=(clang libclang-rt-dev)
 
 pkgs=("${BUILD_PKGS[@]}")
-if [[ "${1:-all}" != build ]]; then pkgs+=("${TEST_PKGS[@]}"); fi
+case "${1:-all}" in
+  build) ;;
+  sanitize) pkgs+=("${SANITIZE_PKGS[@]}") ;;
+  *) pkgs+=("${TEST_PKGS[@]}") ;;
+esac
 
 if [[ $(id -u) -ne 0 ]]; then
   echo "deps.sh: must run as root (apt-get install)" >&2

@@ -310,6 +310,15 @@ class Campaign {
         typical = 0.8 * typical + 0.2 * Since(ta);
         break;
       }
+      if (std::string how; driver_->Exited(&how)) {
+        // Not a kill of ours: the restarted driver crashed. Its last words are in the log.
+        const std::string log = driver_->Log();
+        Violation(absl::StrCat("round ", round, ": ", call.label, ": the restarted vdisk-csi died on its own (",
+                               how, ") while the call was retried; log tail:\n",
+                               log.substr(log.size() > 3000 ? log.size() - 3000 : 0)));
+        StartDriver();  // the final checks still need a driver
+        return;
+      }
       if (got.status().code() == absl::StatusCode::kAborted) ++rec.aborted_answers;
       if (!Retryable(got.status().code())) {
         Violation(absl::StrCat("round ", round, ": ", call.label, " retried after a kill answered ",
