@@ -237,7 +237,12 @@ Status Copier::Setup() {
     return absl::InvalidArgumentError("copy: queue_depth must be 1..1024, chunk_bytes > 0");
   chunk_ = std::max<uint64_t>(granule_, (o_.chunk_bytes + granule_ - 1) / granule_ * granule_);
 
-  ASSIGN_OR_RETURN(ExtentList alloc, src_.allocated(0, size_));
+  // A source that can only map its allocation by reading (NFSv3) is read once, here, with
+  // zero detection, rather than twice.
+  ExtentList alloc = {{0, size_}};
+  if (!src_.allocation_requires_read()) {
+    ASSIGN_OR_RETURN(alloc, src_.allocated(0, size_));
+  }
   src_alloc_ = Clip(AlignOut(alloc, granule_), 0, size_);
   if (o_.discard_holes) {
     ASSIGN_OR_RETURN(ExtentList dalloc, dst_.allocated(0, size_));

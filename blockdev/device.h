@@ -92,6 +92,19 @@ class Device {
   // Extents within [offset, offset+length) that may hold data; everything else reads as
   // zeroes. A backend that cannot tell returns the whole range (never less than the truth).
   virtual StatusOr<ExtentList> allocated(uint64_t offset, uint64_t length) = 0;
+  // True when allocated() can only answer by reading the data (no allocation metadata in the
+  // protocol, e.g. NFSv3): a caller that reads the whole range anyway and detects zeroes
+  // itself (the copy engine, backup) should not ask first.
+  virtual bool allocation_requires_read() const { return false; }
+
+  // Optional: ranges in [0, max(size(), base.size())) where this device may differ from `base`,
+  // a relative that shares storage with it (a reflinked copy, a snapshot of the same image),
+  // found from the backend's metadata without reading data. Never less than the truth; exact
+  // only while neither device is written. Default UNIMPLEMENTED (the engine cannot tell, or
+  // `base` is of another engine): callers read and compare instead (snapshot/changed_blocks.h).
+  virtual StatusOr<ExtentList> changed_since(Device& base) {
+    return absl::UnimplementedError(describe() + " cannot compute a change map itself");
+  }
 };
 
 }  // namespace vdisk::blockdev

@@ -21,6 +21,7 @@
 // backend unreachable.
 #pragma once
 
+#include <chrono>
 #include <cstdint>
 #include <map>
 #include <memory>
@@ -72,6 +73,16 @@ struct Capabilities {
   bool node_local = false;
   // Cheap and O(1) clones/snapshots (reflink, RBD clone) rather than copies.
   bool fast_clone = false;
+  // The backend admits nodes one by one (an iSCSI ACL): publish() / unpublish() do it, and the
+  // CSI driver offers ControllerPublishVolume when a configured pool says so.
+  bool controller_publish = false;
+  // watch_write_holds() / hold_writes() work: a process taking a group snapshot can ask every
+  // process that serves one of the volumes to hold its write acknowledgements (RBD: RADOS
+  // watch/notify on a per-image object). See snapshot/group_snapshot.h.
+  bool write_holds = false;
+  // set_mutable_params() works: the pool stores a volume's mutable parameters (QoS) and applies
+  // what its backend can enforce itself (RBD: librbd image QoS).
+  bool mutable_params = false;
 };
 
 struct VolumeSource {
@@ -107,6 +118,9 @@ struct Volume {
   int64_t created_unix_ns = 0;
   // Published to CSI as volume_context.
   Params context;
+  // Mutable parameters (CSI mutable_parameters: QoS, blockdev/qos/qos_limits.h) as last set;
+  // empty for pools without capabilities().mutable_params.
+  Params mutable_params;
   // Health: empty when fine, else a message (e.g. "thin: pool cannot hold the full size").
   std::string condition;
 };
@@ -116,6 +130,17 @@ struct Snapshot {
   std::string name;
   std::string source_volume_id;
   uint64_t size_bytes = 0;  // size of the source at snapshot time
+  int64_t created_unix_ns = 0;
+  bool ready = true;
+};
+
+// Snapshots of several volumes of one pool meant as one point in time (a VolumeGroupSnapshot),
+// made by snapshot/group_snapshot.h. Members are ordinary snapshots: each can be restored,
+// cloned or deleted alone.
+struct GroupSnapshot {
+  std::string id;  // pool-local, [A-Za-z0-9._-] only
+  std::string name;
+  std::vector<Snapshot> snapshots;  // in the order of the request's volume ids
   int64_t created_unix_ns = 0;
   bool ready = true;
 };
@@ -131,6 +156,26 @@ struct Attachment {
   std::string path;
   bool is_block_device = false;
 };
+
+// Where requests to hold a volume's write acknowledgements arrive, in a process that serves the
+// volume (csi/volume_gates.cc: the volume's IoGate). Thread-safe.
+class WriteHoldSink {
+ public:
+  virtual ~WriteHoldSink() = default;
+  // Holds acknowledgements of writes to the volume until the returned object is destroyed.
+  virtual StatusOr<std::shared_ptr<void>> HoldWrites() = 0;
+};
+
+// The result of Pool::hold_writes().
+struct WriteHold {
+  std::shared_ptr<void> release;   // destroying it lets the writers go on
+  bool every_writer_held = false;  // every writer of every volume acknowledged the hold
+  std::string detail;              // why not (for logs)
+};
+
+class Pool;
+// UNIMPLEMENTED naming the pool and the optional ability it lacks.
+Status UnsupportedError(const Pool& pool, std::string_view what);
 
 class Pool {
  public:
@@ -175,6 +220,28 @@ class Pool {
   virtual StatusOr<std::optional<Snapshot>> find_snapshot_by_name(const std::string& name) = 0;
   virtual StatusOr<std::vector<Snapshot>> list_snapshots() = 0;  // ordered by id
 
+  // --- write holds (UNIMPLEMENTED unless capabilities().write_holds) ---
+  // Serving side: while the returned object lives, hold requests for the volume from any
+  // process reach `sink`. NOT_FOUND for an unknown volume.
+  virtual StatusOr<std::shared_ptr<void>> watch_write_holds(const std::string& volume_id,
+                                                            std::shared_ptr<WriteHoldSink> sink) {
+    return Unsupported("write holds");
+  }
+  // Snapshotting side: asks every process that watches one of the volumes to hold its write
+  // acknowledgements (each hold ends after `lease` at the latest), and says whether that covers
+  // every writer of every volume. NOT_FOUND for an unknown volume.
+  virtual StatusOr<WriteHold> hold_writes(const std::vector<std::string>& volume_ids,
+                                          std::chrono::milliseconds lease) {
+    return Unsupported("write holds");
+  }
+
+  // --- mutable parameters (UNIMPLEMENTED unless capabilities().mutable_params) ---
+  // Replaces the volume's mutable parameters (already validated by the caller) and applies what
+  // the backend enforces itself. Idempotent; NOT_FOUND for an unknown volume.
+  virtual Status set_mutable_params(const std::string& id, const Params& params) {
+    return Unsupported("mutable parameters");
+  }
+
   // --- data path ---
   virtual StatusOr<std::unique_ptr<Device>> open_volume(const std::string& id, bool read_only) = 0;
   virtual StatusOr<std::unique_ptr<Device>> open_snapshot(const std::string& id) = 0;
@@ -194,9 +261,29 @@ class Pool {
   virtual Status detach(const std::string& id, const Attachment& attachment) = 0;
   // After expand_volume(): makes an attached volume show its new size on this node.
   virtual Status node_expand(const std::string& id, const Attachment& attachment) = 0;
+
+  // --- controller publish (Capabilities::controller_publish) ---
+  // Admits node `node_id` (a CSI node id) to the volume at the backend; returns what the node
+  // needs to know (CSI publish_context). Idempotent. NOT_FOUND unknown or pending volume.
+  // Default: nothing to do.
+  virtual StatusOr<Params> publish(const std::string& id, const std::string& node_id, bool read_only) {
+    return Params{};
+  }
+  // Undoes publish(); an empty node_id means every node. Idempotent (OK for an unknown volume).
+  virtual Status unpublish(const std::string& id, const std::string& node_id) { return Status(); }
+
+ protected:
+  Status Unsupported(std::string_view what) const { return UnsupportedError(*this, what); }
 };
 
 std::string_view ToString(VolumeMode mode);
 std::string_view ToString(AccessMode mode);
+// The inverse of ToString ("block", "SINGLE_NODE_WRITER", ...), for stored records.
+// INVALID_ARGUMENT for an unknown name.
+StatusOr<VolumeMode> ParseVolumeMode(const std::string& s);
+StatusOr<AccessMode> ParseAccessMode(const std::string& s);
+// "none", "snapshot", "volume" and back.
+std::string_view ToString(VolumeSource::Kind kind);
+StatusOr<VolumeSource::Kind> ParseSourceKind(const std::string& s);
 
 }  // namespace vdisk::blockdev

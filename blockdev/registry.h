@@ -29,6 +29,9 @@ struct PoolConfig {
   std::string name;
   std::string kind;
   Params options;
+  // The node this process serves (vdisk-csi --node-id; empty: the host name). Backends that
+  // identify the node to their storage (an iSCSI initiator name) derive it from this.
+  std::string node_id;
   // Generic pool options, taken out of `options` by PoolSet::Add (blockdev/overprovisioning.h):
   // percent of the pool's capacity its volumes may add up to; 0 = no limit.
   uint32_t overprovisioning_percent = kDefaultOverprovisioningPercent;

@@ -2,7 +2,7 @@
 // rbd:, ...), driven by bench/suites/*.sh next to fio. One thread, one IoQueue at --qd: every
 // completion immediately queues the next I/O (like fio's io_uring engine with
 // iodepth_batch_complete_min=1), one submit+wait syscall per loop. Prints one result (JSON with
-// --json): IOPS, bandwidth, mean / p50 / p99 completion latency.
+// --json): IOPS, bandwidth, mean / p50 / p99 completion latency, CPU time (user + system) per I/O.
 //
 // I/O buffers come from 2 MiB-aligned transparent huge pages (MADV_HUGEPAGE) unless
 // --no-hugepages: with 4 KiB pages a 1 MiB O_DIRECT request is as many physical segments as the
@@ -10,6 +10,7 @@
 // descriptors decides how many requests fit in the ring at once (see docs/dataplane.md). The
 // benchmark should measure the engine, not that luck; bench/suites/io.sh gives fio the same.
 #include <sys/mman.h>
+#include <sys/resource.h>
 #include <time.h>
 
 #include <algorithm>
@@ -53,6 +54,14 @@ uint64_t ParseBytes(const std::string& s) {
   else if (u == "g" || u == "G") m = double(1ull << 30);
   else if (!u.empty()) Fail("bad size unit in '" + s + "'", 2);
   return static_cast<uint64_t>(v * m);
+}
+
+// User + system CPU time of this process so far, in ns (the engine's cost per I/O).
+uint64_t CpuNs() {
+  rusage ru{};
+  ::getrusage(RUSAGE_SELF, &ru);
+  auto ns = [](const timeval& tv) { return uint64_t(tv.tv_sec) * 1000000000ull + uint64_t(tv.tv_usec) * 1000; };
+  return ns(ru.ru_utime) + ns(ru.ru_stime);
 }
 
 inline uint64_t NowNs() {
@@ -260,6 +269,7 @@ void RunIoBench(const IoBenchFlags& f) {
   const uint64_t ramp_end = t0 + uint64_t(f.ramp * 1e9);
   const uint64_t end = ramp_end + uint64_t(f.runtime * 1e9);
   uint64_t measure_start = t0;
+  uint64_t cpu_start = CpuNs();
   b.measuring_ = f.ramp <= 0;
   while (true) {
     auto n = (*q)->poll(1, -1);
@@ -269,10 +279,12 @@ void RunIoBench(const IoBenchFlags& f) {
     if (!b.measuring_ && now >= ramp_end) {
       b.measuring_ = true;
       measure_start = now;
+      cpu_start = CpuNs();
     }
     if (now >= end) break;
   }
   const uint64_t measured_ns = NowNs() - measure_start;
+  const double cpu_us_per_io = b.ops_ ? double(CpuNs() - cpu_start) / 1000 / double(b.ops_) : 0;
   b.stopping_ = true;
   Status drained = (*q)->drain();
   if (!drained.ok()) Fail(std::string(drained.message()));
@@ -285,13 +297,15 @@ void RunIoBench(const IoBenchFlags& f) {
                         {"hugepages_kib", huge_kib},
                         {"iops", iops}, {"bw_bytes_per_s", bw}, {"bw_mib_s", bw / (1 << 20)},
                         {"lat_mean_us", b.hist_.MeanUs()}, {"lat_p50_us", b.hist_.PercentileUs(50)},
-                        {"lat_p99_us", b.hist_.PercentileUs(99)}};
+                        {"lat_p99_us", b.hist_.PercentileUs(99)},
+                        {"cpu_us_per_io", cpu_us_per_io}};
     std::cout << j.dump() << std::endl;
   } else {
-    std::printf("%s %s bs=%llu qd=%u: %.0f IOPS, %.1f MiB/s, lat mean %.1f us p50 %.1f us p99 %.1f us (%.1f s)\n",
+    std::printf("%s %s bs=%llu qd=%u: %.0f IOPS, %.1f MiB/s, lat mean %.1f us p50 %.1f us p99 %.1f us, "
+                "%.2f us CPU/IO (%.1f s)\n",
                 (*dev)->describe().c_str(), f.rw.c_str(), (unsigned long long)bs, f.qd, iops,
                 bw / (1 << 20), b.hist_.MeanUs(), b.hist_.PercentileUs(50),
-                b.hist_.PercentileUs(99), secs);
+                b.hist_.PercentileUs(99), cpu_us_per_io, secs);
   }
 }
 

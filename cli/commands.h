@@ -9,6 +9,8 @@
 namespace vdisk::cli {
 
 void AddVolumeCommands(CLI::App& app);  // volume/snapshot lifecycle through a CSI socket
+// snapshot changes / snapshot group / volume modify (after AddVolumeCommands: it extends them)
+void AddCsiServiceCommands(CLI::App& app);
 void AddCopyCommands(CLI::App& app);    // copy / import between devices and volumes
 void AddBackupCommands(CLI::App& app);  // backup init|create|list|show|restore|verify|prune|delete
 void AddServeCommands(CLI::App& app);   // serve: vhost-user-blk export of a volume

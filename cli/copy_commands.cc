@@ -33,6 +33,7 @@
 #include "blockdev/uring/uring_device.h"
 #include "cli/cancel_signals.h"
 #include "cli/commands.h"
+#include "cli/csi_common.h"  // Die, HumanBytes
 #include "common/fs.h"
 
 namespace vdisk::cli {
@@ -44,22 +45,6 @@ using blockdev::CopyProgress;
 using blockdev::CopyResult;
 using blockdev::Device;
 
-[[noreturn]] void Die(const std::string& msg, int code = 1) {
-  std::cerr << "vdisk: " << msg << "\n";
-  throw CLI::RuntimeError(code);
-}
-
-std::string HumanBytes(double b) {
-  const char* units[] = {"B", "KiB", "MiB", "GiB", "TiB"};
-  int u = 0;
-  while (b >= 1024 && u < 4) {
-    b /= 1024;
-    ++u;
-  }
-  char buf[32];
-  std::snprintf(buf, sizeof buf, u == 0 ? "%.0f %s" : "%.2f %s", b, units[u]);
-  return buf;
-}
 
 std::string HumanDuration(double s) {
   if (!std::isfinite(s) || s < 0) return "--:--";

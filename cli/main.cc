@@ -15,6 +15,7 @@ int main(int argc, char** argv) {
   app.parse_complete_callback([&] { vdisk::InitLogging(verbosity, json_logs); });
 
   vdisk::cli::AddVolumeCommands(app);
+  vdisk::cli::AddCsiServiceCommands(app);
   vdisk::cli::AddCopyCommands(app);
   vdisk::cli::AddBackupCommands(app);
   vdisk::cli::AddServeCommands(app);

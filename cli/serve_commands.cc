@@ -2,7 +2,11 @@
 //
 //   vdisk serve --socket /run/vm1.sock --uri file:/var/lib/images/vm1.img [--queues 2]
 //   vdisk serve --socket /run/vm1.sock --pool local:/var/lib/vdisk --volume <id> [--read-only]
+//   ... [--qos iopsLimit=2000 --qos bpsLimit=200Mi] [--gate]
 //
+// --qos limits the export per volume (the keys of blockdev/qos/qos_limits.h) through the same
+// I/O gate vdisk-csi puts in front of its exports; --gate puts the gate in without limits (what
+// bench/run.sh qos compares against no gate).
 // Runs in the foreground until SIGTERM / SIGINT (in-flight requests complete, the socket is
 // removed). SIGHUP re-opens the volume and, if it grew, tells the guest its new size.
 // Prints "vdisk-serve: ready <socket>" on stdout once QEMU may connect.
@@ -12,8 +16,11 @@
 #include <iostream>
 #include <memory>
 #include <string>
+#include <vector>
 
 #include "absl/strings/str_cat.h"
+#include "blockdev/qos/gated_device.h"
+#include "blockdev/qos/qos_limits.h"
 #include "blockdev/registry.h"
 #include "blockdev/vhost/export.h"
 #include "cli/commands.h"
@@ -34,17 +41,21 @@ struct ServeFlags {
   bool no_discard = false;
   std::string socket_mode = "0660";
   std::string metrics_address;
+  std::vector<std::string> qos;
+  bool gate = false;
 };
 
-// Opens what the flags name: a device URI, or a volume of a pool.
-StatusOr<std::shared_ptr<blockdev::Device>> OpenTarget(const ServeFlags& f,
-                                                       blockdev::PoolSet* pools) {
+// Opens what the flags name: a device URI, or a volume of a pool; through `gate` if given.
+StatusOr<std::shared_ptr<blockdev::Device>> OpenTarget(const ServeFlags& f, blockdev::PoolSet* pools,
+                                                       const std::shared_ptr<blockdev::qos::IoGate>& gate) {
+  std::unique_ptr<blockdev::Device> dev;
   if (!f.uri.empty()) {
-    ASSIGN_OR_RETURN(auto dev, blockdev::OpenDeviceUri(f.uri, f.read_only));
-    return std::shared_ptr<blockdev::Device>(std::move(dev));
+    ASSIGN_OR_RETURN(dev, blockdev::OpenDeviceUri(f.uri, f.read_only));
+  } else {
+    ASSIGN_OR_RETURN(auto pool, pools->Get(pools->default_pool()));
+    ASSIGN_OR_RETURN(dev, pool->open_volume(f.volume, f.read_only));
   }
-  ASSIGN_OR_RETURN(auto pool, pools->Get(pools->default_pool()));
-  ASSIGN_OR_RETURN(auto dev, pool->open_volume(f.volume, f.read_only));
+  if (gate) dev = blockdev::qos::GateDevice(std::move(dev), gate);
   return std::shared_ptr<blockdev::Device>(std::move(dev));
 }
 
@@ -84,7 +95,20 @@ void RunServe(const ServeFlags& f) {
   sigaddset(&signals, SIGHUP);
   pthread_sigmask(SIG_BLOCK, &signals, nullptr);
 
-  auto device = OpenTarget(f, &pools);
+  std::shared_ptr<blockdev::qos::IoGate> gate;
+  if (f.gate || !f.qos.empty()) {
+    blockdev::Params params;
+    for (const auto& kv : f.qos) {
+      auto eq = kv.find('=');
+      if (eq == std::string::npos) Fail("--qos", absl::InvalidArgumentError("'" + kv + "' is not key=value"), 2);
+      params[kv.substr(0, eq)] = kv.substr(eq + 1);
+    }
+    auto limits = blockdev::qos::ParseQosParams(params);
+    if (!limits.ok()) Fail("--qos", limits.status(), 2);
+    gate = std::make_shared<blockdev::qos::IoGate>(f.socket);
+    gate->SetLimits(*limits);
+  }
+  auto device = OpenTarget(f, &pools, gate);
   if (!device.ok()) Fail(f.uri.empty() ? "opening volume " + f.volume : "opening " + f.uri,
                          device.status());
   blockdev::vhost::ExportOptions options;
@@ -114,7 +138,7 @@ void RunServe(const ServeFlags& f) {
     int sig = 0;
     if (sigwait(&signals, &sig) != 0) continue;
     if (sig == SIGHUP) {
-      auto reopened = OpenTarget(f, &pools);
+      auto reopened = OpenTarget(f, &pools, gate);
       if (!reopened.ok()) {
         std::cerr << "vdisk serve: SIGHUP: reopening: " << reopened.status().ToString() << std::endl;
         continue;
@@ -156,6 +180,8 @@ void AddServeCommands(CLI::App& app) {
   cmd->add_option("--socket-mode", flags->socket_mode, "Socket file permissions (octal)");
   cmd->add_option("--metrics-address", flags->metrics_address,
                   "Serve Prometheus metrics (the export's I/O counts, bytes, latency) at host:port");
+  cmd->add_option("--qos", flags->qos, "QoS limit key=value, e.g. iopsLimit=2000, bpsLimit=200Mi (repeatable)");
+  cmd->add_flag("--gate", flags->gate, "Serve through the QoS gate even without limits");
   cmd->callback([flags] { RunServe(*flags); });
 }
 

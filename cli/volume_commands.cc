@@ -24,6 +24,7 @@
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
 #include "cli/commands.h"
+#include "cli/csi_common.h"
 #include "csi/client.h"
 
 namespace vdisk::cli {
@@ -35,55 +36,6 @@ using nlohmann::json;
 
 constexpr char kContextMode[] = "vdisk.csi.io/mode";
 constexpr char kContextPool[] = "vdisk.csi.io/pool";
-
-[[noreturn]] void Die(const std::string& msg, int code = 1) {
-  std::cerr << "vdisk: " << msg << "\n";
-  throw CLI::RuntimeError(code);
-}
-
-std::string DefaultEndpoint() {
-  const char* env = std::getenv("VDISK_CSI_ENDPOINT");
-  return env && *env ? env : "unix:///run/vdisk/csi.sock";
-}
-
-// Options every command of the family shares.
-struct Common {
-  std::string endpoint = DefaultEndpoint();
-  bool json = false;
-  double timeout_s = 600;
-};
-
-void AddCommon(CLI::App* cmd, Common& c) {
-  cmd->add_option("--endpoint", c.endpoint, "CSI socket (default $VDISK_CSI_ENDPOINT or unix:///run/vdisk/csi.sock)");
-  cmd->add_flag("--json", c.json, "Print one JSON document instead of text");
-  cmd->add_option("--timeout", c.timeout_s, "Seconds to wait for the CSI call (default 600)");
-}
-
-std::unique_ptr<csi::CsiClient> Connect(const Common& c) {
-  auto client = csi::CsiClient::Create(c.endpoint, std::chrono::milliseconds(static_cast<int64_t>(c.timeout_s * 1000)));
-  if (!client.ok()) Die(std::string(client.status().message()), 2);
-  return std::move(*client);
-}
-
-template <typename T>
-T Check(StatusOr<T> r, const char* rpc) {
-  if (!r.ok())
-    Die(absl::StrCat(rpc, ": ", absl::StatusCodeToString(r.status().code()), ": ", r.status().message()));
-  return std::move(*r);
-}
-
-std::string HumanBytes(int64_t bytes) {
-  const char* units[] = {"B", "KiB", "MiB", "GiB", "TiB", "PiB"};
-  double b = static_cast<double>(bytes);
-  int u = 0;
-  while (b >= 1024 && u < 5) {
-    b /= 1024;
-    ++u;
-  }
-  char buf[32];
-  std::snprintf(buf, sizeof buf, u == 0 ? "%.0f %s" : "%.2f %s", b, units[u]);
-  return buf;
-}
 
 // "10G", "10GiB", "512Mi", "4096" (binary units).
 int64_t ParseSize(const std::string& text) {
@@ -148,22 +100,6 @@ v1::VolumeCapability MakeCapability(const std::string& mode, const std::string& 
   return cap;
 }
 
-std::map<std::string, std::string> ParseKeyValues(const std::vector<std::string>& items, const char* what) {
-  std::map<std::string, std::string> out;
-  for (const auto& kv : items) {
-    auto eq = kv.find('=');
-    if (eq == std::string::npos || eq == 0) Die(absl::StrCat(what, " '", kv, "' is not key=value"), 2);
-    out[kv.substr(0, eq)] = kv.substr(eq + 1);
-  }
-  return out;
-}
-
-// Parses KEY=VALUE flags (as ParseKeyValues) into a request's map field.
-void PutKeyValues(const std::vector<std::string>& items, const char* what,
-                  google::protobuf::Map<std::string, std::string>* out) {
-  for (const auto& [k, v] : ParseKeyValues(items, what)) (*out)[k] = v;
-}
-
 json VolumeJson(const v1::Volume& v) {
   json j{{"volume_id", v.volume_id()}, {"capacity_bytes", v.capacity_bytes()}};
   json ctx = json::object();
@@ -193,8 +129,6 @@ json SnapshotJson(const v1::Snapshot& s) {
               {"creation_time_unix", s.creation_time().seconds()}};
 }
 
-void PrintJson(const json& j) { std::cout << j.dump(2) << "\n"; }
-
 std::string VolumeLine(const v1::Volume& v) {
   std::string mode = v.volume_context().contains(kContextMode) ? v.volume_context().at(kContextMode) : "?";
   std::string line = absl::StrCat(v.volume_id(), "  ", HumanBytes(v.capacity_bytes()), "  ", mode);
@@ -222,7 +156,7 @@ std::string ModeOf(csi::CsiClient& client, const std::string& volume_id, const s
 struct CreateArgs {
   Common common;
   std::string name, size, mode, pool, from_snapshot, from_volume;
-  std::vector<std::string> access{"rwo"}, params, secrets;
+  std::vector<std::string> access{"rwo"}, params, mutable_params, secrets;
 };
 
 void AddCreateOptions(CLI::App* cmd, CreateArgs& a, bool clone) {
@@ -235,6 +169,8 @@ void AddCreateOptions(CLI::App* cmd, CreateArgs& a, bool clone) {
   cmd->add_option("--access", a.access, "Access mode(s): rwo, rox, rwx, rwop (repeatable; default rwo)");
   cmd->add_option("--pool", a.pool, "Pool (StorageClass parameter pool=; default: the driver's first pool)");
   cmd->add_option("--param", a.params, "StorageClass parameter key=value (repeatable)");
+  cmd->add_option("--mutable-param", a.mutable_params,
+                  "Mutable parameter (VolumeAttributesClass), e.g. iopsLimit=2000 (repeatable)");
   cmd->add_option("--secret", a.secrets, "CSI secret key=value (repeatable; never printed)");
   auto* s = cmd->add_option("--from-snapshot", a.from_snapshot, "Restore a snapshot (snapshot id)");
   auto* v = cmd->add_option("--from-volume", a.from_volume, "Clone a volume (volume id)");
@@ -256,6 +192,7 @@ void RunCreate(const CreateArgs& a, bool clone) {
   }
   for (const auto& acc : a.access) *req.add_volume_capabilities() = MakeCapability(mode, acc);
   PutKeyValues(a.params, "--param", req.mutable_parameters());
+  PutKeyValues(a.mutable_params, "--mutable-param", req.mutable_mutable_parameters());
   if (!a.pool.empty()) (*req.mutable_parameters())["pool"] = a.pool;
   PutKeyValues(a.secrets, "--secret", req.mutable_secrets());
   if (!a.from_snapshot.empty())

@@ -54,6 +54,7 @@ StatusOr<Volume> HostCopyInto(Pool& pool, Pool& src_pool, const Volume& dst,
     c.discard_holes = true;
     c.flush_at_end = true;
     c.checkpoint_path = ckpt;
+    c.checkpoint_every_bytes = o.checkpoint_every_bytes;
     auto op = std::make_shared<metrics::OperationMetrics>("host_copy", pool.name(), dst.id);
     c.progress = [op, &o](const blockdev::CopyProgress& p) {
       op->Update(p.bytes_done, p.bytes_total);
@@ -65,8 +66,11 @@ StatusOr<Volume> HostCopyInto(Pool& pool, Pool& src_pool, const Volume& dst,
     auto copied = blockdev::CopyDevice(**from, **to, c);
     op->Finish(copied.status());
     if (!copied.ok()) {
-      if (absl::IsCancelled(copied.status())) {
-        spdlog::warn("clone: copy into {} cancelled; the pending volume stays for a retry", dst.id);
+      // A cancel (shutdown) or an unreachable backend (a target restarting, a network outage)
+      // is not the copy's fault: the pending volume and its checkpoint stay for the retry.
+      if (absl::IsCancelled(copied.status()) || absl::IsUnavailable(copied.status())) {
+        spdlog::warn("clone: copy into {} stopped ({}); the pending volume stays for a retry", dst.id,
+                     copied.status().ToString());
         return copied.status();
       }
       spdlog::error("clone: copy into {} failed: {}; deleting the pending volume", dst.id,

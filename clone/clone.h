@@ -12,8 +12,8 @@
 //             a checkpoint) -> complete_volume().
 // A pending volume left by an interrupted host copy is resumed by a repeat (from its checkpoint
 // when options.checkpoint_dir is set, from the start otherwise). A host copy that fails deletes
-// the pending volume (nothing half-made stays behind); a cancelled one keeps it for resumption
-// and returns CANCELLED. The new volume may be larger than the source (the tail reads as
+// the pending volume (nothing half-made stays behind); a cancelled one (CANCELLED) or one cut
+// off by an unreachable backend (UNAVAILABLE) keeps it, and its checkpoint, for the retry. The new volume may be larger than the source (the tail reads as
 // zeroes), never smaller (OUT_OF_RANGE). req.size_bytes == 0 means "the source's size".
 //
 // Errors: INVALID_ARGUMENT (no source, bad request), NOT_FOUND (source missing or still being
@@ -50,6 +50,8 @@ struct CloneOptions {
   // Directory for copy checkpoints ("<pool>-<volume id>.ckpt"); empty = no resume (a retry
   // restarts the copy from the beginning, which is still correct).
   std::string checkpoint_dir;
+  // A checkpoint every this many bytes read (or 2 s), as blockdev::CopyOptions.
+  uint64_t checkpoint_every_bytes = 256ull << 20;
   std::function<void(const blockdev::CopyProgress&)> progress;
   const std::atomic<bool>* cancel = nullptr;
 };

@@ -13,6 +13,24 @@ namespace v1 = ::csi::v1;
 
 namespace {
 
+// Reads a server stream to its end; `on_message` false cancels it.
+template <typename Resp>
+Status ReadStream(grpc::ClientContext& ctx, grpc::ClientReader<Resp>& reader,
+                  const std::function<bool(const Resp&)>& on_message) {
+  Resp msg;
+  bool cancelled = false;
+  while (reader.Read(&msg)) {
+    if (!on_message(msg)) {
+      ctx.TryCancel();
+      cancelled = true;
+      break;
+    }
+  }
+  grpc::Status s = reader.Finish();
+  if (cancelled) return absl::CancelledError("stream cancelled by the client");
+  return FromGrpcStatus(s);
+}
+
 template <typename Stub, typename Req, typename Resp>
 StatusOr<Resp> Call(Stub* stub, grpc::Status (Stub::*method)(grpc::ClientContext*, const Req&, Resp*),
                     const Req& req, std::chrono::milliseconds timeout) {
@@ -39,6 +57,8 @@ StatusOr<std::unique_ptr<CsiClient>> CsiClient::Create(const std::string& endpoi
   c->identity_ = v1::Identity::NewStub(c->channel_);
   c->controller_ = v1::Controller::NewStub(c->channel_);
   c->node_ = v1::Node::NewStub(c->channel_);
+  c->group_controller_ = v1::GroupController::NewStub(c->channel_);
+  c->snapshot_metadata_ = v1::SnapshotMetadata::NewStub(c->channel_);
   c->timeout_ = timeout;
   return c;
 }
@@ -75,6 +95,17 @@ VDISK_CSI_CALL(controller_, GetSnapshot, GetSnapshotRequest, GetSnapshotResponse
 VDISK_CSI_CALL(controller_, ControllerExpandVolume, ControllerExpandVolumeRequest, ControllerExpandVolumeResponse)
 VDISK_CSI_CALL(controller_, ControllerGetVolume, ControllerGetVolumeRequest, ControllerGetVolumeResponse)
 VDISK_CSI_CALL(controller_, ControllerPublishVolume, ControllerPublishVolumeRequest, ControllerPublishVolumeResponse)
+VDISK_CSI_CALL(controller_, ControllerUnpublishVolume, ControllerUnpublishVolumeRequest,
+               ControllerUnpublishVolumeResponse)
+VDISK_CSI_CALL(controller_, ControllerModifyVolume, ControllerModifyVolumeRequest, ControllerModifyVolumeResponse)
+VDISK_CSI_CALL0(group_controller_, GroupControllerGetCapabilities, GroupControllerGetCapabilitiesRequest,
+                GroupControllerGetCapabilitiesResponse)
+VDISK_CSI_CALL(group_controller_, CreateVolumeGroupSnapshot, CreateVolumeGroupSnapshotRequest,
+               CreateVolumeGroupSnapshotResponse)
+VDISK_CSI_CALL(group_controller_, DeleteVolumeGroupSnapshot, DeleteVolumeGroupSnapshotRequest,
+               DeleteVolumeGroupSnapshotResponse)
+VDISK_CSI_CALL(group_controller_, GetVolumeGroupSnapshot, GetVolumeGroupSnapshotRequest,
+               GetVolumeGroupSnapshotResponse)
 VDISK_CSI_CALL(node_, NodeStageVolume, NodeStageVolumeRequest, NodeStageVolumeResponse)
 VDISK_CSI_CALL(node_, NodeUnstageVolume, NodeUnstageVolumeRequest, NodeUnstageVolumeResponse)
 VDISK_CSI_CALL(node_, NodePublishVolume, NodePublishVolumeRequest, NodePublishVolumeResponse)
@@ -86,5 +117,21 @@ VDISK_CSI_CALL0(node_, NodeGetInfo, NodeGetInfoRequest, NodeGetInfoResponse)
 
 #undef VDISK_CSI_CALL
 #undef VDISK_CSI_CALL0
+
+Status CsiClient::GetMetadataAllocated(const v1::GetMetadataAllocatedRequest& r,
+                                       const std::function<bool(const v1::GetMetadataAllocatedResponse&)>& on_message) {
+  grpc::ClientContext ctx;
+  ctx.set_deadline(std::chrono::system_clock::now() + timeout_);
+  auto reader = snapshot_metadata_->GetMetadataAllocated(&ctx, r);
+  return ReadStream(ctx, *reader, on_message);
+}
+
+Status CsiClient::GetMetadataDelta(const v1::GetMetadataDeltaRequest& r,
+                                   const std::function<bool(const v1::GetMetadataDeltaResponse&)>& on_message) {
+  grpc::ClientContext ctx;
+  ctx.set_deadline(std::chrono::system_clock::now() + timeout_);
+  auto reader = snapshot_metadata_->GetMetadataDelta(&ctx, r);
+  return ReadStream(ctx, *reader, on_message);
+}
 
 }  // namespace vdisk::csi

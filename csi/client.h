@@ -6,6 +6,7 @@
 #pragma once
 
 #include <chrono>
+#include <functional>
 #include <memory>
 #include <string>
 
@@ -50,6 +51,26 @@ class CsiClient {
       const ::csi::v1::ControllerGetVolumeRequest& r);
   StatusOr<::csi::v1::ControllerPublishVolumeResponse> ControllerPublishVolume(
       const ::csi::v1::ControllerPublishVolumeRequest& r);
+  StatusOr<::csi::v1::ControllerUnpublishVolumeResponse> ControllerUnpublishVolume(
+      const ::csi::v1::ControllerUnpublishVolumeRequest& r);
+  StatusOr<::csi::v1::ControllerModifyVolumeResponse> ControllerModifyVolume(
+      const ::csi::v1::ControllerModifyVolumeRequest& r);
+
+  // GroupController
+  StatusOr<::csi::v1::GroupControllerGetCapabilitiesResponse> GroupControllerGetCapabilities();
+  StatusOr<::csi::v1::CreateVolumeGroupSnapshotResponse> CreateVolumeGroupSnapshot(
+      const ::csi::v1::CreateVolumeGroupSnapshotRequest& r);
+  StatusOr<::csi::v1::DeleteVolumeGroupSnapshotResponse> DeleteVolumeGroupSnapshot(
+      const ::csi::v1::DeleteVolumeGroupSnapshotRequest& r);
+  StatusOr<::csi::v1::GetVolumeGroupSnapshotResponse> GetVolumeGroupSnapshot(
+      const ::csi::v1::GetVolumeGroupSnapshotRequest& r);
+
+  // SnapshotMetadata (server-streaming): `on_message` is called for each message in order;
+  // returning false cancels the stream (the call then returns CANCELLED).
+  Status GetMetadataAllocated(const ::csi::v1::GetMetadataAllocatedRequest& r,
+                              const std::function<bool(const ::csi::v1::GetMetadataAllocatedResponse&)>& on_message);
+  Status GetMetadataDelta(const ::csi::v1::GetMetadataDeltaRequest& r,
+                          const std::function<bool(const ::csi::v1::GetMetadataDeltaResponse&)>& on_message);
 
   // Node
   StatusOr<::csi::v1::NodeStageVolumeResponse> NodeStageVolume(const ::csi::v1::NodeStageVolumeRequest& r);
@@ -67,6 +88,8 @@ class CsiClient {
   std::shared_ptr<grpc::Channel> channel_;
   std::unique_ptr<::csi::v1::Identity::Stub> identity_;
   std::unique_ptr<::csi::v1::Controller::Stub> controller_;
+  std::unique_ptr<::csi::v1::GroupController::Stub> group_controller_;
+  std::unique_ptr<::csi::v1::SnapshotMetadata::Stub> snapshot_metadata_;
   std::unique_ptr<::csi::v1::Node::Stub> node_;
   std::chrono::milliseconds timeout_{std::chrono::minutes(5)};
 };

@@ -6,7 +6,9 @@
 #include "clone/create.h"
 #include "csi/attachability.h"
 #include "csi/ids.h"
+#include "csi/modify_volume.h"
 #include "csi/node_attach.h"
+#include "csi/objects.h"
 #include "csi/paging.h"
 #include "csi/rpc.h"
 #include "csi/validation.h"
@@ -33,13 +35,6 @@ std::string NameLockKey(const std::string& pool, const std::string& name) {
 }
 std::string SnapshotNameLockKey(const std::string& pool, const std::string& name) {
   return absl::StrCat("snapshot name ", pool, "/", name);
-}
-
-google::protobuf::Timestamp ToTimestamp(int64_t unix_ns) {
-  google::protobuf::Timestamp t;
-  t.set_seconds(unix_ns / 1000000000);
-  t.set_nanos(static_cast<int32_t>(unix_ns % 1000000000));
-  return t;
 }
 
 // A decoded and resolved content source of CreateVolume.
@@ -82,17 +77,6 @@ static Status FillVolume(DriverContext& ctx, const std::string& pool_name, const
     }
   }
   if (pool.capabilities().node_local) *out->add_accessible_topology() = ctx.NodeTopology();
-  return Status();
-}
-
-static Status FillSnapshot(const std::string& pool_name, const blockdev::Snapshot& snap, v1::Snapshot* out) {
-  ASSIGN_OR_RETURN(std::string id, EncodeSnapshotId(pool_name, snap.id));
-  ASSIGN_OR_RETURN(std::string source, EncodeVolumeId(pool_name, snap.source_volume_id));
-  out->set_snapshot_id(id);
-  out->set_source_volume_id(source);
-  out->set_size_bytes(static_cast<int64_t>(snap.size_bytes));
-  *out->mutable_creation_time() = ToTimestamp(snap.created_unix_ns);
-  out->set_ready_to_use(snap.ready);
   return Status();
 }
 
@@ -139,6 +123,8 @@ Status ControllerService::DoCreateVolume(const v1::CreateVolumeRequest& req, v1:
     return absl::InvalidArgumentError("volume_content_source names neither a snapshot nor a volume");
   ASSIGN_OR_RETURN(AttachSpec attach, ParseAttachSpec(params));
   RETURN_IF_ERROR(CheckAttachMode(attach, caps.mode));
+  const Params mutable_params = ToParams(req.mutable_parameters());
+  RETURN_IF_ERROR(ValidateMutableParameters(mutable_params));
 
   // 2. Validate it against the pool.
   ASSIGN_OR_RETURN(std::shared_ptr<Pool> pool, ctx_->pools().Get(pool_name, secrets));
@@ -147,6 +133,7 @@ Status ControllerService::DoCreateVolume(const v1::CreateVolumeRequest& req, v1:
   RETURN_IF_ERROR(CheckNodeAttachable(pool_caps, caps.mode, attach));
   const Params pool_params = PoolParams(params);
   RETURN_IF_ERROR(pool->validate_params(pool_params));
+  RETURN_IF_ERROR(CheckPoolTakesMutableParameters(*pool, mutable_params));
   if (pool_caps.node_local && req.has_accessibility_requirements() &&
       !TopologyAllows(*ctx_, req.accessibility_requirements()))
     return absl::ResourceExhaustedError(absl::StrCat("pool '", pool_name, "' is local to node ",
@@ -223,6 +210,12 @@ Status ControllerService::DoCreateVolume(const v1::CreateVolumeRequest& req, v1:
                  vol.id, vol.size_bytes, blockdev::ToString(vol.mode), src.csi_id.empty() ? "-" : src.csi_id,
                  src.csi_id.empty() ? std::string_view("create") : clone::ToString(report.strategy),
                  report.resumed ? " (resumed)" : "");
+  // Mutable parameters (QoS) of a new volume; a repeat whose earlier attempt stopped before
+  // setting them sets them now.
+  if (!report.already_done || vol.mutable_params.empty()) {
+    ASSIGN_OR_RETURN(std::string csi_id, EncodeVolumeId(pool_name, vol.id));
+    RETURN_IF_ERROR(ApplyMutableParameters(*ctx_, *pool, csi_id, vol, mutable_params));
+  }
   RETURN_IF_ERROR(FillVolume(*ctx_, pool_name, *pool, vol, resp->mutable_volume()));
   resp->mutable_volume()->clear_content_source();
   EchoSource(req, resp->mutable_volume());
@@ -258,30 +251,66 @@ grpc::Status ControllerService::DeleteVolume(grpc::ServerContext*, const v1::Del
 }
 
 // ------------------------------------------------------------------------------------------------
-// ControllerPublish / Unpublish / Modify: not offered (no PUBLISH_UNPUBLISH_VOLUME, no
-// MODIFY_VOLUME capability); the node attaches volumes itself in NodeStageVolume.
+// ControllerPublish / Unpublish: offered only when a configured pool admits nodes one by one
+// (an iSCSI ACL, Capabilities::controller_publish); for the other pools of such a driver they do
+// nothing. Without such a pool they are UNIMPLEMENTED and the node attaches in NodeStageVolume.
+
+Status ControllerService::DoPublish(const v1::ControllerPublishVolumeRequest& req,
+                                    v1::ControllerPublishVolumeResponse* resp) {
+  if (!ctx_->AnyPublishingPool())
+    return absl::UnimplementedError("vdisk attaches volumes in NodeStageVolume; ControllerPublishVolume is not offered");
+  if (req.volume_id().empty()) return absl::InvalidArgumentError("volume_id is required");
+  if (req.node_id().empty()) return absl::InvalidArgumentError("node_id is required");
+  if (!req.has_volume_capability()) return absl::InvalidArgumentError("volume_capability is required");
+  ASSIGN_OR_RETURN(Capability cap, ParseCapability(req.volume_capability()));
+  ASSIGN_OR_RETURN(ObjectId oid, DecodeVolumeId(req.volume_id()));
+  ASSIGN_OR_RETURN(std::shared_ptr<Pool> pool, ctx_->PoolForId(oid.pool, ToParams(req.secrets())));
+  ASSIGN_OR_RETURN(OpLocks::Guard guard, ctx_->locks().Acquire({VolumeLockKey(req.volume_id())}));
+  ASSIGN_OR_RETURN(blockdev::Volume vol, pool->get_volume(oid.local_id));
+  if (vol.pending) return absl::NotFoundError(absl::StrCat("volume ", req.volume_id(), " is still being populated"));
+  if (cap.mode != vol.mode)
+    return absl::InvalidArgumentError(
+        absl::StrCat("volume_capability does not match the ", std::string(blockdev::ToString(vol.mode)), " volume"));
+  if (!pool->capabilities().controller_publish) return Status();
+  ASSIGN_OR_RETURN(Params context,
+                   pool->publish(oid.local_id, req.node_id(), req.readonly() || IsReadOnlyAccess(cap.access)));
+  for (const auto& [k, v] : context) (*resp->mutable_publish_context())[k] = v;
+  return Status();
+}
+// ControllerModifyVolume: csi/modify_volume.h.
 
 grpc::Status ControllerService::ControllerPublishVolume(grpc::ServerContext*,
                                                         const v1::ControllerPublishVolumeRequest* req,
                                                         v1::ControllerPublishVolumeResponse* resp) {
-  return ServeRpc("ControllerPublishVolume", *req, resp, [] {
-    return absl::UnimplementedError("vdisk attaches volumes in NodeStageVolume; ControllerPublishVolume is not offered");
-  });
+  return ServeRpc("ControllerPublishVolume", *req, resp, [&] { return DoPublish(*req, resp); });
+}
+
+Status ControllerService::DoUnpublish(const v1::ControllerUnpublishVolumeRequest& req) {
+  if (!ctx_->AnyPublishingPool())
+    return absl::UnimplementedError("vdisk detaches volumes in NodeUnstageVolume; ControllerUnpublishVolume is not offered");
+  if (req.volume_id().empty()) return absl::InvalidArgumentError("volume_id is required");
+  auto oid = DecodeVolumeId(req.volume_id());
+  if (absl::IsInvalidArgument(oid.status())) return oid.status();
+  if (!oid.ok()) return Status();  // not an id of ours: nothing is published
+  auto pool = ctx_->PoolForId(oid->pool, ToParams(req.secrets()));
+  if (absl::IsNotFound(pool.status())) return Status();
+  if (!pool.ok()) return pool.status();
+  if (!(*pool)->capabilities().controller_publish) return Status();
+  ASSIGN_OR_RETURN(OpLocks::Guard guard, ctx_->locks().Acquire({VolumeLockKey(req.volume_id())}));
+  // An empty node_id unpublishes the volume from every node (CSI spec).
+  return (*pool)->unpublish(oid->local_id, req.node_id());
 }
 
 grpc::Status ControllerService::ControllerUnpublishVolume(grpc::ServerContext*,
                                                           const v1::ControllerUnpublishVolumeRequest* req,
                                                           v1::ControllerUnpublishVolumeResponse* resp) {
-  return ServeRpc("ControllerUnpublishVolume", *req, resp, [] {
-    return absl::UnimplementedError("vdisk detaches volumes in NodeUnstageVolume; ControllerUnpublishVolume is not offered");
-  });
+  return ServeRpc("ControllerUnpublishVolume", *req, resp, [&] { return DoUnpublish(*req); });
 }
 
 grpc::Status ControllerService::ControllerModifyVolume(grpc::ServerContext*,
                                                        const v1::ControllerModifyVolumeRequest* req,
                                                        v1::ControllerModifyVolumeResponse* resp) {
-  return ServeRpc("ControllerModifyVolume", *req, resp,
-                  [] { return absl::UnimplementedError("vdisk volumes have no mutable parameters"); });
+  return ServeRpc("ControllerModifyVolume", *req, resp, [&] { return ModifyVolume(*ctx_, *req); });
 }
 
 // ------------------------------------------------------------------------------------------------
@@ -435,14 +464,17 @@ grpc::Status ControllerService::ControllerGetCapabilities(grpc::ServerContext*,
                                                           v1::ControllerGetCapabilitiesResponse* resp) {
   return ServeRpc("ControllerGetCapabilities", *req, resp, [&]() -> Status {
     using T = v1::ControllerServiceCapability::RPC;
-    // Deliberately not offered: PUBLISH_UNPUBLISH_VOLUME / PUBLISH_READONLY (the node attaches),
-    // LIST_VOLUMES_PUBLISHED_NODES (the controller does not track nodes), MODIFY_VOLUME (no
-    // mutable parameters). GET_SNAPSHOT is offered because GetSnapshot is served (csi-sanity
-    // v5.5 knows it and runs its GetSnapshot specs only when it is advertised).
+    // Deliberately not offered: PUBLISH_UNPUBLISH_VOLUME unless a pool needs it (below),
+    // PUBLISH_READONLY (the node attaches read-only itself),
+    // LIST_VOLUMES_PUBLISHED_NODES (the controller does not track nodes). GET_SNAPSHOT is offered
+    // because GetSnapshot is served (csi-sanity v5.5 knows it and runs its GetSnapshot specs only
+    // when it is advertised); MODIFY_VOLUME for the mutable parameters (QoS, modify_volume.h).
     for (T::Type t : {T::CREATE_DELETE_VOLUME, T::LIST_VOLUMES, T::GET_CAPACITY, T::CREATE_DELETE_SNAPSHOT,
                       T::LIST_SNAPSHOTS, T::CLONE_VOLUME, T::EXPAND_VOLUME, T::GET_VOLUME, T::VOLUME_CONDITION,
-                      T::SINGLE_NODE_MULTI_WRITER, T::GET_SNAPSHOT})
+                      T::SINGLE_NODE_MULTI_WRITER, T::GET_SNAPSHOT, T::MODIFY_VOLUME})
       resp->add_capabilities()->mutable_rpc()->set_type(t);
+    // A pool that admits nodes one by one (iSCSI ACLs) needs ControllerPublishVolume.
+    if (ctx_->AnyPublishingPool()) resp->add_capabilities()->mutable_rpc()->set_type(T::PUBLISH_UNPUBLISH_VOLUME);
     return Status();
   });
 }
@@ -601,8 +633,12 @@ Status ControllerService::DoExpand(const v1::ControllerExpandVolumeRequest& req,
     return absl::OutOfRangeError("shrinking a volume is not supported");
   }
   resp->set_capacity_bytes(static_cast<int64_t>(size));
-  // A loop device shows the new size only after the node refreshes it.
-  resp->set_node_expansion_required(vol.mode == VolumeMode::kBlock);
+  // A loop device shows the new size only after the node refreshes it; so does a vhost-user export,
+  // the only way a volume whose mode the pool's kernel attachment does not serve is attached.
+  const bool kernel_attached = caps.attach_modes.empty() ||
+                               std::find(caps.attach_modes.begin(), caps.attach_modes.end(), vol.mode) !=
+                                   caps.attach_modes.end();
+  resp->set_node_expansion_required(vol.mode == VolumeMode::kBlock || !kernel_attached);
   return Status();
 }
 

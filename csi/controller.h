@@ -58,6 +58,9 @@ class ControllerService final : public ::csi::v1::Controller::Service {
  private:
   Status DoCreateVolume(const ::csi::v1::CreateVolumeRequest& req, ::csi::v1::CreateVolumeResponse* resp);
   Status DoDeleteVolume(const ::csi::v1::DeleteVolumeRequest& req);
+  Status DoPublish(const ::csi::v1::ControllerPublishVolumeRequest& req,
+                   ::csi::v1::ControllerPublishVolumeResponse* resp);
+  Status DoUnpublish(const ::csi::v1::ControllerUnpublishVolumeRequest& req);
   Status DoValidate(const ::csi::v1::ValidateVolumeCapabilitiesRequest& req,
                     ::csi::v1::ValidateVolumeCapabilitiesResponse* resp);
   Status DoListVolumes(const ::csi::v1::ListVolumesRequest& req, ::csi::v1::ListVolumesResponse* resp);

@@ -91,6 +91,14 @@ bool DriverContext::AnyNodeLocalPool() {
   return false;
 }
 
+bool DriverContext::AnyPublishingPool() {
+  for (const auto& name : pools_->names()) {
+    auto pool = pools_->Get(name, {});
+    if (pool.ok() && (*pool)->capabilities().controller_publish) return true;
+  }
+  return false;
+}
+
 Status DriverContext::CheckPathAllowed(const std::string& path, const std::string& what) const {
   if (path.empty()) return absl::InvalidArgumentError(absl::StrCat(what, " is required"));
   if (path.front() != '/')

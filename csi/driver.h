@@ -11,6 +11,7 @@
 #include <string>
 #include <vector>
 
+#include "blockdev/qos/io_gate.h"
 #include "blockdev/registry.h"
 #include "blockdev/vhost/export_registry.h"
 #include "common/status.h"
@@ -52,6 +53,12 @@ struct DriverOptions {
   int64_t vhost_socket_gid = -1;
   // Topology segment key naming this node (for node-local pools).
   std::string topology_key = "topology.vdisk.csi.io/node";
+  // Whether GetPluginCapabilities lists SNAPSHOT_METADATA_SERVICE (older csi-sanity rejects
+  // services it does not know; the deployment with the snapshot-metadata sidecar turns it on).
+  bool advertise_snapshot_metadata = false;
+  // How often the node re-reads the mutable parameters (QoS) of the volumes it exports, to pick
+  // up a ControllerModifyVolume served by another process. 0: never.
+  int qos_refresh_seconds = 5;
 };
 
 class DriverContext {
@@ -81,6 +88,9 @@ class DriverContext {
   NodeCredentialStore& node_credentials() { return node_credentials_; }
   // The vhost-user-blk exports of volumes published with attach: vhost-user (node_attach.h).
   blockdev::vhost::ExportRegistry& vhost_exports() { return vhost_exports_; }
+  // The I/O gates (QoS limits, group-snapshot holds) of the volumes this process exports, by
+  // CSI volume id.
+  blockdev::qos::GateRegistry& io_gates() { return io_gates_; }
 
   // The pool named in a decoded id. NOT_FOUND (the object cannot exist) if no such pool is
   // configured; otherwise the PoolSet's result.
@@ -108,6 +118,9 @@ class DriverContext {
 
   // True if any configured pool can be opened without secrets and reports node_local.
   bool AnyNodeLocalPool();
+  // True if any configured pool admits nodes one by one (Capabilities::controller_publish): the
+  // driver then offers ControllerPublishVolume.
+  bool AnyPublishingPool();
 
   // INVALID_ARGUMENT unless `path` is absolute, free of ".." components, and under an allowed
   // root. `what` names the field.
@@ -119,6 +132,7 @@ class DriverContext {
   OpLocks locks_;
   NodeStateStore node_state_;
   NodeCredentialStore node_credentials_;
+  blockdev::qos::GateRegistry io_gates_;  // outlives the exports (declared before them)
   blockdev::vhost::ExportRegistry vhost_exports_;
   ProvisioningLimits limits_;
   std::unique_ptr<PoolHealthMonitor> health_;

@@ -29,7 +29,12 @@ grpc::Status IdentityService::GetPluginCapabilities(
     auto add_service = [&](PluginCapability::Service::Type t) {
       resp->add_capabilities()->mutable_service()->set_type(t);
     };
-    if (ctx_->options().serve_controller) add_service(PluginCapability::Service::CONTROLLER_SERVICE);
+    if (ctx_->options().serve_controller) {
+      add_service(PluginCapability::Service::CONTROLLER_SERVICE);
+      add_service(PluginCapability::Service::GROUP_CONTROLLER_SERVICE);
+      if (ctx_->options().advertise_snapshot_metadata)
+        add_service(PluginCapability::Service::SNAPSHOT_METADATA_SERVICE);
+    }
     if (ctx_->AnyNodeLocalPool()) add_service(PluginCapability::Service::VOLUME_ACCESSIBILITY_CONSTRAINTS);
     resp->add_capabilities()->mutable_volume_expansion()->set_type(PluginCapability::VolumeExpansion::ONLINE);
     return Status();

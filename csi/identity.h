@@ -1,5 +1,6 @@
-// CSI Identity service: plugin name and version, capabilities (controller service, topology
-// constraints when a pool is node-local, online expansion), readiness.
+// CSI Identity service: plugin name and version, capabilities (controller and group controller
+// services, snapshot metadata when --snapshot-metadata, topology constraints when a pool is
+// node-local, online expansion), readiness.
 #pragma once
 
 #include <memory>

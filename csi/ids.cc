@@ -12,7 +12,23 @@ bool IsAlnum(char c) {
   return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9');
 }
 
-const char* KindToken(ObjectKind kind) { return kind == ObjectKind::kVolume ? "vol" : "snap"; }
+const char* KindToken(ObjectKind kind) {
+  switch (kind) {
+    case ObjectKind::kVolume: return "vol";
+    case ObjectKind::kSnapshot: return "snap";
+    case ObjectKind::kGroupSnapshot: return "grp";
+  }
+  return "?";
+}
+
+const char* KindNoun(ObjectKind kind) {
+  switch (kind) {
+    case ObjectKind::kVolume: return "volume";
+    case ObjectKind::kSnapshot: return "snapshot";
+    case ObjectKind::kGroupSnapshot: return "group snapshot";
+  }
+  return "object";
+}
 
 // Quotes a user-supplied id for an error message without letting it flood the log.
 std::string Quoted(const std::string& s) {
@@ -29,8 +45,7 @@ StatusOr<ObjectId> Decode(const std::string& id, ObjectKind want, const std::str
   if (id.empty()) return absl::InvalidArgumentError(absl::StrCat(what, " is required"));
   auto not_ours = [&](const std::string& why) {
     return absl::NotFoundError(
-        absl::StrCat(what, " ", Quoted(id), " does not name a vdisk ",
-                     want == ObjectKind::kVolume ? "volume" : "snapshot", " (", why, ")"));
+        absl::StrCat(what, " ", Quoted(id), " does not name a vdisk ", KindNoun(want), " (", why, ")"));
   };
   if (id.size() > kMaxIdBytes) return not_ours("too long");
   size_t d1 = id.find('.');
@@ -47,8 +62,8 @@ StatusOr<ObjectId> Decode(const std::string& id, ObjectKind want, const std::str
   out.local_id = id.substr(d3 + 1);
   if (version != kVersion) return not_ours("unknown format version");
   if (kind != KindToken(want)) {
-    if (kind == KindToken(want == ObjectKind::kVolume ? ObjectKind::kSnapshot : ObjectKind::kVolume))
-      return not_ours(want == ObjectKind::kVolume ? "it is a snapshot id" : "it is a volume id");
+    for (ObjectKind other : {ObjectKind::kVolume, ObjectKind::kSnapshot, ObjectKind::kGroupSnapshot})
+      if (kind == KindToken(other)) return not_ours(absl::StrCat("it is a ", KindNoun(other), " id"));
     return not_ours("unknown object kind");
   }
   if (!IsValidPoolName(out.pool)) return not_ours("bad pool name");
@@ -90,6 +105,14 @@ StatusOr<std::string> EncodeVolumeId(const std::string& pool, const std::string&
 
 StatusOr<std::string> EncodeSnapshotId(const std::string& pool, const std::string& local_id) {
   return EncodeId({ObjectKind::kSnapshot, pool, local_id});
+}
+
+StatusOr<std::string> EncodeGroupSnapshotId(const std::string& pool, const std::string& local_id) {
+  return EncodeId({ObjectKind::kGroupSnapshot, pool, local_id});
+}
+
+StatusOr<ObjectId> DecodeGroupSnapshotId(const std::string& id, const std::string& what) {
+  return Decode(id, ObjectKind::kGroupSnapshot, what);
 }
 
 StatusOr<ObjectId> DecodeVolumeId(const std::string& id, const std::string& what) {

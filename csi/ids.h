@@ -5,6 +5,7 @@
 //
 //     v1.vol.<pool>.<pool-local id>        volume
 //     v1.snap.<pool>.<pool-local id>       snapshot
+//     v1.grp.<pool>.<pool-local id>        group snapshot (VolumeGroupSnapshot)
 //
 // Pool names are [A-Za-z0-9_-] (no dot), pool-local ids are [A-Za-z0-9._-] (never "." or ".."
 // or starting with a dot), so the first three dots split the id unambiguously and every id is
@@ -22,7 +23,7 @@
 
 namespace vdisk::csi {
 
-enum class ObjectKind { kVolume, kSnapshot };
+enum class ObjectKind { kVolume, kSnapshot, kGroupSnapshot };
 
 struct ObjectId {
   ObjectKind kind = ObjectKind::kVolume;
@@ -39,11 +40,15 @@ StatusOr<std::string> EncodeId(const ObjectId& id);
 StatusOr<std::string> EncodeVolumeId(const std::string& pool, const std::string& local_id);
 StatusOr<std::string> EncodeSnapshotId(const std::string& pool, const std::string& local_id);
 
+StatusOr<std::string> EncodeGroupSnapshotId(const std::string& pool, const std::string& local_id);
+
 // INVALID_ARGUMENT for an empty id, NOT_FOUND for anything not produced by EncodeId with the
 // expected kind. `what` names the field in messages ("volume_id", "source_volume_id", ...).
 StatusOr<ObjectId> DecodeVolumeId(const std::string& id, const std::string& what = "volume_id");
 StatusOr<ObjectId> DecodeSnapshotId(const std::string& id,
                                     const std::string& what = "snapshot_id");
+StatusOr<ObjectId> DecodeGroupSnapshotId(const std::string& id,
+                                         const std::string& what = "group_snapshot_id");
 
 // The alphabets, exposed for validation elsewhere.
 bool IsValidPoolName(const std::string& name);

@@ -71,6 +71,13 @@ int main(int argc, char** argv) {
   app.add_option("--health-interval", health_interval_s,
                  "Seconds between pool health checks, which Probe reports (default 10)")
       ->check(CLI::Range(1, 3600));
+  bool snapshot_metadata = false;
+  app.add_flag("--snapshot-metadata", snapshot_metadata,
+               "Advertise SNAPSHOT_METADATA_SERVICE (changed-block tracking, for the "
+               "external-snapshot-metadata sidecar); the service is served either way");
+  int qos_refresh = -1;
+  app.add_option("--qos-refresh-seconds", qos_refresh,
+                 "How often the node re-reads the QoS of the volumes it exports (default 5; 0 = never)");
   app.add_flag("-v,--verbose", verbosity, "More log output (-v info, -vv debug with redacted requests)");
   app.add_flag("--log-json", json_logs, "Log one JSON object per line");
   CLI11_PARSE(app, argc, argv);
@@ -108,6 +115,8 @@ int main(int argc, char** argv) {
   for (const auto& r : opts.allowed_path_roots)
     if (r.empty() || r.front() != '/') return Fail("allowed target root '" + r + "' must be an absolute path");
   opts.vhost_socket_gid = vhost_gid;
+  opts.advertise_snapshot_metadata = snapshot_metadata;
+  if (qos_refresh >= 0) opts.qos_refresh_seconds = qos_refresh;
   if (max_volumes >= 0) opts.max_volumes_per_node = max_volumes;
   else if (file.max_volumes_per_node) opts.max_volumes_per_node = *file.max_volumes_per_node;
 
@@ -115,10 +124,12 @@ int main(int argc, char** argv) {
   for (const auto& flag : pool_flags) {
     auto pc = vdisk::blockdev::ParsePoolFlag(flag);
     if (!pc.ok()) return Fail(pc.status().ToString());
+    pc->node_id = opts.node_id;
     if (auto s = pools->Add(*pc); !s.ok()) return Fail(s.ToString());
   }
-  for (const auto& pc : file.pools) {
+  for (auto pc : file.pools) {
     if (pools->contains(pc.name)) continue;  // a flag with the same name wins
+    pc.node_id = opts.node_id;
     if (auto s = pools->Add(pc); !s.ok()) return Fail(s.ToString());
   }
   if (pools->names().empty()) return Fail("no pool configured: give --pool local:/var/lib/vdisk or --config");

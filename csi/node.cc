@@ -16,6 +16,7 @@
 #include "common/fs.h"
 #include "csi/validation.h"
 #include "csi/vhost_publish.h"
+#include "csi/volume_gates.h"
 #include "spdlog/spdlog.h"
 
 namespace vdisk::csi {
@@ -66,8 +67,7 @@ Status NodeService::StartVhostExport(const std::string& csi_id, const std::share
   o.num_queues = queues;
   o.serial = local_id.substr(0, 20);  // virtio-blk GET_ID holds 20 bytes
   o.metrics_volume = csi_id;
-  RETURN_IF_ERROR(ctx_->vhost_exports().Publish(
-      csi_id, [&](bool ro) { return pool->open_volume(local_id, ro); }, o));
+  RETURN_IF_ERROR(ctx_->vhost_exports().Publish(csi_id, GatedOpener(*ctx_, pool, csi_id, local_id), o));
   const int64_t gid = ctx_->options().vhost_socket_gid;
   if (gid >= 0 && ::chown(socket.c_str(), static_cast<uid_t>(-1), static_cast<gid_t>(gid)) != 0)
     return LastErrnoStatus(absl::StrCat("chown of the vhost-user socket ", socket, " to group ", gid));
@@ -492,8 +492,7 @@ Status NodeService::DoExpand(const v1::NodeExpandVolumeRequest& req, v1::NodeExp
                                               " with ControllerExpandVolume first"));
 
   if (rec->vhost_queues > 0) {
-    auto grown = ctx_->vhost_exports().Resize(
-        req.volume_id(), [&](bool ro) { return pool->open_volume(oid.local_id, ro); });
+    auto grown = ctx_->vhost_exports().Resize(req.volume_id(), GatedOpener(*ctx_, pool, req.volume_id(), oid.local_id));
     if (!grown.ok() && !absl::IsNotFound(grown.status())) return grown.status();  // NOT_FOUND: staged only
     for (const auto& p : rec->publishes)
       if (!p.vhost_dir.empty()) RETURN_IF_ERROR(DescribeVhostExport(req.volume_id(), p, rec->vhost_queues));

@@ -11,8 +11,10 @@
 #include "absl/strings/str_cat.h"
 #include "common/fs.h"
 #include "csi/controller.h"
+#include "csi/group_controller.h"
 #include "csi/identity.h"
 #include "csi/node.h"
+#include "csi/snapshot_metadata.h"
 #include "spdlog/spdlog.h"
 
 namespace vdisk::csi {
@@ -53,6 +55,10 @@ StatusOr<std::unique_ptr<CsiServer>> CsiServer::Start(const std::string& endpoin
   if (ctx->options().serve_controller) {
     s->controller_ = std::make_unique<ControllerService>(ctx);
     builder.RegisterService(s->controller_.get());
+    s->group_controller_ = std::make_unique<GroupControllerService>(ctx);
+    builder.RegisterService(s->group_controller_.get());
+    s->snapshot_metadata_ = std::make_unique<SnapshotMetadataService>(ctx);
+    builder.RegisterService(s->snapshot_metadata_.get());
   }
   if (ctx->options().serve_node) {
     auto node = std::make_unique<NodeService>(ctx);
@@ -60,6 +66,7 @@ StatusOr<std::unique_ptr<CsiServer>> CsiServer::Start(const std::string& endpoin
     node->ForgetStaleCredentials();
     s->node_ = std::move(node);
     builder.RegisterService(s->node_.get());
+    s->qos_refresher_ = std::make_unique<QosRefresher>(ctx, ctx->options().qos_refresh_seconds);
   }
   s->server_ = builder.BuildAndStart();
   if (!s->server_) return absl::UnavailableError(absl::StrCat("cannot listen on ", path));
@@ -70,6 +77,7 @@ StatusOr<std::unique_ptr<CsiServer>> CsiServer::Start(const std::string& endpoin
 void CsiServer::Shutdown(int grace_ms) {
   if (stopped_) return;
   stopped_ = true;
+  qos_refresher_.reset();
   server_->Shutdown(std::chrono::system_clock::now() + std::chrono::milliseconds(grace_ms));
   server_->Wait();
   ::unlink(socket_path_.c_str());

@@ -1,4 +1,5 @@
-// The gRPC server of vdisk-csi: Identity always, Controller and Node by role, on a Unix socket.
+// The gRPC server of vdisk-csi: Identity always; Controller, GroupController and SnapshotMetadata
+// with the controller role; Node with the node role; on a Unix socket.
 //
 // Start() removes a stale socket left by a crashed predecessor (refusing to touch anything that
 // is not a socket), binds, and serves on gRPC's thread pool. Shutdown() stops accepting calls,
@@ -12,6 +13,7 @@
 
 #include "common/status.h"
 #include "csi/driver.h"
+#include "csi/volume_gates.h"
 
 namespace vdisk::csi {
 
@@ -32,8 +34,9 @@ class CsiServer {
  private:
   CsiServer() = default;
   std::string socket_path_;
-  std::unique_ptr<grpc::Service> identity_, controller_, node_;
+  std::unique_ptr<grpc::Service> identity_, controller_, group_controller_, snapshot_metadata_, node_;
   std::unique_ptr<grpc::Server> server_;
+  std::unique_ptr<QosRefresher> qos_refresher_;  // node role: keeps exported volumes' QoS current
   bool stopped_ = false;
 };
 

@@ -17,10 +17,10 @@ BUILD_PKGS=(
 TEST_PKGS=(
   util-linux mount e2fsprogs xfsprogs btrfs-progs kmod procps psmisc jq curl
   ceph-mon ceph-osd ceph-mgr radosgw ceph-common python3-rados python3-rbd python3-boto3
-  tgt libiscsi-bin
+  tgt libiscsi-bin iproute2
   nfs-ganesha nfs-ganesha-vfs libnfs-utils
   qemu-system-x86 qemu-utils qemu-system-common qemu-block-extra busybox-static cpio
-  fio awscli gdb
+  fio awscli gdb restic linux-perf
 )
 # scripts/sanitize.sh: clang with compiler-rt (libFuzzer, ASan, UBSan) for fuzz/; GCC's own
 # ASan/UBSan/TSan runtimes come with g++.

@@ -37,6 +37,10 @@ Status CheckOptions(const ChangedBlocksOptions& o) {
   return Status();
 }
 
+bool Cancelled(const ChangedBlocksOptions& o) {
+  return (o.cancel && o.cancel->load()) || (o.is_cancelled && o.is_cancelled());
+}
+
 ExtentList Finish(const ExtentList& raw, uint64_t granularity, uint64_t size) {
   return blockdev::Clip(blockdev::AlignOut(blockdev::Normalize(raw), granularity), 0, size);
 }
@@ -95,7 +99,7 @@ StatusOr<ChangeMap> CompareDevices(Device& base, Device& target, const ChangedBl
   size_t next = 0;
 
   while (next < chunks.size() || !inflight.empty()) {
-    if (o.cancel && o.cancel->load()) {
+    if (Cancelled(o)) {
       // Let what is in flight land before the buffers go away.
       qa->drain().IgnoreError();
       qb->drain().IgnoreError();
@@ -163,6 +167,24 @@ StatusOr<ChangeMap> CompareDevices(Device& base, Device& target, const ChangedBl
   }
   out.extents = Finish(changed, o.granularity, size);
   return out;
+}
+
+StatusOr<ChangeMap> ChangedBlocksBetween(Device& base, Device& target,
+                                         const ChangedBlocksOptions& o) {
+  RETURN_IF_ERROR(CheckOptions(o));
+  auto own = target.changed_since(base);
+  if (own.ok()) {
+    ChangeMap out;
+    out.size_bytes = target.size();
+    out.source = ChangeMapSource::kPool;
+    out.extents = Finish(*own, o.granularity, target.size());
+    return out;
+  }
+  if (!absl::IsUnimplemented(own.status())) return own.status();
+  if (!o.allow_read_compare)
+    return absl::UnimplementedError(absl::StrCat(target.describe(), " has no change map against ",
+                                                 base.describe(), " and read-compare is disabled"));
+  return CompareDevices(base, target, o);
 }
 
 StatusOr<ChangeMap> AllocatedBlocks(Pool& pool, const std::string& id,

@@ -1,8 +1,11 @@
 // Changed-block maps: which ranges of a snapshot differ from an older snapshot of the same
-// volume, or hold data at all. Feeds incremental backup (backup/) and CSI SnapshotMetadata.
+// volume, or hold data at all. The one path through which incremental backup (backup/), CSI
+// SnapshotMetadata (csi/snapshot_metadata.cc) and `vdisk snapshot changes` read change maps;
+// none of them names a backend.
 //
 // ChangedBlocks() asks the pool first (pool.changed_extents(): FIEMAP on reflinked files,
-// rbd_diff_iterate2, ...), which costs no data reads. Where the pool cannot tell (UNIMPLEMENTED)
+// rbd_diff_iterate2, ...), which costs no data reads. ChangedBlocksBetween() does the same for
+// two open devices that are relatives (a reflinked copy of an image file: Device::changed_since). Where the pool cannot tell (UNIMPLEMENTED)
 // it opens both snapshots and compares them: only ranges either side reports as allocated are
 // read, chunk by chunk with several reads in flight, and compared unit by unit (memcmp of the
 // two buffers: both sides are read locally, so a direct comparison is exact and cheaper than
@@ -18,6 +21,7 @@
 
 #include <atomic>
 #include <cstdint>
+#include <functional>
 #include <string>
 
 #include "blockdev/device.h"
@@ -33,6 +37,7 @@ struct ChangedBlocksOptions {
   unsigned queue_depth = 4;        // chunks in flight
   bool allow_read_compare = true;  // fall back to reading both snapshots
   const std::atomic<bool>* cancel = nullptr;
+  std::function<bool()> is_cancelled;  // polled like `cancel` (e.g. a gRPC call's state)
 };
 
 enum class ChangeMapSource {
@@ -57,6 +62,11 @@ StatusOr<ChangeMap> ChangedBlocks(blockdev::Pool& pool, const std::string& base_
 // Ranges of snapshot `id` that may hold data.
 StatusOr<ChangeMap> AllocatedBlocks(blockdev::Pool& pool, const std::string& id,
                                     const ChangedBlocksOptions& options = {});
+
+// Ranges of `target` that differ from `base`, a relative of it (see Device::changed_since): the
+// devices' own map when they have one (source kPool), else read-and-compare when allowed.
+StatusOr<ChangeMap> ChangedBlocksBetween(blockdev::Device& base, blockdev::Device& target,
+                                         const ChangedBlocksOptions& options = {});
 
 // The read-and-compare engine on two open devices: ranges in [0, target.size()) where `target`
 // differs from `base` (`base` shorter: its missing tail reads as zeroes).

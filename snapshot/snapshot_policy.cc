@@ -4,6 +4,17 @@
 
 namespace vdisk::snapshot {
 
+Status CheckSnapshottable(const blockdev::Pool& pool, const blockdev::Volume& vol) {
+  if (!pool.capabilities().snapshots)
+    return absl::FailedPreconditionError(absl::StrCat(
+        "pool '", pool.name(), "' (", pool.kind(), ") cannot take snapshots; vdisk does not "
+        "substitute a host copy of a live volume (clone or back it up instead)"));
+  if (vol.pending)
+    return absl::FailedPreconditionError(
+        absl::StrCat("volume ", vol.id, " is still being filled; snapshot it when it is ready"));
+  return Status();
+}
+
 StatusOr<blockdev::Snapshot> CreateSnapshot(blockdev::Pool& pool, const std::string& volume_id,
                                             const std::string& name) {
   if (name.empty()) return absl::InvalidArgumentError("snapshot name is empty");
@@ -16,13 +27,7 @@ StatusOr<blockdev::Snapshot> CreateSnapshot(blockdev::Pool& pool, const std::str
                                                  existing->source_volume_id));
   }
   ASSIGN_OR_RETURN(auto vol, pool.get_volume(volume_id));
-  if (!pool.capabilities().snapshots)
-    return absl::FailedPreconditionError(absl::StrCat(
-        "pool '", pool.name(), "' (", pool.kind(), ") cannot take snapshots; vdisk does not "
-        "substitute a host copy of a live volume (clone or back it up instead)"));
-  if (vol.pending)
-    return absl::FailedPreconditionError(
-        absl::StrCat("volume ", volume_id, " is still being filled; snapshot it when it is ready"));
+  RETURN_IF_ERROR(CheckSnapshottable(pool, vol));
   auto snap = pool.create_snapshot(volume_id, name);
   if (absl::IsAlreadyExists(snap.status())) {  // lost a race with an identical request
     ASSIGN_OR_RETURN(auto again, pool.find_snapshot_by_name(name));

@@ -22,6 +22,11 @@
 
 namespace vdisk::snapshot {
 
+// The part of the rule that is about the volume (FAILED_PRECONDITION: pool without snapshots,
+// volume still being filled). Group snapshots (group_snapshot.h) check every member with it
+// before they hold any writer.
+Status CheckSnapshottable(const blockdev::Pool& pool, const blockdev::Volume& volume);
+
 StatusOr<blockdev::Snapshot> CreateSnapshot(blockdev::Pool& pool, const std::string& volume_id,
                                             const std::string& name);
 

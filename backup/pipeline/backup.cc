@@ -16,7 +16,6 @@
 #include "backup/util/work_queue.h"
 #include "blockdev/aligned_buffer.h"
 #include "blockdev/registry.h"
-#include "blockdev/uring/fiemap_diff.h"
 #include "blockdev/zero_detect.h"
 #include "snapshot/changed_blocks.h"
 #include "spdlog/spdlog.h"
@@ -279,10 +278,16 @@ Status ReadAllocation(PreparedDisk* out) {
   rec.size_bytes = dev.size();
   rec.block_size = dev.block_size();
   if (rec.size_bytes == 0) return absl::InvalidArgumentError(absl::StrCat(rec.source, " is empty"));
-  auto alloc = dev.allocated(0, rec.size_bytes);
+  // A device that can only map its allocation by reading it (NFSv3) is read once, whole; zero
+  // chunks are dropped on the way anyway.
+  auto alloc = dev.allocation_requires_read()
+                   ? StatusOr<blockdev::ExtentList>(absl::UnimplementedError("read to map"))
+                   : dev.allocated(0, rec.size_bytes);
   out->allocation_known = alloc.ok();
   if (alloc.ok()) {
     out->allocated = blockdev::Normalize(std::move(*alloc));
+  } else if (dev.allocation_requires_read()) {
+    out->allocated = {{0, rec.size_bytes}};
   } else {
     spdlog::warn("{}: no allocation map ({}); reading everything", rec.source,
                  alloc.status().ToString());
@@ -307,13 +312,20 @@ Status OpenSource(const DiskSource& src, PreparedDisk* out) {
   out->record.source_snapshot = src.source_snapshot;
   if (out->changed) out->change_note = "caller-supplied changed ranges";
   if (!out->changed && !src.changed_since_image.empty()) {
-    auto diff = blockdev::uring::DifferingExtents(src.changed_since_image, src.uri);
+    // The devices' own change map only (FIEMAP of reflinked files): reading both images to
+    // compare them costs more than reading and hashing the new one.
+    snapshot::ChangedBlocksOptions co;
+    co.allow_read_compare = false;
+    auto base = blockdev::OpenDeviceUri(src.changed_since_image, /*read_only=*/true);
+    auto diff = base.ok() ? snapshot::ChangedBlocksBetween(**base, *out->device, co)
+                          : StatusOr<snapshot::ChangeMap>(base.status());
     if (diff.ok()) {
-      out->changed = std::move(*diff);
-      out->change_note = absl::StrCat("FIEMAP difference from ", src.changed_since_image);
+      out->changed = std::move(diff->extents);
+      out->change_note = absl::StrCat("change map of ", out->device->describe(), " since ",
+                                      src.changed_since_image);
     } else {
-      out->change_note = absl::StrCat("read-and-hash (no FIEMAP difference from ",
-                                      src.changed_since_image, ": ", diff.status().message(), ")");
+      out->change_note = absl::StrCat("read-and-hash (no change map since ", src.changed_since_image,
+                                      ": ", diff.status().message(), ")");
     }
   }
   return ReadAllocation(out);

@@ -42,8 +42,9 @@ struct DiskSource {
   std::string source_snapshot;  // recorded label for non-pool sources (VolumeSnapshot name)
   // A change map supplied by the caller (extents changed since the parent's source).
   std::optional<blockdev::ExtentList> changed;
-  // Or: the parent's source image file, a reflinked copy (snapshot) of `uri` on XFS/btrfs; the
-  // change map is then the FIEMAP difference of the two files (what the local pool does).
+  // Or: the parent's source image (URI or path), a relative of `uri` (a reflinked copy on
+  // XFS/btrfs); the change map is then the devices' own (snapshot::ChangedBlocksBetween: the
+  // FIEMAP difference of the two files, what the local pool does).
   std::string changed_since_image;
 };
 

@@ -109,7 +109,10 @@ StatusOr<std::unique_ptr<RepoLock>> RepoLock::Acquire(ObjectStore& store, Mode m
       ASSIGN_OR_RETURN(auto after, ReadLocks(store));
       c = Conflict(after, key, mode, options);
       if (!c) {
-        lock->refresher_ = std::thread([l = lock.get()] { l->RefreshLoop(); });
+        lock->refresher_.emplace(options.refresh, [l = lock.get()] {
+          Status s = l->Write();
+          if (!s.ok()) spdlog::warn("refreshing repository lock {}: {}", l->key_, s.ToString());
+        });
         return lock;
       }
       // Someone raced us: withdraw (the destructor deletes our object) and report/retry.
@@ -123,25 +126,8 @@ StatusOr<std::unique_ptr<RepoLock>> RepoLock::Acquire(ObjectStore& store, Mode m
   }
 }
 
-void RepoLock::RefreshLoop() {
-  std::unique_lock lock(mu_);
-  while (!stop_) {
-    cv_.wait_for(lock, options_.refresh, [&] { return stop_; });
-    if (stop_) break;
-    lock.unlock();
-    Status s = Write();
-    if (!s.ok()) spdlog::warn("refreshing repository lock {}: {}", key_, s.ToString());
-    lock.lock();
-  }
-}
-
 RepoLock::~RepoLock() {
-  {
-    std::lock_guard lock(mu_);
-    stop_ = true;
-  }
-  cv_.notify_all();
-  if (refresher_.joinable()) refresher_.join();
+  refresher_.reset();
   Status s = store_.Delete(key_);
   if (!s.ok()) spdlog::warn("removing repository lock {}: {}", key_, s.ToString());
 }

@@ -13,11 +13,13 @@
 #include <condition_variable>
 #include <memory>
 #include <mutex>
+#include <optional>
 #include <string>
 #include <thread>
 #include <vector>
 
 #include "backup/store/object_store.h"
+#include "common/periodic.h"
 #include "common/status.h"
 
 namespace vdisk::backup {
@@ -53,7 +55,6 @@ class RepoLock {
   RepoLock(ObjectStore& store, Mode mode, std::string key, std::string purpose,
            LockOptions options);
   Status Write();
-  void RefreshLoop();
 
   ObjectStore& store_;
   const Mode mode_;
@@ -61,10 +62,7 @@ class RepoLock {
   const std::string purpose_;
   const LockOptions options_;
   const int64_t created_;
-  std::mutex mu_;
-  std::condition_variable cv_;
-  bool stop_ = false;
-  std::thread refresher_;
+  std::optional<PeriodicThread> refresher_;  // rewrites the lock every options_.refresh
 };
 
 }  // namespace vdisk::backup

@@ -6,7 +6,8 @@
 #  I/O   `vdisk bench io --uri rbd:...` vs `rbd bench` on the same fully written 1 GiB image,
 #        same io size, same queue depth (rbd bench --io-threads = I/Os in flight), both with
 #        rbd_cache=false (every write reaches the OSD; librbd's default cache would acknowledge
-#        depth-1 writes from client memory). A-B-B-A, averages. rbd bench has no time limit:
+#        depth-1 writes from client memory). VDISK_BENCH_PAIRS A/B pairs (order alternating),
+#        medians and min-max (bench/lib.sh). rbd bench has no time limit:
 #        its --io-total is sized from vdisk's rate to run about as long. Sequential workloads
 #        use rbd bench --io-pattern full-seq (one stream, like vdisk's), not its default "seq".
 #  clone time of CreateVolume from a snapshot of a 1 GiB and a 10 GiB volume (each with the
@@ -16,7 +17,12 @@
 #        `vdisk clone --from-volume` (hidden snapshot + clone) vs `rbd snap create && rbd clone`;
 #        a restore past the hard depth limit (cloneHardDepth=0: CreateVolume returns after the
 #        flatten) vs `rbd clone && rbd flatten`, on a 1 GiB image holding 1 GiB of data.
-# Times include process start-up on both sides (vdisk CLI + gRPC, rbd CLI + cluster connect).
+# CLI lines include process start-up on both sides (vdisk CLI + gRPC, rbd CLI + cluster
+# connect); the vdisk CLI is a large C++ binary (~55 ms to start here, rbd ~30 ms). The -rpc
+# lines compare what a CO waits for, the CSI call as vdisk-csi timed it (its log's
+# rpc=... ms=), with the same librbd work in an already connected client
+# (bench/tools/rbd_bare.py: open + snap create + close; clone): the driver's own overhead.
+# The -overhead lines are that difference in ms against the 20 ms budget (ratio = 20 / ms).
 #
 # Environment: VDISK_BENCH_RUNTIME (s per I/O run, default 5), VDISK_BUILD (build dir with
 # cli/vdisk and csi/vdisk-csi), VDISK_BENCH_DIR (where the cluster lives; default the build dir).
@@ -44,11 +50,11 @@ trap cleanup EXIT
 source "$ceph_dir/rbd.env"
 R=(rbd -c "$CEPH_CONF" --id "$CEPH_DRIVER_USER")
 CREDS="conf=$CEPH_CONF&id=$CEPH_DRIVER_USER&keyring=$CEPH_DRIVER_KEYRING"
-echo "rbd: cluster $ceph_dir, $RUNTIME s per I/O run, $(uname -r), $(nproc) cpus" >&2
+echo "rbd: cluster $ceph_dir, $RUNTIME s per I/O run" >&2
+bench_context
 
 now() { date +%s.%N; }
 elapsed() { awk -v a="$1" -v b="$2" 'BEGIN{printf "%.3f", b-a}'; }
-avg() { awk -v a="$1" -v b="$2" 'BEGIN{printf "%.1f", (a+b)/2}'; }
 
 # ---------------------------------------------------------------------------------------------
 # I/O: librbd Device vs rbd bench.
@@ -87,12 +93,16 @@ workloads=(
 )
 for w in "${workloads[@]}"; do
   read -r name rw bs qd unit <<<"$w"
-  v1=$(run_vdisk "$rw" "$bs" "$qd")
-  p1=$(run_rbd "$rw" "$bs" "$qd" "$v1")
-  p2=$(run_rbd "$rw" "$bs" "$qd" "$v1")
-  v2=$(run_vdisk "$rw" "$bs" "$qd")
-  echo "rbd: $name vdisk $v1 $v2 rbd-bench $p1 $p2" >&2
-  bench_line "rbd-$name" "$unit" "$(avg "$v1" "$v2")" "rbd bench" "$(avg "$p1" "$p2")" 1
+  vs=() ps=()
+  for p in $(seq "$BENCH_PAIRS"); do
+    if (( p % 2 )); then
+      v=$(run_vdisk "$rw" "$bs" "$qd"); r=$(run_rbd "$rw" "$bs" "$qd" "$v")
+    else
+      r=$(run_rbd "$rw" "$bs" "$qd" "${vs[0]}"); v=$(run_vdisk "$rw" "$bs" "$qd")
+    fi
+    vs+=("$(awk -v a="$v" 'BEGIN{printf "%.1f", a}')"); ps+=("$(awk -v a="$r" 'BEGIN{printf "%.1f", a}')")
+  done
+  pairs_line "rbd-$name" "$unit" "rbd bench" 1 "${vs[*]}" "${ps[*]}" 0.9
 done
 "${R[@]}" rm "$img" >/dev/null 2>&1
 
@@ -100,8 +110,8 @@ done
 # Control plane through vdisk-csi.
 sock=$(mktemp -d /tmp/vdisk-rbd-bench.XXXXXX)/csi.sock
 "$CSI" --endpoint "unix://$sock" --node-id bench --state-dir "$work/state" \
-  --pool "name=ceph,kind=rbd,conf=$CEPH_CONF,user=$CEPH_DRIVER_USER,keyring=$CEPH_DRIVER_KEYRING,rbd_pool=$RBD_POOL" \
-  >"$work/csi.log" 2>&1 &
+  --pool "name=ceph,kind=rbd,conf=$CEPH_CONF,user=$CEPH_DRIVER_USER,keyring=$CEPH_DRIVER_KEYRING,rbd_pool=$RBD_POOL,overprovisioning=off" \
+  -v >"$work/csi.log" 2>&1 &
 csi_pid=$!
 for _ in $(seq 100); do [[ -S $sock ]] && break; sleep 0.1; done
 vol() { "$VDISK" volume create "$@" --endpoint "unix://$sock" --json --pool ceph; }
@@ -112,23 +122,41 @@ fill() {  # image bytes
     --rbd-cache=false "$1" >/dev/null
 }
 
+rpc_ms() {  # <rpc name>: the last such call's time as vdisk-csi logged it
+  grep -o "rpc=$1 code=OK ms=[0-9.]*" "$work/csi.log" | tail -1 | sed 's/.*ms=//'
+}
+bare() { /usr/bin/python3 "$here/tools/rbd_bare.py" "$CEPH_CONF" "$CEPH_DRIVER_USER" "$CEPH_DRIVER_KEYRING" "$RBD_POOL" "$@"; }
+overhead_line() {  # <name> "<vdisk rpc ms>" "<bare ms>": the driver's extra ms against 20 ms
+  local -a a b
+  read -r -a a <<<"$2"; read -r -a b <<<"$3"
+  local d=() i
+  for i in "${!a[@]}"; do d+=("$(awk -v x="${a[$i]}" -v y="${b[$i]}" 'BEGIN{v = x - y; if (v < 0.1) v = 0.1; printf "%.1f", v}')"); done
+  local budget=()
+  for i in "${!d[@]}"; do budget+=(20); done
+  pairs_line "$1" "ms over librbd" "budget" 0 "${d[*]}" "${budget[*]}" 1.0
+}
+
 # Clone of a 1 GiB and a 10 GiB volume: same data, time should not follow the size.
 for size in 1G 10G; do
   j=$(vol "src-$size" --size "$size")
   id=$(id_of <<<"$j"); image=$(image_of <<<"$j")
   fill "$image" 256M
   snap=$("$VDISK" snapshot create "snap-$size" --volume "$id" --endpoint "unix://$sock" --json | jq -r '.snapshot_id // .id')
-  t0=$(now)
-  "$VDISK" clone "clone-$size" --from-snapshot "$snap" --endpoint "unix://$sock" --json >/dev/null
-  t1=$(now)
   "${R[@]}" snap create "$image@peer" >/dev/null 2>&1
-  t2=$(now)
-  "${R[@]}" clone "$image@peer" "peer-clone-$size" >/dev/null
-  t3=$(now)
-  vd=$(elapsed "$t0" "$t1"); pr=$(elapsed "$t2" "$t3")
-  echo "rbd: clone-$size vdisk $vd s rbd clone $pr s" >&2
-  bench_line "rbd-clone-$size" s "$vd" "rbd clone" "$pr" 0
-  eval "clone_$size=$vd"
+  vs=() ps=() rpcs=() bares=()
+  for p in $(seq "$BENCH_PAIRS"); do
+    t0=$(now)
+    "$VDISK" clone "clone-$size-$p" --from-snapshot "$snap" --endpoint "unix://$sock" --json >/dev/null
+    t1=$(now)
+    "${R[@]}" clone "$image@peer" "peer-clone-$size-$p" >/dev/null
+    t2=$(now)
+    vs+=("$(elapsed "$t0" "$t1")"); ps+=("$(elapsed "$t1" "$t2")")
+    rpcs+=("$(rpc_ms CreateVolume)"); bares+=("$(bare clone "$image" peer "bare-clone-$size-$p")")
+  done
+  pairs_line "rbd-clone-$size" s "rbd clone" 0 "${vs[*]}" "${ps[*]}"
+  pairs_line "rbd-clone-$size-rpc" ms "librbd clone (connected)" 0 "${rpcs[*]}" "${bares[*]}"
+  [[ $size == 1G ]] && overhead_line rbd-clone-overhead "${rpcs[*]}" "${bares[*]}"
+  eval "clone_$size=$(printf '%s\n' "${vs[@]}" | median)"
 done
 bench_line "rbd-clone-10g-vs-1g" "ratio" "$(awk -v a="$clone_10G" -v b="$clone_1G" 'BEGIN{printf "%.3f", a/b}')" "ideal" 1 0
 
@@ -136,16 +164,31 @@ bench_line "rbd-clone-10g-vs-1g" "ratio" "$(awk -v a="$clone_10G" -v b="$clone_1
 j=$(vol flat-src --size 1G)
 id=$(id_of <<<"$j"); image=$(image_of <<<"$j")
 fill "$image" 1G
-t0=$(now); snap=$("$VDISK" snapshot create flat-snap --volume "$id" --endpoint "unix://$sock" --json | jq -r '.snapshot_id // .id'); t1=$(now)
-"${R[@]}" snap create "$image@peer-snap" >/dev/null 2>&1; t2=$(now)
-bench_line rbd-snapshot s "$(elapsed "$t0" "$t1")" "rbd snap create" "$(elapsed "$t1" "$t2")" 0
+vs=() ps=() rpcs=() bares=()
+for p in $(seq "$BENCH_PAIRS"); do
+  t0=$(now); snap=$("$VDISK" snapshot create "flat-snap-$p" --volume "$id" --endpoint "unix://$sock" --json | jq -r '.snapshot_id // .id'); t1=$(now)
+  "${R[@]}" snap create "$image@peer-snap-$p" >/dev/null 2>&1; t2=$(now)
+  vs+=("$(elapsed "$t0" "$t1")"); ps+=("$(elapsed "$t1" "$t2")")
+  rpcs+=("$(rpc_ms CreateSnapshot)"); bares+=("$(bare snapshot "$image" "bare-snap-$p")")
+done
+pairs_line rbd-snapshot s "rbd snap create" 0 "${vs[*]}" "${ps[*]}"
+pairs_line rbd-snapshot-rpc ms "librbd snap create (connected)" 0 "${rpcs[*]}" "${bares[*]}"
+overhead_line rbd-snapshot-overhead "${rpcs[*]}" "${bares[*]}"
 
-t0=$(now); "$VDISK" clone vclone --from-volume "$id" --endpoint "unix://$sock" --json >/dev/null; t1=$(now)
-"${R[@]}" snap create "$image@peer-vclone" >/dev/null 2>&1; "${R[@]}" clone "$image@peer-vclone" peer-vclone >/dev/null; t2=$(now)
-bench_line rbd-clone-from-volume s "$(elapsed "$t0" "$t1")" "rbd snap create + clone" "$(elapsed "$t1" "$t2")" 0
+vs=() ps=()
+for p in $(seq "$BENCH_PAIRS"); do
+  t0=$(now); "$VDISK" clone "vclone-$p" --from-volume "$id" --endpoint "unix://$sock" --json >/dev/null; t1=$(now)
+  "${R[@]}" snap create "$image@peer-vclone-$p" >/dev/null 2>&1; "${R[@]}" clone "$image@peer-vclone-$p" "peer-vclone-$p" >/dev/null; t2=$(now)
+  vs+=("$(elapsed "$t0" "$t1")"); ps+=("$(elapsed "$t1" "$t2")")
+done
+pairs_line rbd-clone-from-volume s "rbd snap create + clone" 0 "${vs[*]}" "${ps[*]}"
 
-t0=$(now)
-"$VDISK" clone flat-restore --from-snapshot "$snap" --param cloneHardDepth=0 --endpoint "unix://$sock" --json >/dev/null
-t1=$(now)
-"${R[@]}" clone "$image@peer-snap" peer-flat >/dev/null; "${R[@]}" flatten peer-flat >/dev/null 2>&1; t2=$(now)
-bench_line rbd-restore-flatten-1g s "$(elapsed "$t0" "$t1")" "rbd clone + flatten" "$(elapsed "$t1" "$t2")" 0
+vs=() ps=()
+for p in $(seq "$BENCH_PAIRS"); do
+  t0=$(now)
+  "$VDISK" clone "flat-restore-$p" --from-snapshot "$snap" --param cloneHardDepth=0 --endpoint "unix://$sock" --json >/dev/null
+  t1=$(now)
+  "${R[@]}" clone "$image@peer-snap-1" "peer-flat-$p" >/dev/null; "${R[@]}" flatten "peer-flat-$p" >/dev/null 2>&1; t2=$(now)
+  vs+=("$(elapsed "$t0" "$t1")"); ps+=("$(elapsed "$t1" "$t2")")
+done
+pairs_line rbd-restore-flatten-1g s "rbd clone + flatten" 0 "${vs[*]}" "${ps[*]}"

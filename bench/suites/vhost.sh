@@ -6,10 +6,15 @@
 #   drive       QEMU's own virtio-blk: -drive aio=io_uring,cache=none
 # Prints vhost-qsd-<workload> and vhost-drive-<workload> BENCH lines (ratio > 1: vdisk better).
 # Then the back ends alone, without a guest: bench/tools/vhost_load.cc drives vdisk and
-# qemu-storage-daemon from the host (vhost-host-qsd-<rw>-<4k|1m> throughput and -cpu us/IO lines).
+# qemu-storage-daemon from the host (vhost-host-qsd-<rw>-<bs>-qd<N> throughput and -cpu us/IO
+# lines: 4 KiB at QD32, 1 MiB at QD8 and QD32). These are the headline lines: under TCG the
+# guest lines move +-30% from boot to boot with any back end (bench/RESULTS.md, vhost).
+# Every line is the median of the rounds (pairs: the back ends interleaved in each round), with
+# min-max of both sides on stderr (bench/lib.sh pairs_line).
 # Env: VHOST_BENCH_RUNTIME (s per workload, 8), VHOST_BENCH_WORKLOADS (comma list),
 #      VHOST_BENCH_SIZE (backing file, 1G), VHOST_BENCH_QUEUES (1; vCPUs = queues),
-#      VHOST_BENCH_ROUNDS (3: back ends interleaved, median of rounds reported; 0 skips the guests),
+#      VHOST_BENCH_ROUNDS (VDISK_BENCH_PAIRS, 3: back ends interleaved, median of rounds
+#      reported; 0 skips the guests),
 #      VHOST_BENCH_DIR (where the backing file goes, default a temp dir under /var/tmp),
 #      VHOST_BENCH_HOST_ROUNDS (3), VHOST_BENCH_HOST_RUNTIME (s per host-side run, 5).
 # A guest that fails or times out (VHOST_BENCH_BOOT_TIMEOUT, 180 s) is reported on stderr and
@@ -26,10 +31,10 @@ runtime=${VHOST_BENCH_RUNTIME:-8}
 workloads=${VHOST_BENCH_WORKLOADS:-randread-4k,randwrite-4k,read-1m,write-1m}
 size=${VHOST_BENCH_SIZE:-1G}
 queues=${VHOST_BENCH_QUEUES:-1}
-rounds=${VHOST_BENCH_ROUNDS:-3}
+rounds=${VHOST_BENCH_ROUNDS:-$BENCH_PAIRS}
 vdisk=$VDISK_BUILD/cli/vdisk
 load=$VDISK_BUILD/bench/tools/vdisk_vhost_load
-host_rounds=${VHOST_BENCH_HOST_ROUNDS:-3}
+host_rounds=${VHOST_BENCH_HOST_ROUNDS:-$BENCH_PAIRS}
 host_runtime=${VHOST_BENCH_HOST_RUNTIME:-5}
 guest_dir=$VDISK_BUILD/test-env/guest
 for b in "$vdisk" "$load"; do
@@ -47,6 +52,7 @@ cleanup() {
   rm -rf "$work"
 }
 trap cleanup EXIT
+bench_context
 
 if (( rounds > 0 )); then
   "$VDISK_SRC/tests/env/guest.sh" build "$guest_dir" --fio >&2
@@ -148,40 +154,33 @@ metric1() {  # metric1 <log> <workload> -> value (IOPS for 4k, MiB/s for 1m)
     write-1m) awk -F';' '{printf "%.1f", $48/1024}' <<<"$line" ;;
   esac
 }
-metric() {  # metric <backend> <workload>: median of the completed rounds (0: none completed)
-  local v r all=
-  for r in $(seq "$rounds"); do
-    v=$(metric1 "$work/$1.$r.log" "$2")
-    all+=" $v"
-  done
-  local med best
-  med=$(tr ' ' '\n' <<<"$all" | awk '$1 > 0' | median)
-  best=$(tr ' ' '\n' <<<"$all" | sort -g | tail -1)
-  echo "bench vhost: $1 $2 rounds:$all (median $med, best $best)" >&2
-  echo "$med"
+rounds_of() {  # <backend> <workload>: the per-round values, 0 for a round without a result
+  local r all=
+  for r in $(seq "$rounds"); do all+=" $(metric1 "$work/$1.$r.log" "$2")"; done
+  echo "$all"
 }
 (( rounds > 0 )) || workloads=""  # VHOST_BENCH_ROUNDS=0: the host-side part only
 for w in ${workloads//,/ }; do
   unit=IOPS
   [[ $w == *-1m ]] && unit=MiB/s
-  v=$(metric vdisk "$w")
-  q=$(metric qsd "$w")
-  d=$(metric drive "$w")
-  bench_line "vhost-qsd-$w" "$unit" "$v" qemu-storage-daemon "$q" 1
-  bench_line "vhost-drive-$w" "$unit" "$v" qemu-drive-io_uring "$d" 1
+  v=$(rounds_of vdisk "$w")
+  pairs_line "vhost-qsd-$w" "$unit" qemu-storage-daemon 1 "$v" "$(rounds_of qsd "$w")"
+  pairs_line "vhost-drive-$w" "$unit" qemu-drive-io_uring 1 "$v" "$(rounds_of drive "$w")"
 done
 
 # The back ends alone: bench/tools/vhost_load.cc is a host-side front end (a virtio-blk driver
 # in a process, no guest CPU in the way) keeping random requests in flight for $host_runtime s
-# against each back end on the same file (4 KiB at QD32, 1 MiB at QD8), rounds interleaved.
+# against each back end on the same file (4 KiB at QD32, 1 MiB at QD8 and QD32), rounds
+# interleaved.
 # Prints throughput and the back end's CPU time per request (user + system of its process),
 # medians of the rounds.
-host_workloads="randread-4k randwrite-4k randread-1m randwrite-1m"
+host_workloads="randread-4k-qd32 randwrite-4k-qd32 randread-1m-qd8 randwrite-1m-qd8 randread-1m-qd32 randwrite-1m-qd32"
 host_load() {  # <backend> <round>
   local w rw bs qd
   for w in $host_workloads; do
-    rw=${w%-*}
-    case $w in *-4k) bs=4096 qd=32 ;; *) bs=1048576 qd=8 ;; esac
+    rw=${w%%-*}
+    qd=${w##*-qd}
+    case $w in *-4k-*) bs=4096 ;; *) bs=1048576 ;; esac
     "$load" --socket "$work/$1.sock" --size "$(stat -c %s "$image")" --rw "$rw" --bs "$bs" \
       --qd "$qd" --seconds "$host_runtime" --backend-pid "$server" > "$work/host.$1.$w.$2" ||
       echo "bench vhost: host load $w on $1 failed" >&2
@@ -192,19 +191,19 @@ for round in $(seq "$host_rounds"); do
   start_vdisk "host$round"; host_load vdisk "$round"; stop_server
   start_qsd "host$round"; host_load qsd "$round"; stop_server
 done
-host_metric() {  # <backend> <workload> <field>: median over the rounds
-  local all
-  all=$(for r in $(seq "$host_rounds"); do
-    grep -o " $3=[0-9.]*" "$work/host.$1.$2.$r" 2>/dev/null | cut -d= -f2
-  done)
-  echo "bench vhost: host $1 $2 $3 rounds: $(tr '\n' ' ' <<<"$all")" >&2
-  median <<<"$all"
+host_rounds_of() {  # <backend> <workload> <field>: the per-round values (0: no result)
+  local r v all=
+  for r in $(seq "$host_rounds"); do
+    v=$(grep -o " $3=[0-9.]*" "$work/host.$1.$2.$r" 2>/dev/null | cut -d= -f2)
+    all+=" ${v:-0}"
+  done
+  echo "$all"
 }
 for w in $host_workloads; do
   field=iops unit=IOPS
-  [[ $w == *-1m ]] && field=mib_s unit=MiB/s
-  bench_line "vhost-host-qsd-$w" "$unit" "$(host_metric vdisk "$w" $field)" qemu-storage-daemon \
-    "$(host_metric qsd "$w" $field)" 1
-  bench_line "vhost-host-qsd-$w-cpu" us/IO "$(host_metric vdisk "$w" backend_us_per_io)" \
-    qemu-storage-daemon "$(host_metric qsd "$w" backend_us_per_io)" 0
+  [[ $w == *-1m-* ]] && field=mib_s unit=MiB/s
+  pairs_line "vhost-host-qsd-$w" "$unit" qemu-storage-daemon 1 "$(host_rounds_of vdisk "$w" $field)" \
+    "$(host_rounds_of qsd "$w" $field)" 1.0
+  pairs_line "vhost-host-qsd-$w-cpu" us/IO qemu-storage-daemon 0 \
+    "$(host_rounds_of vdisk "$w" backend_us_per_io)" "$(host_rounds_of qsd "$w" backend_us_per_io)"
 done

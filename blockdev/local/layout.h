@@ -18,25 +18,18 @@
 
 #include <string>
 
+#include "blockdev/record_files.h"
 #include "common/status.h"
 
 namespace vdisk::blockdev::local {
 
-inline constexpr int kLayoutFormat = 1;
-inline constexpr size_t kMaxIdBytes = 64;
-inline constexpr size_t kMaxNameBytes = 1024;
+inline constexpr int kLayoutFormat = kRecordFormat;
 inline constexpr const char* kDiskImage = "disk.img";
 
-// INVALID_ARGUMENT unless `id` is non-empty, at most kMaxIdBytes of [A-Za-z0-9._-], and not
-// "." or "..". Every id from outside is checked with this before it touches a path.
-Status ValidateId(const std::string& id);
-
-// INVALID_ARGUMENT for an empty name, one longer than kMaxNameBytes, or one containing NUL or a
-// control character. Names are never used as paths.
-Status ValidateName(const std::string& name);
-
-// A fresh id for an object called `name`: a sanitized prefix of the name plus 48 random bits.
-std::string NewId(const std::string& name);
+// Ids and names follow the rules of blockdev/record_files.h (ValidateId, ValidateName, NewId).
+using ::vdisk::blockdev::NewId;
+using ::vdisk::blockdev::ValidateId;
+using ::vdisk::blockdev::ValidateName;
 
 class Layout {
  public:

@@ -322,6 +322,7 @@ Capabilities LocalPool::capabilities() const {
   c.online_expand = true;
   c.node_local = true;
   c.fast_clone = reflink_;
+  c.mutable_params = true;
   return c;
 }
 
@@ -534,6 +535,17 @@ StatusOr<uint64_t> LocalPool::expand_volume(const std::string& id, uint64_t new_
   RETURN_IF_ERROR(meta_.WriteVolume(v));
   spdlog::info("local pool {}: expanded volume {} to {} bytes", options_.name, id, size);
   return size;
+}
+
+// QoS is enforced where the I/O flows (the node's vhost-user export, blockdev/qos): the pool
+// only keeps the parameters with the volume.
+Status LocalPool::set_mutable_params(const std::string& id, const Params& params) {
+  RETURN_IF_ERROR(ValidateId(id));
+  ASSIGN_OR_RETURN(FileLock pool_lock, LockPool());
+  ASSIGN_OR_RETURN(Volume v, meta_.ReadVolume(id));
+  if (v.mutable_params == params) return Status();
+  v.mutable_params = params;
+  return meta_.WriteVolume(v);
 }
 
 StatusOr<std::unique_ptr<Device>> LocalPool::open_volume(const std::string& id, bool read_only) {

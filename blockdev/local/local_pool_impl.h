@@ -45,6 +45,7 @@ class LocalPool final : public Pool {
   StatusOr<std::optional<Volume>> find_volume_by_name(const std::string& name) override;
   StatusOr<std::vector<Volume>> list_volumes() override;
   StatusOr<uint64_t> expand_volume(const std::string& id, uint64_t new_size_bytes) override;
+  Status set_mutable_params(const std::string& id, const Params& params) override;
 
   StatusOr<Snapshot> create_snapshot(const std::string& volume_id,
                                      const std::string& name) override;

@@ -12,20 +12,18 @@
 
 #include "blockdev/local/layout.h"
 #include "blockdev/pool.h"
+#include "blockdev/record_files.h"
 #include "common/status.h"
 
 namespace vdisk::blockdev::local {
 
-// JSON text <-> records. Decode: INVALID_ARGUMENT (naming the problem) for malformed input,
-// including an id that fails ValidateId or an unknown format version.
-std::string EncodeVolume(const Volume& v);
-StatusOr<Volume> DecodeVolume(const std::string& json);
-std::string EncodeSnapshot(const Snapshot& s);
-StatusOr<Snapshot> DecodeSnapshot(const std::string& json);
-
-// Mode and access-mode names as stored ("block", "SINGLE_NODE_WRITER", ...).
-StatusOr<VolumeMode> ParseVolumeMode(const std::string& s);
-StatusOr<AccessMode> ParseAccessMode(const std::string& s);
+// The record codec is blockdev/record_files.h (shared with the nfs pool).
+using ::vdisk::blockdev::DecodeSnapshot;
+using ::vdisk::blockdev::DecodeVolume;
+using ::vdisk::blockdev::EncodeSnapshot;
+using ::vdisk::blockdev::EncodeVolume;
+using ::vdisk::blockdev::ParseAccessMode;
+using ::vdisk::blockdev::ParseVolumeMode;
 
 class MetaStore {
  public:

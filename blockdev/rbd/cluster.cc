@@ -102,6 +102,11 @@ StatusOr<std::shared_ptr<Cluster>> Cluster::ConnectNew(const ClusterOptions& o) 
   // Discards must zero exactly what they cover (blockdev::IoQueue::discard): librbd skips
   // partial-object discards by default.
   RETURN_IF_ERROR(SetConf(h, "rbd_skip_partial_discard", "false", false));
+  // Writes from the caller's buffer without a copy: blockdev::IoQueue keeps a buffer valid until
+  // its callback, and librbd completes a zero-copy write only once it no longer references the
+  // buffer (and copies anyway while a writeback cache is on). The copy was ~18% of the CPU of a
+  // 1 MiB write stream (perf, bench/RESULTS.md rbd 2026-12-06); rbd bench never copies.
+  RETURN_IF_ERROR(SetConf(h, "rbd_disable_zero_copy_writes", "false", false));
   for (const auto& [k, v] : o.config) RETURN_IF_ERROR(SetConf(h, k, v, false));
 
   c->user_ = o.user.empty() ? "admin" : o.user;

@@ -60,6 +60,26 @@ struct WriteOp {
   rados_write_op_t op = rados_create_write_op();
   ~WriteOp() { rados_release_write_op(op); }
 };
+// Adds the omap removals and sets to a write op (librados copies keys and values into the op).
+void AddChanges(rados_write_op_t op, const std::map<std::string, std::string>& set,
+                const std::vector<std::string>& remove) {
+  std::vector<const char*> keys, vals, rm;
+  std::vector<size_t> key_lens, val_lens, rm_lens;
+  for (const auto& [k, v] : set) {
+    keys.push_back(k.c_str());
+    key_lens.push_back(k.size());
+    vals.push_back(v.c_str());
+    val_lens.push_back(v.size());
+  }
+  for (const auto& k : remove) {
+    rm.push_back(k.c_str());
+    rm_lens.push_back(k.size());
+  }
+  if (!rm.empty()) rados_write_op_omap_rm_keys2(op, rm.data(), rm_lens.data(), rm.size());
+  if (!keys.empty())
+    rados_write_op_omap_set2(op, keys.data(), vals.data(), key_lens.data(), val_lens.data(),
+                             keys.size());
+}
 }  // namespace
 
 Journal::Journal(const IoCtx* io, std::string object, std::chrono::seconds lease)
@@ -135,22 +155,7 @@ Status Journal::Update(const std::map<std::string, std::string>& set,
   const std::string fence = AssertLockedInput(kLockName, cookie_);
   int fence_rval = 0;
   rados_write_op_exec(op.op, "lock", "assert_locked", fence.data(), fence.size(), &fence_rval);
-  std::vector<const char*> keys, vals, rm;
-  std::vector<size_t> key_lens, val_lens, rm_lens;
-  for (const auto& [k, v] : set) {
-    keys.push_back(k.c_str());
-    key_lens.push_back(k.size());
-    vals.push_back(v.c_str());
-    val_lens.push_back(v.size());
-  }
-  for (const auto& k : remove) {
-    rm.push_back(k.c_str());
-    rm_lens.push_back(k.size());
-  }
-  if (!rm.empty()) rados_write_op_omap_rm_keys2(op.op, rm.data(), rm_lens.data(), rm.size());
-  if (!keys.empty())
-    rados_write_op_omap_set2(op.op, keys.data(), vals.data(), key_lens.data(), val_lens.data(),
-                             keys.size());
+  AddChanges(op.op, set, remove);
   int r = rados_write_op_operate2(op.op, io_->get(), object_.c_str(), nullptr, 0);
   if (r == -EBUSY || fence_rval == -EBUSY)
     return absl::AbortedError(absl::StrCat(
@@ -159,6 +164,20 @@ Status Journal::Update(const std::map<std::string, std::string>& set,
         "over); nothing was written, retry"));
   if (r < 0) return RadosError(r, absl::StrCat("updating journal ", object_));
   return Status();
+}
+
+StatusOr<bool> Journal::UpdateIfUnchanged(const std::string& key, const std::string& expected,
+                                          const std::map<std::string, std::string>& set,
+                                          const std::vector<std::string>& remove) {
+  WriteOp op;
+  int cmp_rval = 0;
+  rados_write_op_omap_cmp2(op.op, key.c_str(), LIBRADOS_CMPXATTR_OP_EQ, expected.data(),
+                           /*key_len=*/key.size(), /*val_len=*/expected.size(), &cmp_rval);
+  AddChanges(op.op, set, remove);
+  int r = rados_write_op_operate2(op.op, io_->get(), object_.c_str(), nullptr, 0);
+  if (r == -ECANCELED || cmp_rval == -ECANCELED) return false;
+  if (r < 0) return RadosError(r, absl::StrCat("updating journal ", object_));
+  return true;
 }
 
 StatusOr<Journal::Lock> Journal::Acquire() {

@@ -48,6 +48,13 @@ class Journal {
   // Acquire() on this thread.
   Status Update(const std::map<std::string, std::string>& set,
                 const std::vector<std::string>& remove = {});
+  // Applies the sets and removals atomically, without the lock, only if `key` still holds
+  // exactly `expected` (RADOS omap compare in the same write op: one round trip instead of
+  // lock + update + unlock). For committing a record this process wrote and owns: anyone who
+  // changed it since (a claim, a heartbeat) makes it false, and nothing is written.
+  StatusOr<bool> UpdateIfUnchanged(const std::string& key, const std::string& expected,
+                                   const std::map<std::string, std::string>& set,
+                                   const std::vector<std::string>& remove = {});
 
   // Held while alive; releases the RADOS lock on destruction. Hold it only for journal reads
   // and writes, never across slow RBD operations (the lease is 10 s). UNAVAILABLE if another

@@ -2,6 +2,7 @@
 #include "blockdev/rbd/rbd_pool.h"
 
 #include <algorithm>
+#include <functional>
 #include <cstdlib>
 #include <cerrno>
 #include <chrono>
@@ -129,6 +130,8 @@ Capabilities RbdPool::capabilities() const {
   c.online_expand = true;
   c.node_local = false;
   c.fast_clone = true;
+  c.write_holds = true;
+  c.mutable_params = true;
   return c;
 }
 
@@ -221,17 +224,54 @@ StatusOr<SnapshotRecord> RbdPool::ReadSnapshot(const std::string& id) {
 }
 
 Status RbdPool::WriteVolume(VolumeRecord rec, const std::vector<std::string>& remove,
-                            const std::map<std::string, std::string>& extra) {
+                            const std::map<std::string, std::string>& extra,
+                            std::string* written) {
   std::map<std::string, std::string> set = extra;
-  set[VolumeKey(rec.id)] = ToJson(rec);
-  return journal_->Update(set, remove);
+  const std::string json = ToJson(rec);
+  set[VolumeKey(rec.id)] = json;
+  RETURN_IF_ERROR(journal_->Update(set, remove));
+  if (written) *written = json;
+  return Status();
 }
 
 Status RbdPool::WriteSnapshot(SnapshotRecord rec, const std::vector<std::string>& remove,
-                              const std::map<std::string, std::string>& extra) {
+                              const std::map<std::string, std::string>& extra,
+                              std::string* written) {
   std::map<std::string, std::string> set = extra;
-  set[SnapshotKey(rec.id)] = ToJson(rec);
-  return journal_->Update(set, remove);
+  const std::string json = ToJson(rec);
+  set[SnapshotKey(rec.id)] = json;
+  RETURN_IF_ERROR(journal_->Update(set, remove));
+  if (written) *written = json;
+  return Status();
+}
+
+Status RbdPool::CommitRecord(const std::string& key, const std::string& json,
+                             const std::string& written,
+                             const std::function<Status()>& write_locked) {
+  if (!written.empty()) {
+    ASSIGN_OR_RETURN(bool done, journal_->UpdateIfUnchanged(key, written, {{key, json}}));
+    if (done) return Status();
+    spdlog::debug("rbd pool {}: {} changed since this request stored it; committing under the "
+                  "journal lock", options_.name, key);
+  }
+  ASSIGN_OR_RETURN(Journal::Lock held, journal_->Acquire());
+  return write_locked();
+}
+
+Status RbdPool::CommitVolume(const VolumeRecord& rec, const std::string& written) {
+  // The fast path compares against what this request wrote (a take-over changed it); under the
+  // lock, the record must still name us as its creator.
+  return CommitRecord(VolumeKey(rec.id), ToJson(rec), written, [&] {
+    RETURN_IF_ERROR(StillOwned(rec));
+    return WriteVolume(rec);
+  });
+}
+
+Status RbdPool::CommitSnapshot(const SnapshotRecord& rec, const std::string& written) {
+  return CommitRecord(SnapshotKey(rec.id), ToJson(rec), written, [&] {
+    RETURN_IF_ERROR(StillOwned(rec));
+    return WriteSnapshot(rec);
+  });
 }
 
 Volume RbdPool::ToVolume(const VolumeRecord& rec) const {
@@ -245,6 +285,7 @@ Volume RbdPool::ToVolume(const VolumeRecord& rec) const {
   v.source = rec.source;
   v.pending = rec.state == RecordState::kPending;
   v.created_unix_ns = rec.created_unix_ns;
+  v.mutable_params = rec.mutable_params;
   v.context = {{"rbdPool", rec.rbd_pool}, {"rbdImage", rec.image}};
   if (!rec.data_pool.empty()) v.context["rbdDataPool"] = rec.data_pool;
   return v;
@@ -471,6 +512,7 @@ void RbdPool::RunFlattenJob(const std::string& volume_id, const std::atomic<bool
     auto again = ReadVolumeAny(volume_id);
     if (again.ok() && *again && (*again)->flatten_pending) {
       (*again)->flatten_pending = false;
+      (*again)->chain_depth = 0;
       (void)WriteVolume(**again);
     }
   }

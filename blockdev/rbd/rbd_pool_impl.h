@@ -3,6 +3,7 @@
 #pragma once
 
 #include <atomic>
+#include <functional>
 #include <map>
 #include <memory>
 #include <mutex>
@@ -18,8 +19,15 @@
 #include "blockdev/rbd/owner_lease.h"
 #include "blockdev/rbd/rbd_options.h"
 #include "blockdev/rbd/records.h"
+#include "common/step_log.h"
 
 namespace vdisk::blockdev::rbd {
+
+// Shared by rbd_snapshots.cc and rbd_groups.cc.
+int NoProgress(uint64_t, uint64_t, void*);
+Status ValidateSnapName(const std::string& name);
+// Fills rec->created_unix_ns and rec->size_bytes from the image's snapshot rec->snap.
+Status ReadSnapFacts(rbd_image_t img, SnapshotRecord* rec);
 
 // Creators refresh updated_unix_ns at least this often during long steps (flatten); a creating
 // record silent for options.abandon_after_s is abandoned.
@@ -62,6 +70,17 @@ class RbdPool final : public Pool, public std::enable_shared_from_this<RbdPool> 
   StatusOr<std::unique_ptr<Device>> open_snapshot(const std::string& id) override;
   StatusOr<ExtentList> changed_extents(const std::string& base_id, const std::string& id) override;
 
+  // Write holds (rbd_holds.cc): RADOS watch/notify on "vdisk.hold.<image id>" next to each
+  // image; writers are counted from the image header's watchers.
+  StatusOr<std::shared_ptr<void>> watch_write_holds(const std::string& volume_id,
+                                                    std::shared_ptr<WriteHoldSink> sink) override;
+  StatusOr<WriteHold> hold_writes(const std::vector<std::string>& volume_ids,
+                                  std::chrono::milliseconds lease) override;
+
+  // Mutable parameters (rbd_volumes.cc): stored in the volume record and set as the image's
+  // librbd QoS (conf_rbd_qos_* image metadata), which every librbd client of the image obeys.
+  Status set_mutable_params(const std::string& id, const Params& params) override;
+
   StatusOr<Attachment> attach(const std::string& id, bool read_only,
                               const Params& secrets) override;
   Status detach(const std::string& id, const Attachment& attachment) override;
@@ -82,10 +101,19 @@ class RbdPool final : public Pool, public std::enable_shared_from_this<RbdPool> 
   StatusOr<std::optional<SnapshotRecord>> ReadSnapshotAny(const std::string& id);
   StatusOr<VolumeRecord> ReadVolume(const std::string& id);
   StatusOr<SnapshotRecord> ReadSnapshot(const std::string& id);
+  // With the journal lock held. `written`: the record's JSON as stored (for Commit*).
   Status WriteVolume(VolumeRecord rec, const std::vector<std::string>& remove = {},
-                     const std::map<std::string, std::string>& extra = {});
+                     const std::map<std::string, std::string>& extra = {},
+                     std::string* written = nullptr);
   Status WriteSnapshot(SnapshotRecord rec, const std::vector<std::string>& remove = {},
-                       const std::map<std::string, std::string>& extra = {});
+                       const std::map<std::string, std::string>& extra = {},
+                       std::string* written = nullptr);
+  // The commit of a record this instance created: one compare-and-set write op if the journal
+  // still holds `written` (what this instance last stored), else under the journal lock.
+  Status CommitVolume(const VolumeRecord& rec, const std::string& written);
+  Status CommitSnapshot(const SnapshotRecord& rec, const std::string& written);
+  Status CommitRecord(const std::string& key, const std::string& json, const std::string& written,
+                      const std::function<Status()>& write_locked);
   // Removes the record under `key` (a finished deletion), taking the journal lock for it.
   Status ForgetRecord(const std::string& key);
   Volume ToVolume(const VolumeRecord& rec) const;
@@ -126,12 +154,15 @@ class RbdPool final : public Pool, public std::enable_shared_from_this<RbdPool> 
   // building mark. The record must be this instance's (its own create, or claimed).
   Status DiscardCreatingVolume(const VolumeRecord& rec);
   Status DiscardCreatingSnapshot(const SnapshotRecord& rec);
+
   // Startup sweep: re-queues flattens, finishes deletions, collects hidden images.
   void Sweep();
 
   // --- volumes (rbd_volumes.cc) ---
+  // `steps`: the caller's step timings (debug log).
+  // `written`: the record's JSON in the journal, updated when BuildVolume stores the record.
   Status BuildVolume(VolumeRecord& rec, const VolumeRequest& req, const VolumeOptions& vo,
-                     bool* created_image);
+                     bool* created_image, StepLog* steps, std::string* written);
   StatusOr<VolumeRecord> ResolveSource(const VolumeRequest& req, uint64_t* source_size,
                                        SnapshotRecord* snap);
 

@@ -11,6 +11,7 @@
 #include <cstring>
 
 #include "absl/strings/str_cat.h"
+#include "blockdev/queue_support.h"
 
 namespace vdisk::blockdev::rbd {
 
@@ -72,30 +73,18 @@ RbdQueue::Slot* RbdQueue::Start(Op op, uint64_t offset, uint64_t length, IoCallb
     return absl::StrCat(name_, ": ", OpName(static_cast<int>(op)), " [", offset, ", +", length,
                         ")");
   };
-  if (op != Op::kRead && op != Op::kFlush && read_only_) {
-    deferred_.emplace_back(std::move(done),
-                           absl::PermissionDeniedError(where() + ": device is read-only"));
-    return nullptr;
-  }
+  uint64_t size = 0;
   if (op != Op::kFlush) {
-    if (offset % block_size_ != 0 || length % block_size_ != 0) {
-      deferred_.emplace_back(std::move(done),
-                             absl::InvalidArgumentError(absl::StrCat(
-                                 where(), ": not aligned to the block size ", block_size_)));
-      return nullptr;
-    }
-    uint64_t size = 0;
     int r = rbd_get_size(image_, &size);
     if (r < 0) {
       deferred_.emplace_back(std::move(done), ErrnoStatus(-r, where() + ": rbd_get_size"));
       return nullptr;
     }
-    if (offset > size || length > size - offset) {
-      deferred_.emplace_back(std::move(done),
-                             absl::OutOfRangeError(absl::StrCat(
-                                 where(), ": beyond the end of the image (", size, " bytes)")));
-      return nullptr;
-    }
+  }
+  if (Status s = CheckIo(where(), op == Op::kRead, op == Op::kFlush, read_only_, offset, length, block_size_, size);
+      !s.ok()) {
+    deferred_.emplace_back(std::move(done), std::move(s));
+    return nullptr;
   }
   if (free_head_ == kNoSlot) {
     deferred_.emplace_back(std::move(done),
@@ -113,41 +102,6 @@ RbdQueue::Slot* RbdQueue::Start(Op op, uint64_t offset, uint64_t length, IoCallb
   s.iovcnt = 0;
   s.done = std::move(done);
   return &s;
-}
-
-void RbdQueue::readv(uint64_t offset, const struct iovec* iov, int iovcnt, IoCallback done) {
-  uint64_t length = 0;
-  for (int i = 0; i < iovcnt; ++i) length += iov[i].iov_len;
-  Slot* s = Start(Op::kRead, offset, length, done);
-  if (!s) return;
-  s->iov = iov;
-  s->iovcnt = iovcnt;
-  parked_.push_back(s->index);
-}
-
-void RbdQueue::writev(uint64_t offset, const struct iovec* iov, int iovcnt, IoCallback done) {
-  uint64_t length = 0;
-  for (int i = 0; i < iovcnt; ++i) length += iov[i].iov_len;
-  Slot* s = Start(Op::kWrite, offset, length, done);
-  if (!s) return;
-  s->iov = iov;
-  s->iovcnt = iovcnt;
-  parked_.push_back(s->index);
-}
-
-void RbdQueue::flush(IoCallback done) {
-  Slot* s = Start(Op::kFlush, 0, 0, done);
-  if (s) parked_.push_back(s->index);
-}
-
-void RbdQueue::discard(uint64_t offset, uint64_t length, IoCallback done) {
-  Slot* s = Start(Op::kDiscard, offset, length, done);
-  if (s) parked_.push_back(s->index);
-}
-
-void RbdQueue::write_zeroes(uint64_t offset, uint64_t length, IoCallback done) {
-  Slot* s = Start(Op::kZeroes, offset, length, done);
-  if (s) parked_.push_back(s->index);
 }
 
 void RbdQueue::OnComplete(rbd_completion_t, void* arg) {
@@ -224,18 +178,7 @@ void RbdQueue::Finish(Slot& s, Status status) {
   std::move(done)(std::move(status));
 }
 
-unsigned RbdQueue::RunDeferred() {
-  unsigned n = 0;
-  while (!deferred_.empty()) {
-    std::vector<std::pair<IoCallback, Status>> batch;
-    batch.swap(deferred_);
-    for (auto& [done, status] : batch) {
-      std::move(done)(std::move(status));
-      ++n;
-    }
-  }
-  return n;
-}
+unsigned RbdQueue::RunDeferred() { return blockdev::RunDeferred(deferred_); }
 
 unsigned RbdQueue::Reap() {
   uint64_t count;

@@ -19,10 +19,12 @@
 #include <vector>
 
 #include "blockdev/device.h"
+#include "blockdev/parking_queue.h"
+#include "blockdev/queue_support.h"
 
 namespace vdisk::blockdev::rbd {
 
-class RbdQueue final : public IoQueue {
+class RbdQueue final : public ParkingIoQueue<RbdQueue> {
  public:
   // `owner` keeps `image` open for as long as the queue lives (it may outlive its Device).
   // `name` is for messages.
@@ -32,11 +34,7 @@ class RbdQueue final : public IoQueue {
                                                    std::string name);
   ~RbdQueue() override;
 
-  void readv(uint64_t offset, const struct iovec* iov, int iovcnt, IoCallback done) override;
-  void writev(uint64_t offset, const struct iovec* iov, int iovcnt, IoCallback done) override;
-  void flush(IoCallback done) override;
-  void discard(uint64_t offset, uint64_t length, IoCallback done) override;
-  void write_zeroes(uint64_t offset, uint64_t length, IoCallback done) override;
+  // readv / writev / flush / discard / write_zeroes: ParkingIoQueue.
 
   Status submit() override;
   StatusOr<unsigned> poll(unsigned min_complete, int timeout_ms) override;
@@ -47,6 +45,7 @@ class RbdQueue final : public IoQueue {
   int completion_fd() const override { return eventfd_; }
 
  private:
+  friend class ParkingIoQueue<RbdQueue>;
   enum class Op : uint8_t { kRead, kWrite, kFlush, kDiscard, kZeroes };
   struct Slot {
     RbdQueue* queue = nullptr;
@@ -83,7 +82,7 @@ class RbdQueue final : public IoQueue {
   uint32_t free_head_ = 0;
   unsigned busy_ = 0;                 // slots in use (parked or issued)
   std::vector<uint32_t> parked_;      // queued, not yet submitted
-  std::vector<std::pair<IoCallback, Status>> deferred_;
+  DeferredCompletions deferred_;
 
   std::mutex mu_;                     // guards done_ (written by librbd threads)
   std::vector<uint32_t> done_;

@@ -6,11 +6,11 @@
 #include "absl/strings/str_cat.h"
 #include "blockdev/rbd/rbd_device.h"
 #include "blockdev/rbd/rbd_pool_impl.h"
+#include "common/step_log.h"
 #include "spdlog/spdlog.h"
 
 namespace vdisk::blockdev::rbd {
 
-namespace {
 int NoProgress(uint64_t, uint64_t, void*) { return 0; }
 
 Status ValidateSnapName(const std::string& name) {
@@ -20,13 +20,41 @@ Status ValidateSnapName(const std::string& name) {
     return absl::InvalidArgumentError("snapshot name must not contain NUL");
   return Status();
 }
-}  // namespace
+
+Status ReadSnapFacts(rbd_image_t img, SnapshotRecord* rec) {
+  uint64_t snap_id = 0;
+  int r = rbd_snap_get_id(img, rec->snap.c_str(), &snap_id);
+  if (r < 0) return RadosError(r, "rbd_snap_get_id");
+  struct timespec ts = {};
+  if (rbd_snap_get_timestamp(img, snap_id, &ts) >= 0 && ts.tv_sec > 0)
+    rec->created_unix_ns = ts.tv_sec * 1000000000LL + ts.tv_nsec;
+  // The snapshot's own size (the image may have been expanded since the volume record).
+  int max = 16;
+  std::vector<rbd_snap_info_t> snaps;
+  int n;
+  do {
+    snaps.resize(max);
+    n = rbd_snap_list(img, snaps.data(), &max);
+  } while (n == -ERANGE);
+  if (n < 0) return RadosError(n, "rbd_snap_list");
+  bool found = false;
+  for (int i = 0; i < n; ++i)
+    if (snaps[i].id == snap_id) {
+      rec->size_bytes = snaps[i].size;
+      found = true;
+    }
+  rbd_snap_list_end(snaps.data());
+  if (!found) return absl::InternalError("the new snapshot is not listed");
+  return Status();
+}
 
 StatusOr<Snapshot> RbdPool::create_snapshot(const std::string& volume_id,
                                             const std::string& name) {
   RETURN_IF_ERROR(ValidateSnapName(name));
   RETURN_IF_ERROR(lease_->Ensure());  // our record names us: be provably alive first
+  StepLog steps(absl::StrCat("rbd pool ", options_.name, ": create_snapshot '", name, "'"));
   SnapshotRecord rec;
+  std::string written;  // the record as this request stored it (for the commit)
   for (int attempt = 0;; ++attempt) {
     std::optional<SnapshotRecord> abandoned;
     {
@@ -62,8 +90,9 @@ StatusOr<Snapshot> RbdPool::create_snapshot(const std::string& volume_id,
         rec.state = RecordState::kCreating;
         rec.created_unix_ns = rec.updated_unix_ns = NowUnixNs();
         rec.owner = owner_;
+        rec.chain_depth = vol.chain_depth;
         MarkBuilding(rec.id, true);
-        Status reserved = WriteSnapshot(rec, {}, {{SnapshotNameKey(name), rec.id}});
+        Status reserved = WriteSnapshot(rec, {}, {{SnapshotNameKey(name), rec.id}}, &written);
         if (!reserved.ok()) {
           MarkBuilding(rec.id, false);
           return reserved;
@@ -77,36 +106,19 @@ StatusOr<Snapshot> RbdPool::create_snapshot(const std::string& volume_id,
   auto take = [&]() -> Status {
     ASSIGN_OR_RETURN(const IoCtx* io, Io(rec.rbd_pool));
     ASSIGN_OR_RETURN(Image img, Image::OpenById(*io, rec.image_id, "", false));
+    steps.Step("open");
     int r = rbd_snap_create2(img.get(), rec.snap.c_str(), RBD_SNAP_CREATE_SKIP_QUIESCE,
                              &NoProgress, nullptr);
+    steps.Step("snap_create");
     if (r < 0)
       return RadosError(r, absl::StrCat("snapshot ", rec.rbd_pool, "/", rec.image, "@", rec.snap));
-    uint64_t snap_id = 0;
-    r = rbd_snap_get_id(img.get(), rec.snap.c_str(), &snap_id);
-    if (r < 0) return RadosError(r, "rbd_snap_get_id");
-    struct timespec ts = {};
-    if (rbd_snap_get_timestamp(img.get(), snap_id, &ts) >= 0 && ts.tv_sec > 0)
-      rec.created_unix_ns = ts.tv_sec * 1000000000LL + ts.tv_nsec;
-    // The snapshot's own size (the image may have been expanded since the volume record).
-    int max = 16;
-    std::vector<rbd_snap_info_t> snaps;
-    int n;
-    do {
-      snaps.resize(max);
-      n = rbd_snap_list(img.get(), snaps.data(), &max);
-    } while (n == -ERANGE);
-    if (n < 0) return RadosError(n, "rbd_snap_list");
-    bool found = false;
-    for (int i = 0; i < n; ++i)
-      if (snaps[i].id == snap_id) {
-        rec.size_bytes = snaps[i].size;
-        found = true;
-      }
-    rbd_snap_list_end(snaps.data());
-    if (!found) return absl::InternalError("the new snapshot is not listed");
+    RETURN_IF_ERROR(ReadSnapFacts(img.get(), &rec));
+    steps.Step("snap_info");
     return Status();
   };
+  steps.Step("reserve");
   Status taken = take();
+  steps.Step("close");
   if (!taken.ok()) {
     spdlog::warn("rbd pool {}: snapshot '{}' of {} failed: {}", options_.name, name, volume_id,
                  taken.ToString());
@@ -118,12 +130,8 @@ StatusOr<Snapshot> RbdPool::create_snapshot(const std::string& volume_id,
   }
   rec.state = RecordState::kReady;
   rec.updated_unix_ns = NowUnixNs();
-  Status committed;
-  {
-    auto held = journal_->Acquire();
-    committed = held.ok() ? StillOwned(rec) : held.status();
-    if (committed.ok()) committed = WriteSnapshot(rec);
-  }
+  Status committed = CommitSnapshot(rec, written);
+  steps.Step("commit");
   MarkBuilding(rec.id, false);
   RETURN_IF_ERROR(committed);
   spdlog::info("rbd pool {}: snapshot {} '{}' of volume {} ({} bytes)", options_.name, rec.id,

@@ -1,11 +1,15 @@
 // RbdPool: volumes (create / clone / complete / delete / get / list / expand / open).
+#include <algorithm>
 #include <cerrno>
 #include <cstring>
 
 #include "absl/strings/str_cat.h"
+#include "blockdev/qos/qos_limits.h"
+#include "blockdev/rbd/image_header.h"
 #include "blockdev/rbd/rbd_device.h"
 #include "blockdev/rbd/rbd_pool_impl.h"
 #include "common/log.h"
+#include "common/step_log.h"
 #include "spdlog/spdlog.h"
 
 namespace vdisk::blockdev::rbd {
@@ -34,8 +38,6 @@ struct ImageOptions {
   ~ImageOptions() { rbd_image_options_destroy(opts); }
 };
 
-int NoProgress(uint64_t, uint64_t, void*) { return 0; }
-
 Params StorableParams(const Params& params) {
   Params out;
   for (const auto& [k, v] : params)
@@ -63,6 +65,7 @@ StatusOr<VolumeRecord> RbdPool::ResolveSource(const VolumeRequest& req, uint64_t
 StatusOr<Volume> RbdPool::create_volume(const VolumeRequest& req) {
   RETURN_IF_ERROR(ValidateName(req.name));
   if (req.size_bytes == 0) return absl::InvalidArgumentError("volume size must be > 0");
+  StepLog steps(absl::StrCat("rbd pool ", options_.name, ": create_volume '", req.name, "'"));
   const uint64_t gran = capabilities().size_granularity;
   RETURN_IF_ERROR(CheckImageSize(req.size_bytes));
   const uint64_t size = (req.size_bytes + gran - 1) / gran * gran;
@@ -80,6 +83,8 @@ StatusOr<Volume> RbdPool::create_volume(const VolumeRequest& req) {
                                                 " is smaller than its source (", src_size, ")"));
   }
 
+  steps.Step("source");
+  std::string written;  // the record as this request last stored it (for the commit)
   VolumeRecord rec;
   rec.name = req.name;
   rec.rbd_pool = vo.rbd_pool;
@@ -121,7 +126,7 @@ StatusOr<Volume> RbdPool::create_volume(const VolumeRequest& req) {
       } else {
         if (taken) RETURN_IF_ERROR(journal_->Update({}, {VolumeNameKey(req.name)}));  // dangling
         MarkBuilding(rec.id, true);
-        Status reserved = WriteVolume(rec, {}, {{VolumeNameKey(req.name), rec.id}});
+        Status reserved = WriteVolume(rec, {}, {{VolumeNameKey(req.name), rec.id}}, &written);
         if (!reserved.ok()) {
           MarkBuilding(rec.id, false);
           return reserved;
@@ -132,8 +137,9 @@ StatusOr<Volume> RbdPool::create_volume(const VolumeRequest& req) {
     RETURN_IF_ERROR(DiscardCreatingVolume(*abandoned));
   }
 
+  steps.Step("reserve");
   bool created_image = false;  // informational: cleanup goes by the image's tag
-  Status built = BuildVolume(rec, req, vo, &created_image);
+  Status built = BuildVolume(rec, req, vo, &created_image, &steps, &written);
   if (!built.ok()) {
     spdlog::warn("rbd pool {}: creating volume '{}' ({}) failed: {}", options_.name, req.name,
                  rec.id, built.ToString());
@@ -147,12 +153,8 @@ StatusOr<Volume> RbdPool::create_volume(const VolumeRequest& req) {
 
   rec.state = req.pending ? RecordState::kPending : RecordState::kReady;
   rec.updated_unix_ns = NowUnixNs();
-  Status committed;
-  {
-    auto held = journal_->Acquire();
-    committed = held.ok() ? StillOwned(rec) : held.status();
-    if (committed.ok()) committed = WriteVolume(rec);
-  }
+  Status committed = CommitVolume(rec, written);
+  steps.Step("commit");
   MarkBuilding(rec.id, false);
   RETURN_IF_ERROR(committed);
   spdlog::info("rbd pool {}: created volume {} '{}' ({} bytes, {}{}{}{})", options_.name, rec.id,
@@ -164,9 +166,10 @@ StatusOr<Volume> RbdPool::create_volume(const VolumeRequest& req) {
 }
 
 Status RbdPool::BuildVolume(VolumeRecord& rec, const VolumeRequest& req, const VolumeOptions& vo,
-                            bool* created_image) {
+                            bool* created_image, StepLog* steps, std::string* written) {
   ASSIGN_OR_RETURN(const IoCtx* io, Io(rec.rbd_pool));
   int depth = 0;
+  uint64_t image_size = rec.size_bytes;  // what the new image or clone starts with
   const bool clone = req.source.kind != VolumeSource::Kind::kNone && !req.pending;
   if (!clone) {
     ImageOptions opts(vo, false);
@@ -178,11 +181,22 @@ Status RbdPool::BuildVolume(VolumeRecord& rec, const VolumeRequest& req, const V
   } else if (req.source.kind == VolumeSource::Kind::kSnapshot) {
     ASSIGN_OR_RETURN(SnapshotRecord snap, ReadSnapshot(req.source.id));
     ASSIGN_OR_RETURN(const IoCtx* pio, Io(snap.rbd_pool));
-    ASSIGN_OR_RETURN(int parent_depth, ChainDepth(snap.rbd_pool, snap.image_id, snap.snap));
-    depth = parent_depth + 1;
+    steps->Step("read_snapshot");
+    // The recorded depth is never below the truth: within both limits by it means within them
+    // (nothing to do). Otherwise, or unknown, walk the chain for the exact count.
+    if (snap.chain_depth >= 0 &&
+        snap.chain_depth + 1 <= std::min(vo.clone_soft_depth, vo.clone_hard_depth)) {
+      depth = snap.chain_depth + 1;
+    } else {
+      ASSIGN_OR_RETURN(int parent_depth, ChainDepth(snap.rbd_pool, snap.image_id, snap.snap));
+      depth = parent_depth + 1;
+      steps->Step("chain_depth");
+    }
+    image_size = snap.size_bytes;
     ImageOptions opts(vo, true);
     int r = rbd_clone3(pio->get(), snap.image.c_str(), snap.snap.c_str(), io->get(),
                        rec.image.c_str(), opts.opts);
+    steps->Step("clone");
     if (r == -EEXIST)
       return absl::AbortedError(absl::StrCat("image name ", rec.image, " collided; retry"));
     if (r < 0)
@@ -200,9 +214,10 @@ Status RbdPool::BuildVolume(VolumeRecord& rec, const VolumeRequest& req, const V
     {
       ASSIGN_OR_RETURN(Journal::Lock held, journal_->Acquire());
       RETURN_IF_ERROR(StillOwned(rec));
-      RETURN_IF_ERROR(WriteVolume(rec));
+      RETURN_IF_ERROR(WriteVolume(rec, {}, {}, written));
     }
     ASSIGN_OR_RETURN(Image simg, Image::OpenById(*sio, src.image_id, "", false));
+    if (int r = rbd_get_size(simg.get(), &image_size); r < 0) return RadosError(r, "rbd_get_size");
     int r = rbd_snap_create2(simg.get(), rec.clone_snap.c_str(), RBD_SNAP_CREATE_SKIP_QUIESCE,
                              &NoProgress, nullptr);
     if (r < 0)
@@ -225,35 +240,32 @@ Status RbdPool::BuildVolume(VolumeRecord& rec, const VolumeRequest& req, const V
       return RadosError(r, absl::StrCat("moving hidden snapshot ", rec.clone_snap, " to trash"));
   }
 
-  // Tag the image, learn its id, grow a clone to the requested size.
-  ASSIGN_OR_RETURN(Image img, Image::OpenByName(*io, rec.image, "", false));
-  char image_id[64] = {};
-  int r = rbd_get_id(img.get(), image_id, sizeof image_id);
-  if (r < 0) return RadosError(r, "rbd_get_id");
-  rec.image_id = image_id;
-  r = rbd_metadata_set(img.get(), "vdisk.id", rec.id.c_str());
-  if (r == 0) r = rbd_metadata_set(img.get(), "vdisk.name", rec.name.c_str());
-  if (r < 0) return RadosError(r, "tagging the image (rbd_metadata_set)");
-  uint64_t cur = 0;
-  rbd_get_size(img.get(), &cur);
-  if (cur < rec.size_bytes) {
-    r = rbd_resize2(img.get(), rec.size_bytes, false, &NoProgress, nullptr);
+  // Learn the image's id and tag it: one round trip each on the new image's objects (an open
+  // + rbd_metadata_set + close took a dozen, an exclusive-lock acquisition and a notify).
+  ASSIGN_OR_RETURN(rec.image_id, ImageIdByName(*io, rec.image));
+  RETURN_IF_ERROR(TagNewImage(*io, rec.image_id, {{"vdisk.id", rec.id}, {"vdisk.name", rec.name}}));
+  steps->Step("tag");
+  if (image_size < rec.size_bytes) {  // a clone grown to the requested size
+    ASSIGN_OR_RETURN(Image img, Image::OpenById(*io, rec.image_id, "", false));
+    int r = rbd_resize2(img.get(), rec.size_bytes, false, &NoProgress, nullptr);
     if (r < 0) return RadosError(r, "growing the clone to the requested size");
+    steps->Step("grow");
   }
-  img.reset();
-  {
-    ASSIGN_OR_RETURN(Journal::Lock held, journal_->Acquire());
-    rec.updated_unix_ns = NowUnixNs();
-    RETURN_IF_ERROR(StillOwned(rec));
-    RETURN_IF_ERROR(WriteVolume(rec));
-  }
+  rec.chain_depth = clone ? depth : 0;
 
   if (clone) {
     if (depth > vo.clone_hard_depth) {
       spdlog::info("rbd pool {}: volume {} would be {} clones deep (hard limit {}): flattening "
                    "before it is returned",
                    options_.name, rec.id, depth, vo.clone_hard_depth);
+      {  // the image id on record before the long step (its heartbeats rewrite the record)
+        ASSIGN_OR_RETURN(Journal::Lock held, journal_->Acquire());
+        rec.updated_unix_ns = NowUnixNs();
+        RETURN_IF_ERROR(StillOwned(rec));
+        RETURN_IF_ERROR(WriteVolume(rec, {}, {}, written));
+      }
       RETURN_IF_ERROR(Flatten(rec.rbd_pool, rec.image_id, rec.id, nullptr, true));
+      rec.chain_depth = 0;
     } else if (depth > vo.clone_soft_depth) {
       spdlog::info("rbd pool {}: volume {} is {} clones deep (soft limit {}): flatten scheduled",
                    options_.name, rec.id, depth, vo.clone_soft_depth);
@@ -353,6 +365,35 @@ StatusOr<std::vector<Volume>> RbdPool::list_volumes() {
       out.push_back(ToVolume(*rec));
   }
   return out;  // journal keys are sorted, so by id
+}
+
+Status RbdPool::set_mutable_params(const std::string& id, const Params& params) {
+  ASSIGN_OR_RETURN(qos::QosLimits limits, qos::ParseQosParams(params));
+  ASSIGN_OR_RETURN(VolumeRecord rec, ReadVolume(id));
+  if (rec.state != RecordState::kReady)
+    return absl::FailedPreconditionError(absl::StrCat("volume ", id, " is still being created"));
+  // The image first (slow; outside the journal lock): librbd reads image-level overrides of its
+  // options from metadata keys "conf_<option>" and every client applies them on refresh.
+  {
+    ASSIGN_OR_RETURN(const IoCtx* io, Io(rec.rbd_pool));
+    ASSIGN_OR_RETURN(Image img, Image::OpenById(*io, rec.image_id, "", false));
+    for (const auto& [option, value] : qos::LibrbdQosSettings(limits)) {
+      const std::string key = "conf_" + option;
+      const bool default_value = value == "0" || (option.ends_with("_burst_seconds") && value == "1");
+      int r = default_value ? rbd_metadata_remove(img.get(), key.c_str())
+                            : rbd_metadata_set(img.get(), key.c_str(), value.c_str());
+      if (r < 0 && !(default_value && r == -ENOENT))
+        return RadosError(r, absl::StrCat("setting ", key, " on ", rec.rbd_pool, "/", rec.image));
+    }
+  }
+  ASSIGN_OR_RETURN(Journal::Lock held, journal_->Acquire());
+  ASSIGN_OR_RETURN(VolumeRecord now, ReadVolume(id));
+  if (now.mutable_params == params) return Status();
+  now.mutable_params = params;
+  now.updated_unix_ns = NowUnixNs();
+  RETURN_IF_ERROR(WriteVolume(now));
+  spdlog::info("rbd pool {}: volume {} QoS {} (librbd image options too)", options_.name, id, qos::Describe(limits));
+  return Status();
 }
 
 StatusOr<uint64_t> RbdPool::expand_volume(const std::string& id, uint64_t new_size_bytes) {

@@ -85,6 +85,7 @@ std::string ToJson(const VolumeRecord& r) {
   for (auto m : r.access_modes) modes.push_back(static_cast<int>(m));
   j["access_modes"] = modes;
   j["params"] = r.params;
+  if (!r.mutable_params.empty()) j["mutable_params"] = r.mutable_params;
   j["source_kind"] = SourceKind(r.source.kind);
   j["source_id"] = r.source.id;
   j["state"] = StateName(r.state);
@@ -92,6 +93,7 @@ std::string ToJson(const VolumeRecord& r) {
   j["updated_unix_ns"] = r.updated_unix_ns;
   j["owner"] = r.owner;
   j["flatten_pending"] = r.flatten_pending;
+  if (r.chain_depth >= 0) j["chain_depth"] = r.chain_depth;
   j["clone_snap"] = r.clone_snap;
   j["clone_src_pool"] = r.clone_src_pool;
   j["clone_src_image_id"] = r.clone_src_image_id;
@@ -112,6 +114,7 @@ std::string ToJson(const SnapshotRecord& r) {
   j["created_unix_ns"] = r.created_unix_ns;
   j["updated_unix_ns"] = r.updated_unix_ns;
   j["owner"] = r.owner;
+  if (r.chain_depth >= 0) j["chain_depth"] = r.chain_depth;
   return j.dump();
 }
 
@@ -133,6 +136,7 @@ StatusOr<VolumeRecord> VolumeRecordFromJson(const std::string& text) {
       if (m >= 0 && m <= static_cast<int>(AccessMode::kSingleNodeMultiWriter))
         r.access_modes.push_back(static_cast<AccessMode>(m));
     r.params = j.value("params", Params{});
+    r.mutable_params = j.value("mutable_params", Params{});
     std::string kind = j.value("source_kind", "none");
     r.source.kind = kind == "snapshot" ? VolumeSource::Kind::kSnapshot
                     : kind == "volume" ? VolumeSource::Kind::kVolume
@@ -143,6 +147,7 @@ StatusOr<VolumeRecord> VolumeRecordFromJson(const std::string& text) {
     r.updated_unix_ns = j.value("updated_unix_ns", int64_t{0});
     r.owner = j.value("owner", "");
     r.flatten_pending = j.value("flatten_pending", false);
+    r.chain_depth = j.value("chain_depth", -1);
     r.clone_snap = j.value("clone_snap", "");
     r.clone_src_pool = j.value("clone_src_pool", "");
     r.clone_src_image_id = j.value("clone_src_image_id", "");
@@ -171,6 +176,7 @@ StatusOr<SnapshotRecord> SnapshotRecordFromJson(const std::string& text) {
     r.created_unix_ns = j.value("created_unix_ns", int64_t{0});
     r.updated_unix_ns = j.value("updated_unix_ns", int64_t{0});
     r.owner = j.value("owner", "");
+    r.chain_depth = j.value("chain_depth", -1);
   } catch (const json::exception& e) {
     return absl::DataLossError(absl::StrCat("journal: bad snapshot record: ", e.what()));
   }
@@ -180,6 +186,7 @@ StatusOr<SnapshotRecord> SnapshotRecordFromJson(const std::string& text) {
 }
 
 std::string VolumeKey(const std::string& id) { return "v/" + id; }
+
 std::string VolumeNameKey(const std::string& name) { return "vn/" + name; }
 std::string SnapshotKey(const std::string& id) { return "s/" + id; }
 std::string SnapshotNameKey(const std::string& name) { return "sn/" + name; }
@@ -211,5 +218,6 @@ StatusOr<SnapshotRef> ParseSnapshotId(const std::string& id) {
 std::string NewImageName() { return "vdisk-" + RandomHex16(); }
 std::string NewSnapName() { return "snap-" + RandomHex16(); }
 std::string NewCloneSnapName() { return "clone-" + RandomHex16(); }
+
 
 }  // namespace vdisk::blockdev::rbd

@@ -36,6 +36,7 @@ struct VolumeRecord {
   VolumeMode mode = VolumeMode::kBlock;
   std::vector<AccessMode> access_modes;
   Params params;
+  Params mutable_params;  // QoS (blockdev/qos/qos_limits.h), also set as the image's librbd QoS
   VolumeSource source;
   RecordState state = RecordState::kCreating;
   int64_t created_unix_ns = 0;
@@ -43,6 +44,10 @@ struct VolumeRecord {
   std::string owner;            // the pool instance that is creating it
   // A background flatten is due (clone deeper than the soft limit).
   bool flatten_pending = false;
+  // Ancestors of the image when it was made (0 after a flatten); -1 unknown (older records).
+  // Never below the truth (a chain only shrinks), so a clone within the limits by this count
+  // is within them.
+  int chain_depth = -1;
   // Clone from a volume: the hidden snapshot on the source image (rbd_pool/image_id).
   std::string clone_snap;
   std::string clone_src_pool;
@@ -62,6 +67,7 @@ struct SnapshotRecord {
   int64_t created_unix_ns = 0;
   int64_t updated_unix_ns = 0;
   std::string owner;
+  int chain_depth = -1;  // the volume's chain_depth when the snapshot was taken (-1 unknown)
 };
 
 std::string ToJson(const VolumeRecord& r);
@@ -69,11 +75,13 @@ std::string ToJson(const SnapshotRecord& r);
 StatusOr<VolumeRecord> VolumeRecordFromJson(const std::string& json);
 StatusOr<SnapshotRecord> SnapshotRecordFromJson(const std::string& json);
 
+
 // Journal keys.
 std::string VolumeKey(const std::string& id);     // "v/<id>"
 std::string VolumeNameKey(const std::string& name);  // "vn/<name>"
 std::string SnapshotKey(const std::string& id);   // "s/<id>"
 std::string SnapshotNameKey(const std::string& name);  // "sn/<name>"
+
 
 // Ids.
 struct VolumeRef {
@@ -95,6 +103,7 @@ StatusOr<SnapshotRef> ParseSnapshotId(const std::string& id);
 std::string NewImageName();      // "vdisk-<16 hex>"
 std::string NewSnapName();       // "snap-<16 hex>"
 std::string NewCloneSnapName();  // "clone-<16 hex>"
+
 
 int64_t NowUnixNs();
 

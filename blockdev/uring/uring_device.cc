@@ -13,6 +13,7 @@
 
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_split.h"
+#include "blockdev/uring/fiemap_diff.h"
 #include "blockdev/uring/uring_queue.h"
 
 namespace vdisk::blockdev::uring {
@@ -86,6 +87,15 @@ class FileDevice final : public Device {
     }
     // File system blocks are at least the logical block size; keep the promise anyway.
     return Clip(AlignOut(out, info_.block_size), offset, length);
+  }
+
+  // Two files on an extent file system that share blocks (reflinks): FIEMAP tells which
+  // ranges map different physical blocks (fiemap_diff.h). Block devices have no such map.
+  StatusOr<ExtentList> changed_since(Device& base) override {
+    auto* other = dynamic_cast<FileDevice*>(&base);
+    if (other == nullptr || info_.block_device || other->info_.block_device)
+      return Device::changed_since(base);
+    return DifferingExtents(other->fd_, fd_);
   }
 
   const FileDeviceInfo& info() const { return info_; }

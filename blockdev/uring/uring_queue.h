@@ -4,8 +4,10 @@
 // `depth` preallocated slots (user_data = slot index), so queuing an operation allocates nothing
 // (the caller's callback is moved into the slot). Validation errors and "queue full" are
 // delivered through poll() like any completion. Owned by one thread (see blockdev/device.h).
-// poll() submits queued operations only when it has to wait (submit + wait in one syscall);
-// operations queued by callbacks during a poll() that did not wait need submit().
+// Operations queued by a completion callback inside poll() are submitted as that callback
+// returns (one submission per completion, so the queue does not run in lockstep bursts),
+// except those of the last callback of a reaped batch: like operations queued outside poll(),
+// they go with the next submit() or waiting poll() (submit + wait in one syscall).
 #pragma once
 
 #include <liburing.h>

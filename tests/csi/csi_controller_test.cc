@@ -28,6 +28,9 @@ TEST_F(ControllerTest, IdentityAnswersLikeADriverShould) {
   }
   EXPECT_TRUE(services.contains(v1::PluginCapability::Service::CONTROLLER_SERVICE));
   EXPECT_TRUE(services.contains(v1::PluginCapability::Service::VOLUME_ACCESSIBILITY_CONSTRAINTS));
+  EXPECT_TRUE(services.contains(v1::PluginCapability::Service::GROUP_CONTROLLER_SERVICE));
+  EXPECT_FALSE(services.contains(v1::PluginCapability::Service::SNAPSHOT_METADATA_SERVICE))
+      << "only with --snapshot-metadata";
   EXPECT_TRUE(online);
   auto probe = c().Probe();
   ASSERT_TRUE(probe.ok());
@@ -41,7 +44,8 @@ TEST_F(ControllerTest, CapabilitiesAreExactlyWhatIsServed) {
   for (const auto& cap : caps->capabilities()) got.insert(cap.rpc().type());
   std::set<int> want{Ctl::CREATE_DELETE_VOLUME, Ctl::LIST_VOLUMES,  Ctl::GET_CAPACITY, Ctl::CREATE_DELETE_SNAPSHOT,
                      Ctl::LIST_SNAPSHOTS,       Ctl::CLONE_VOLUME,  Ctl::EXPAND_VOLUME, Ctl::GET_VOLUME,
-                     Ctl::VOLUME_CONDITION,     Ctl::SINGLE_NODE_MULTI_WRITER, Ctl::GET_SNAPSHOT};
+                     Ctl::VOLUME_CONDITION,     Ctl::SINGLE_NODE_MULTI_WRITER, Ctl::GET_SNAPSHOT,
+                     Ctl::MODIFY_VOLUME};
   EXPECT_EQ(got, want);
   v1::ControllerPublishVolumeRequest pub;
   pub.set_volume_id("x");

@@ -1,6 +1,7 @@
 // The rules of the kubernetes-csi sanity suite (csi-test v5, pkg/sanity: identity.go,
-// controller.go, node.go), re-stated as our own tests because csi-sanity itself (Go) cannot run
-// here. Each TEST names the sanity spec it mirrors. Like csi-sanity, the suite:
+// controller.go including its ModifyVolume specs, groupcontroller.go, node.go), re-stated as our
+// own tests because csi-sanity itself (Go) cannot run here. Each TEST names the sanity spec it
+// mirrors. Like csi-sanity, the suite:
 //   - runs the driver with only --endpoint/--node-id/--pool (no allowed target root; the pool
 //     without an over-provisioning limit, as docs/csi.md runs the real suite),
 //   - uses 10 GiB volumes, a staging directory it creates and a target "<dir>/target" it does not,
@@ -8,6 +9,7 @@
 //   - cleans up after every test exactly as its Resources.Cleanup does: NodeUnpublish at the
 //     target and NodeUnstage at the staging path for EVERY volume it created (OK or NOT_FOUND
 //     accepted), then DeleteVolume (must succeed), snapshots first (LIFO).
+#include <map>
 #include <regex>
 #include <set>
 
@@ -110,8 +112,11 @@ TEST_P(SanityRules, Identity_GetPluginCapabilities_Probe_GetPluginInfo) {
   ASSERT_TRUE(caps.ok());
   for (const auto& cap : caps->capabilities()) {
     if (cap.has_service()) {
+      // SNAPSHOT_METADATA_SERVICE is only listed with --snapshot-metadata (sanity does not know it).
       EXPECT_TRUE(cap.service().type() == v1::PluginCapability::Service::CONTROLLER_SERVICE ||
-                  cap.service().type() == v1::PluginCapability::Service::VOLUME_ACCESSIBILITY_CONSTRAINTS);
+                  cap.service().type() == v1::PluginCapability::Service::VOLUME_ACCESSIBILITY_CONSTRAINTS ||
+                  cap.service().type() == v1::PluginCapability::Service::GROUP_CONTROLLER_SERVICE)
+          << cap.service().type();
     } else {
       ASSERT_TRUE(cap.has_volume_expansion());
       EXPECT_TRUE(cap.volume_expansion().type() == v1::PluginCapability::VolumeExpansion::ONLINE ||
@@ -137,7 +142,7 @@ TEST_P(SanityRules, Controller_Capabilities_OnlyKnownOnes) {
   std::set<int> known{Ctl::CREATE_DELETE_VOLUME, Ctl::PUBLISH_UNPUBLISH_VOLUME, Ctl::LIST_VOLUMES,
                       Ctl::GET_CAPACITY, Ctl::CREATE_DELETE_SNAPSHOT, Ctl::LIST_SNAPSHOTS, Ctl::PUBLISH_READONLY,
                       Ctl::CLONE_VOLUME, Ctl::EXPAND_VOLUME, Ctl::LIST_VOLUMES_PUBLISHED_NODES, Ctl::GET_VOLUME,
-                      Ctl::VOLUME_CONDITION, Ctl::SINGLE_NODE_MULTI_WRITER, Ctl::GET_SNAPSHOT};
+                      Ctl::VOLUME_CONDITION, Ctl::SINGLE_NODE_MULTI_WRITER, Ctl::GET_SNAPSHOT, Ctl::MODIFY_VOLUME};
   for (const auto& cap : caps->capabilities()) {
     ASSERT_TRUE(cap.has_rpc());
     EXPECT_TRUE(known.contains(cap.rpc().type())) << cap.rpc().type();
@@ -487,6 +492,82 @@ TEST_P(SanityRules, Node_ShouldWork_And_ShouldBeIdempotent) {
     ASSERT_TRUE(Unpublish(id, target()).ok());
     ASSERT_TRUE(Unstage(id, staging_).ok());
   }
+}
+
+// --- groupcontroller.go: "GroupController Service [GroupController Server]" and
+// "[GroupController VolumeGroupSnapshots]" (run when GROUP_CONTROLLER_SERVICE is listed) ----------
+
+TEST_P(SanityRules, GroupController_AllSpecs) {
+  auto plugin = c().GetPluginCapabilities();
+  ASSERT_TRUE(plugin.ok());
+  bool provides = false;
+  for (const auto& cap : plugin->capabilities())
+    provides = provides || (cap.has_service() &&
+                            cap.service().type() == v1::PluginCapability::Service::GROUP_CONTROLLER_SERVICE);
+  ASSERT_TRUE(provides);
+  auto caps = c().GroupControllerGetCapabilities();
+  ASSERT_TRUE(caps.ok());
+  bool create_delete_get = false;
+  for (const auto& cap : caps->capabilities()) {
+    ASSERT_TRUE(cap.has_rpc());
+    EXPECT_EQ(cap.rpc().type(), v1::GroupControllerServiceCapability::RPC::CREATE_DELETE_GET_VOLUME_GROUP_SNAPSHOT)
+        << "Unknown capability";
+    create_delete_get = true;
+  }
+  ASSERT_TRUE(create_delete_get);
+  // CreateVolumeGroupSnapshot: should fail when no name is provided.
+  EXPECT_EQ(Code(c().CreateVolumeGroupSnapshot(v1::CreateVolumeGroupSnapshotRequest())),
+            absl::StatusCode::kInvalidArgument);
+  // GetVolumeGroupSnapshot: no id; an invalid id.
+  v1::GetVolumeGroupSnapshotRequest get;
+  EXPECT_EQ(Code(c().GetVolumeGroupSnapshot(get)), absl::StatusCode::kInvalidArgument);
+  get.set_group_snapshot_id(kFakeVolumeId);
+  EXPECT_EQ(Code(c().GetVolumeGroupSnapshot(get)), absl::StatusCode::kNotFound);
+  // DeleteVolumeGroupSnapshot: no id; an invalid id succeeds.
+  v1::DeleteVolumeGroupSnapshotRequest del;
+  EXPECT_EQ(Code(c().DeleteVolumeGroupSnapshot(del)), absl::StatusCode::kInvalidArgument);
+  del.set_group_snapshot_id(kFakeVolumeId);
+  EXPECT_TRUE(c().DeleteVolumeGroupSnapshot(del).ok());
+}
+
+// --- controller.go: "ModifyVolume [Controller Server]" (run when MODIFY_VOLUME is listed) -------
+
+TEST_P(SanityRules, ModifyVolume_AllSpecs) {
+  auto caps = c().ControllerGetCapabilities();
+  ASSERT_TRUE(caps.ok());
+  bool modify = false;
+  for (const auto& cap : caps->capabilities()) modify = modify || cap.rpc().type() == Ctl::MODIFY_VOLUME;
+  ASSERT_TRUE(modify);
+  // sc.Config.TestVolumeMutableParameters, as a deployment would pass with -csi.testvolumemutableparameters.
+  const std::map<std::string, std::string> test_params = {{"iopsLimit", "1000"}};
+  auto modify_req = [&](const std::string& id, const std::map<std::string, std::string>& params) {
+    v1::ControllerModifyVolumeRequest r;
+    r.set_volume_id(id);
+    for (const auto& [k, v] : params) (*r.mutable_mutable_parameters())[k] = v;
+    return r;
+  };
+  // should fail if no volume id is given / if volume does not exist
+  EXPECT_EQ(Code(c().ControllerModifyVolume(modify_req("", test_params))), absl::StatusCode::kInvalidArgument);
+  EXPECT_EQ(Code(c().ControllerModifyVolume(modify_req("non-existing-volume-id", test_params))),
+            absl::StatusCode::kNotFound);
+  // should fail if specified mutable parameters are not supported by the volume
+  auto plain = MustCreateVolume("sanity-modify-volume-1", kSanitySize, kSanitySize);
+  EXPECT_EQ(Code(c().ControllerModifyVolume(modify_req(plain.volume().volume_id(), {{"XXX_FakeKey", "XXX_FakeValue"}}))),
+            absl::StatusCode::kInvalidArgument);
+  // should modify a volume created without a volume attribute class (with and without parameters)
+  EXPECT_TRUE(c().ControllerModifyVolume(modify_req(plain.volume().volume_id(), test_params)).ok());
+  EXPECT_TRUE(c().ControllerModifyVolume(modify_req(plain.volume().volume_id(), {})).ok());
+  // should modify a volume created with a volume attribute class
+  auto req = CreateReq("sanity-modify-volume-2", kSanitySize, block());
+  req.mutable_capacity_range()->set_limit_bytes(kSanitySize);
+  for (const auto& [k, v] : test_params) (*req.mutable_mutable_parameters())[k] = v;
+  auto with_vac = Create(req);
+  ASSERT_TRUE(with_vac.ok()) << with_vac.status();
+  EXPECT_TRUE(c().ControllerModifyVolume(modify_req(with_vac->volume().volume_id(), test_params)).ok());
+  // should fail to modify it with mutable parameters the volume does not support
+  EXPECT_EQ(Code(c().ControllerModifyVolume(
+                modify_req(with_vac->volume().volume_id(), {{"XXX_FakeKey", "XXX_FakeValue"}}))),
+            absl::StatusCode::kInvalidArgument);
 }
 
 // node.go (csi-test v5.5, kubernetes-csi/csi-test#602): with SINGLE_NODE_MULTI_WRITER advertised,

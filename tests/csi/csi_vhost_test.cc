@@ -18,6 +18,7 @@
 #include "nlohmann/json.hpp"
 #include "tests/csi/csi_fixture.h"
 #include "tests/csi/metrics_scrape.h"
+#include "tests/csi/vhost_io.h"
 #include "tests/vhost/vhost_client.h"
 
 namespace vdisk::csi::testing {
@@ -47,24 +48,12 @@ class VhostAttachTest : public CsiDriverTest {
   }
 
   Status StageCtx(const v1::Volume& vol, const std::string& staging) {
-    v1::NodeStageVolumeRequest req;
-    req.set_volume_id(vol.volume_id());
-    req.set_staging_target_path(staging);
-    *req.mutable_volume_capability() = Cap(false);
-    *req.mutable_volume_context() = vol.volume_context();
-    return c().NodeStageVolume(req).status();
+    return StageWithContext(c(), vol, staging, Cap(false));
   }
 
   Status PublishCtx(const v1::Volume& vol, const std::string& staging, const std::string& target,
                     bool readonly = false) {
-    v1::NodePublishVolumeRequest req;
-    req.set_volume_id(vol.volume_id());
-    req.set_staging_target_path(staging);
-    req.set_target_path(target);
-    req.set_readonly(readonly);
-    *req.mutable_volume_capability() = Cap(false);
-    *req.mutable_volume_context() = vol.volume_context();
-    return c().NodePublishVolume(req).status();
+    return PublishWithContext(c(), vol, staging, target, Cap(false), readonly);
   }
 
   static std::string Pattern(size_t len, uint32_t seed) {
@@ -86,15 +75,7 @@ class VhostAttachTest : public CsiDriverTest {
 
   // One request through the socket; returns the virtio-blk status byte (0xff: no answer).
   static uint8_t Io(VhostClient& vc, uint32_t type, uint64_t offset, std::string* data) {
-    const uint64_t scratch = VhostClient::kDataBase;
-    const uint32_t len = data ? static_cast<uint32_t>(data->size()) : 0;
-    auto layout = vc.Layout(scratch, len);
-    if (type == vh::kBlkTOut) std::memcpy(vc.ram().at(layout.data_gpa), data->data(), len);
-    vc.Submit(0, type, offset / 512, scratch, len, /*data_writable=*/type == vh::kBlkTIn);
-    vc.Kick(0);
-    if (vc.WaitUsed(0, 1).size() != 1) return 0xff;
-    if (type == vh::kBlkTIn) std::memcpy(data->data(), vc.ram().at(layout.data_gpa), len);
-    return vc.StatusByte(scratch, len);
+    return VhostRequest(vc, type, offset, data);
   }
 
   static uint64_t CapacityBytes(VhostClient& vc) {

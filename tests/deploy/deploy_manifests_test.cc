@@ -181,7 +181,8 @@ TEST_F(DeployTest, DriverContainersUseOnlyRealFlagsAndSidecarsFindTheSocket) {
   };
   for (const Expect& e : {Expect{"Deployment", "vdisk-csi-controller",
                                  {"csi-provisioner", "csi-snapshotter", "csi-resizer", "livenessprobe"}, "controller"},
-                          Expect{"DaemonSet", "vdisk-csi-node", {"csi-node-driver-registrar", "livenessprobe"}, "node"}}) {
+                          Expect{"DaemonSet", "vdisk-csi-node", {"csi-node-driver-registrar", "livenessprobe"}, "node"},
+                          Expect{"Deployment", "vdisk-csi-snapshot-metadata", {"csi-snapshot-metadata"}, "controller"}}) {
     SCOPED_TRACE(e.name);
     const Object* o = Find(e.kind, e.name);
     ASSERT_NE(o, nullptr);
@@ -265,6 +266,25 @@ TEST_F(DeployTest, DriverContainersUseOnlyRealFlagsAndSidecarsFindTheSocket) {
         if (v["name"].as<std::string>() == vhost.first) on_host = static_cast<bool>(v["hostPath"]);
       EXPECT_TRUE(on_host) << "--vhost-dir must be on a hostPath volume";
       EXPECT_EQ(flags["--vhost-socket-group"], "107") << "KubeVirt's QEMU runs in group 107";
+    }
+    if (std::string(e.name) == "vdisk-csi-snapshot-metadata") {
+      // The sidecar needs the capability advertised, and its TLS material from the secret.
+      EXPECT_TRUE(flags.contains("--snapshot-metadata"));
+      YAML::Node side = Container(pod, "sig-storage/csi-snapshot-metadata:");
+      auto sf = Flags(side);
+      auto cert = Resolve(side, sf["--tls-cert"]);
+      bool from_secret = false;
+      for (const auto& v : pod["volumes"])
+        if (v["name"].as<std::string>() == cert.first && v["secret"])
+          from_secret = v["secret"]["secretName"].as<std::string>() == "vdisk-csi-snapshot-metadata-certs";
+      EXPECT_TRUE(from_secret) << "--tls-cert must come from the secret make-certs.sh creates";
+      const Object* svc = Find("Service", "vdisk-csi-snapshot-metadata");
+      ASSERT_NE(svc, nullptr);
+      EXPECT_EQ(svc->node["spec"]["ports"][0]["targetPort"].as<std::string>(), sf["--port"]);
+      const Object* sms = Find("SnapshotMetadataService", kDefaultDriverName);
+      ASSERT_NE(sms, nullptr) << "the SnapshotMetadataService object is named after the driver";
+      EXPECT_EQ(sms->node["spec"]["address"].as<std::string>(),
+                "vdisk-csi-snapshot-metadata.vdisk-system:" + svc->node["spec"]["ports"][0]["port"].as<std::string>());
     }
     // The pod's service account exists.
     EXPECT_NE(Find("ServiceAccount", pod["serviceAccountName"].as<std::string>()), nullptr);

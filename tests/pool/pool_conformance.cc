@@ -15,6 +15,7 @@
 #include "snapshot/changed_blocks.h"
 #include "snapshot/snapshot_policy.h"
 #include "tests/pool/pool_test_util.h"
+#include "tests/pool/status_macros.h"
 
 namespace vdisk::pooltest {
 
@@ -25,31 +26,6 @@ using blockdev::VolumeMode;
 using blockdev::VolumeRequest;
 using blockdev::VolumeSource;
 using ::absl::StatusCode;
-
-namespace {
-inline const Status& StatusOf(const Status& s) { return s; }
-template <typename T>
-inline const Status& StatusOf(const StatusOr<T>& s) {
-  return s.status();
-}
-}  // namespace
-
-#define VT_ASSERT_OK(expr)                              \
-  do {                                                  \
-    const auto& _vt = (expr);                           \
-    ASSERT_TRUE(StatusOf(_vt).ok()) << StatusOf(_vt);   \
-  } while (0)
-#define VT_EXPECT_OK(expr)                              \
-  do {                                                  \
-    const auto& _vt = (expr);                           \
-    EXPECT_TRUE(StatusOf(_vt).ok()) << StatusOf(_vt);   \
-  } while (0)
-#define VT_ASSIGN_IMPL(tmp, lhs, expr)           \
-  auto tmp = (expr);                              \
-  ASSERT_TRUE(tmp.ok()) << tmp.status();          \
-  lhs = std::move(*tmp)
-#define VT_ASSERT_OK_AND_ASSIGN(lhs, expr) VT_ASSIGN_IMPL(VDISK_CONCAT(_vt_, __LINE__), lhs, expr)
-#define VT_EXPECT_CODE(expr, want) EXPECT_EQ(StatusOf(expr).code(), want) << StatusOf(expr)
 
 std::string BackendName(const ::testing::TestParamInfo<PoolBackend>& info) {
   return info.param.name;

@@ -114,5 +114,35 @@ TEST_F(JournalTest, UpdatesNeedTheLockOnTheCallingThread) {
   Rados(absl::StrCat("rm ", object_));
 }
 
+TEST_F(JournalTest, UpdateIfUnchangedWritesOnlyOverTheExpectedValueWithoutTheLock) {
+  Journal journal(io_.get(), object_);
+  {
+    auto held = journal.Acquire();
+    ASSERT_TRUE(held.ok()) << held.status();
+    ASSERT_TRUE(journal.Update({{"rec", "creating"}, {"name", "rec"}}).ok());
+  }
+  // Unchanged: applied in one op, no lock needed (this thread holds none).
+  auto done = journal.UpdateIfUnchanged("rec", "creating", {{"rec", "ready"}});
+  ASSERT_TRUE(done.ok()) << done.status();
+  EXPECT_TRUE(*done);
+  auto v = journal.Get("rec");
+  ASSERT_TRUE(v.ok()) << v.status();
+  EXPECT_EQ(v->value_or("<none>"), "ready");
+  // Changed by someone else (another process): nothing is written, not even the other keys.
+  ASSERT_EQ(Rados(absl::StrCat("setomapval ", object_, " rec claimed")), 0);
+  done = journal.UpdateIfUnchanged("rec", "ready", {{"rec", "mine"}, {"other", "x"}}, {"name"});
+  ASSERT_TRUE(done.ok()) << done.status();
+  EXPECT_FALSE(*done);
+  v = journal.Get("rec");
+  EXPECT_EQ(v->value_or("<none>"), "claimed");
+  EXPECT_EQ(journal.Get("other")->value_or("<none>"), "<none>");
+  EXPECT_EQ(journal.Get("name")->value_or("<none>"), "rec");
+  // A key that is gone never matches.
+  done = journal.UpdateIfUnchanged("missing", "x", {{"missing", "y"}});
+  ASSERT_TRUE(done.ok()) << done.status();
+  EXPECT_FALSE(*done);
+  Rados(absl::StrCat("rm ", object_));
+}
+
 }  // namespace
 }  // namespace vdisk::blockdev::rbd

@@ -152,6 +152,14 @@ class RbdPoolTest : public ::testing::Test {
     EXPECT_TRUE(v.ok()) << v.status();
     return v.ok() ? *v : Volume{};
   }
+  // A volume whose whole size holds WritePattern(seed).
+  Volume MakeWritten(const std::string& name, uint64_t size, blockdev::Params params, int seed) {
+    Volume v = Make(name, size, std::move(params));
+    auto dev = pool_->open_volume(v.id, false);
+    EXPECT_TRUE(dev.ok()) << dev.status();
+    if (dev.ok()) EXPECT_TRUE(WritePattern(**dev, 0, size, seed).ok());
+    return v;
+  }
   StatusOr<Volume> CloneOf(const std::string& name, VolumeSource::Kind kind, const std::string& id,
                            uint64_t size, blockdev::Params params = {}) {
     VolumeRequest req;
@@ -411,13 +419,35 @@ TEST_F(RbdPoolTest, CloneChainPastTheSoftLimitIsFlattenedInTheBackground) {
   EXPECT_EQ(inspector_->Snaps(Image(c1)), std::make_pair(0, 0));
 }
 
+// Clones of snapshots of clones: the pool counts the chain from its records where that settles
+// it, and must still see every level (a snapshot of a depth-1 clone yields a depth-2 clone).
+TEST_F(RbdPoolTest, CloneChainThroughSnapshotsCountsEveryLevel) {
+  const blockdev::Params limits = {{"cloneSoftDepth", "1"}, {"cloneHardDepth", "8"}};
+  Volume v = MakeWritten("pvc-schain-0", 8 * kMiB, limits, 9);
+  ASSERT_OK_AND_ASSIGN(Snapshot s0, pool_->create_snapshot(v.id, "snap-schain-0"));
+  ASSERT_OK_AND_ASSIGN(Volume c1, CloneOf("pvc-schain-1", VolumeSource::Kind::kSnapshot, s0.id,
+                                          8 * kMiB, limits));
+  ASSERT_OK_AND_ASSIGN(Snapshot s1, pool_->create_snapshot(c1.id, "snap-schain-1"));
+  ASSERT_OK_AND_ASSIGN(Volume c2, CloneOf("pvc-schain-2", VolumeSource::Kind::kSnapshot, s1.id,
+                                          16 * kMiB, limits));
+  impl().WaitForBackgroundWork();
+  EXPECT_EQ(inspector_->Depth(Image(c1)), 1) << "depth 1: left alone";
+  EXPECT_EQ(inspector_->Depth(Image(c2)), 0) << "depth 2 > soft limit 1: flattened";
+  // After its flatten a snapshot of c2 clones at depth 1 again.
+  ASSERT_OK_AND_ASSIGN(Snapshot s2, pool_->create_snapshot(c2.id, "snap-schain-2"));
+  ASSERT_OK_AND_ASSIGN(Volume c3, CloneOf("pvc-schain-3", VolumeSource::Kind::kSnapshot, s2.id,
+                                          16 * kMiB, limits));
+  impl().WaitForBackgroundWork();
+  EXPECT_EQ(inspector_->Depth(Image(c3)), 1);
+  EXPECT_EQ(c2.size_bytes, 16 * kMiB) << "grown past its snapshot's size";
+  ASSERT_OK_AND_ASSIGN(auto dev, pool_->open_volume(c3.id, true));
+  EXPECT_EQ(dev->size(), 16 * kMiB);
+  ASSERT_OK(CheckPattern(*dev, 0, 8 * kMiB, 9));
+}
+
 TEST_F(RbdPoolTest, CloneChainPastTheHardLimitWaitsForTheFlatten) {
   const blockdev::Params limits = {{"cloneSoftDepth", "2"}, {"cloneHardDepth", "2"}};
-  Volume v = Make("pvc-hard-0", 8 * kMiB, limits);
-  {
-    ASSERT_OK_AND_ASSIGN(auto dev, pool_->open_volume(v.id, false));
-    ASSERT_OK(WritePattern(*dev, 0, 8 * kMiB, 8));
-  }
+  Volume v = MakeWritten("pvc-hard-0", 8 * kMiB, limits, 8);
   ASSERT_OK_AND_ASSIGN(Snapshot s, pool_->create_snapshot(v.id, "snap-hard"));
   ASSERT_OK_AND_ASSIGN(Volume c1, CloneOf("pvc-hard-1", VolumeSource::Kind::kSnapshot, s.id,
                                           8 * kMiB, limits));

@@ -313,4 +313,27 @@ class VhostClient {
   std::vector<std::unique_ptr<Ring>> rings_;
 };
 
+// One virtio-blk request on queue 0 through `vc` (its RAM at kDataBase as the buffer): the status
+// byte (0xff: no answer). `data` is written (kBlkTOut) or filled (kBlkTIn).
+inline uint8_t BlkIo(VhostClient& vc, uint32_t type, uint64_t offset, std::string* data) {
+  const uint64_t scratch = VhostClient::kDataBase;
+  const uint32_t len = data ? static_cast<uint32_t>(data->size()) : 0;
+  auto layout = vc.Layout(scratch, len);
+  if (type == kBlkTOut) std::memcpy(vc.ram().at(layout.data_gpa), data->data(), len);
+  vc.Submit(0, type, offset / 512, scratch, len, /*data_writable=*/type == kBlkTIn);
+  vc.Kick(0);
+  if (vc.WaitUsed(0, 1).size() != 1) return 0xff;
+  if (type == kBlkTIn) std::memcpy(data->data(), vc.ram().at(layout.data_gpa), len);
+  return vc.StatusByte(scratch, len);
+}
+
+// The capacity the export announces in its virtio-blk config space (0 if unreadable).
+inline uint64_t BlkCapacityBytes(VhostClient& vc) {
+  auto cfg = vc.GetConfig(0, sizeof(BlkConfig));
+  if (!cfg.ok() || cfg->size() != sizeof(BlkConfig)) return 0;
+  BlkConfig bc;
+  std::memcpy(&bc, cfg->data(), sizeof(bc));
+  return bc.capacity * 512;
+}
+
 }  // namespace vdisk::blockdev::vhost::testing
