@@ -58,4 +58,9 @@ inline DiskSource PoolSnapshotDisk(std::string name, blockdev::PoolConfig pool, 
 // The vdisk CLI binary of this build.
 std::string VdiskBinary();
 
+// The `ceph` fixture's cluster directory ($VDISK_CEPH_DIR, empty outside ctest) and
+// tests/env/ceph.sh (to stop and start radosgw).
+std::string CephDir();
+std::string CephScript();
+
 }  // namespace vdisk::backup::testing

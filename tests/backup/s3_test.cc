@@ -24,15 +24,6 @@ namespace {
 using namespace vdisk::backup::testing;
 constexpr uint64_t MiB = 1ull << 20;
 
-std::string CephDir() {
-  const char* d = std::getenv("VDISK_CEPH_DIR");
-  return d ? d : "";
-}
-
-std::string CephScript() {
-  const char* src = std::getenv("VDISK_SOURCE_DIR");
-  return std::string(src ? src : ".") + "/tests/env/ceph.sh";
-}
 
 class S3Test : public ::testing::Test {
  protected:

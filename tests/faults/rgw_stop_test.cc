@@ -27,14 +27,6 @@ int Sh(const std::string& cmd) { return vdisk::backup::testing::Run(cmd); }
 using Clock = std::chrono::steady_clock;
 constexpr uint64_t MiB = 1ull << 20;
 
-std::string CephDir() {
-  const char* d = std::getenv("VDISK_CEPH_DIR");
-  return d ? d : "";
-}
-std::string CephScript() {
-  const char* src = std::getenv("VDISK_SOURCE_DIR");
-  return std::string(src ? src : ".") + "/tests/env/ceph.sh";
-}
 
 class RgwStopTest : public ::testing::Test {
  protected:
