@@ -38,6 +38,10 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   params["conf"] = "/nonexistent/ceph.conf";
   params["user"] = "fuzz";
   params["keyring"] = "/nonexistent/keyring";
-  (void)blockdev::rbd::ParseRbdPoolConfig(blockdev::PoolConfig{"fuzz", "rbd", params}, {});
+  blockdev::PoolConfig pool;
+  pool.name = "fuzz";
+  pool.kind = "rbd";
+  pool.options = params;
+  (void)blockdev::rbd::ParseRbdPoolConfig(pool, {});
   return 0;
 }

@@ -9,7 +9,13 @@
 namespace vdisk::blockdev::rbd {
 namespace {
 
-PoolConfig Config(Params options) { return PoolConfig{"ceph", "rbd", std::move(options)}; }
+PoolConfig Config(Params options) {
+  PoolConfig c;
+  c.name = "ceph";
+  c.kind = "rbd";
+  c.options = std::move(options);
+  return c;
+}
 
 TEST(RbdOptions, DefaultsAndOverrides) {
   auto o = ParseRbdPoolConfig(Config({{"conf", "/etc/ceph/ceph.conf"}, {"user", "client.vdisk"},

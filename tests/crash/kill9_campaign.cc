@@ -102,7 +102,8 @@ int main(int argc, char** argv) {
   std::function<Status()> empty;
   if (backend == "local") {
     const std::string root = scratch / "pool";
-    pool_cfg = {"local", "local", {{"root", root}}};
+    pool_cfg.name = pool_cfg.kind = "local";
+    pool_cfg.options = {{"root", root}};
     pool_flag = "name=local,kind=local,root=" + root;
     repo = "file://" + (scratch / "repo");
     empty = [root]() -> Status {
@@ -132,9 +133,11 @@ int main(int argc, char** argv) {
       std::fprintf(stderr, "kill9: cannot create rados pool %s\n", rados_pool.c_str());
       return 1;
     }
-    pool_cfg = {"ceph", "rbd",
-                {{"conf", conf}, {"user", env["CEPH_DRIVER_USER"]}, {"keyring", env["CEPH_DRIVER_KEYRING"]},
-                 {"rbd_pool", rados_pool}, {"instance", instance}}};
+    pool_cfg.name = "ceph";
+    pool_cfg.kind = "rbd";
+    pool_cfg.options = {{"conf", conf}, {"user", env["CEPH_DRIVER_USER"]},
+                        {"keyring", env["CEPH_DRIVER_KEYRING"]}, {"rbd_pool", rados_pool},
+                        {"instance", instance}};
     pool_flag = absl::StrCat("name=ceph,kind=rbd,conf=", conf, ",user=", env["CEPH_DRIVER_USER"],
                              ",keyring=", env["CEPH_DRIVER_KEYRING"], ",rbd_pool=", rados_pool,
                              ",instance=", instance);

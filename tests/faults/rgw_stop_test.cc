@@ -123,7 +123,8 @@ TEST_F(RgwStopTest, BackupAndRestoreFailResumablyAndCompleteWhenRadosgwIsBack) {
   std::string out, err;
   ASSERT_EQ(RunStopping({"init", "--create", "--pack-size", "8M"}, 0, &out, &err), 0) << err;
   const std::string disk = dir_ + "/disk.img";
-  MakeDisk(disk, 128 * MiB, {{0, 96 * MiB, Fill::kRandom, 5}});
+  // Enough data (40 packs) that a restore is still fetching when its first progress line comes.
+  MakeDisk(disk, 384 * MiB, {{0, 320 * MiB, Fill::kRandom, 5}});
 
   // Backup: radosgw goes away after the first pack; the run gives up after its retry budget.
   out.clear(), err.clear();
@@ -142,8 +143,8 @@ TEST_F(RgwStopTest, BackupAndRestoreFailResumablyAndCompleteWhenRadosgwIsBack) {
   // Restore: radosgw goes away after 16 MiB were downloaded.
   const std::string target = dir_ + "/restored.img";
   out.clear(), err.clear();
-  // Two connections: most packs are still to be fetched when radosgw goes away.
-  rc = RunStopping({"restore", "latest", "--to", target, "--s3-concurrency", "2"}, 16 * MiB, &out, &err,
+  // One connection: most packs are still to be fetched when radosgw goes away.
+  rc = RunStopping({"restore", "latest", "--to", target, "--s3-concurrency", "1"}, 16 * MiB, &out, &err,
                    &after);
   EXPECT_EQ(rc, 1) << err;
   EXPECT_NE(err.find("re-run the same command"), std::string::npos) << err;
