@@ -157,7 +157,9 @@ class RbdPoolTest : public ::testing::Test {
     Volume v = Make(name, size, std::move(params));
     auto dev = pool_->open_volume(v.id, false);
     EXPECT_TRUE(dev.ok()) << dev.status();
-    if (dev.ok()) EXPECT_TRUE(WritePattern(**dev, 0, size, seed).ok());
+    if (dev.ok()) {
+      EXPECT_TRUE(WritePattern(**dev, 0, size, seed).ok());
+    }
     return v;
   }
   StatusOr<Volume> CloneOf(const std::string& name, VolumeSource::Kind kind, const std::string& id,
