@@ -194,6 +194,14 @@ class Pool {
   // Validates StorageClass parameters without creating anything (INVALID_ARGUMENT).
   virtual Status validate_params(const Params& params) const = 0;
   virtual StatusOr<Capacity> capacity(const Params& params) = 0;
+  // Whether the backing store answers right now: OK, or why not (UNAVAILABLE: cluster or file
+  // system gone, FAILED_PRECONDITION: it changed under the pool). May block while the backend
+  // does; the driver calls it from a background monitor (csi/pool_health.h), never on a request
+  // path. Default: capacity() succeeds.
+  virtual Status health() {
+    auto c = capacity({});
+    return c.ok() ? Status() : c.status();
+  }
 
   // --- volumes ---
   virtual StatusOr<Volume> create_volume(const VolumeRequest& req) = 0;

@@ -8,8 +8,10 @@
 // repository lock is released and a re-run resumes; see cli/cancel_signals.h).
 #include <unistd.h>
 
+#include <chrono>
 #include <cstdio>
 #include <cstdlib>
+#include <ctime>
 #include <iostream>
 #include <memory>
 
@@ -20,6 +22,7 @@
 #include "absl/strings/str_format.h"
 #include "absl/strings/str_split.h"
 #include "backup/pipeline/backup.h"
+#include "backup/pipeline/backup_metrics.h"
 #include "backup/pipeline/kube_manifests.h"
 #include "backup/pipeline/pool_source.h"
 #include "backup/pipeline/progress_bar.h"
@@ -31,6 +34,7 @@
 #include "blockdev/registry.h"
 #include "cli/cancel_signals.h"
 #include "cli/commands.h"
+#include "cli/text_table.h"
 #include "common/fs.h"
 
 namespace vdisk::cli {
@@ -159,8 +163,16 @@ std::string CodeName(absl::StatusCode c) { return absl::StatusCodeToString(c); }
 
 // Prints the error (stderr, and a JSON object on stdout with --json) and exits the command.
 [[noreturn]] void Fail(const RepoFlags& f, const Status& s) {
+  // A store that stopped answering (or a full disk) is worth a re-run: say what it keeps.
+  std::string hint;
+  if (absl::IsUnavailable(s) || absl::IsDeadlineExceeded(s) || absl::IsResourceExhausted(s)) {
+    if (f.command == "create")
+      hint = "; the packs already stored are kept: re-run the same command to resume";
+    else if (f.command == "restore" || f.command == "verify")
+      hint = "; nothing was changed in the repository: re-run the same command";
+  }
   std::cerr << "vdisk backup " << f.command << ": " << s.message() << " [" << CodeName(s.code())
-            << "]" << std::endl;
+            << "]" << hint << std::endl;
   if (f.json)
     std::cout << json{{"ok", false},
                       {"error", {{"code", CodeName(s.code())}, {"message", std::string(s.message())}}}}
@@ -303,9 +315,26 @@ struct CreateFlags {
   std::vector<std::string> disks, base_snapshots, changed_ranges, changed_since, source_snapshots,
       volumes, tags, k8s_paths, k8s_yaml;
   std::string pool, pool_config, group, parent = "auto";
+  std::string metrics_file, push_gateway, push_job = "vdisk_backup";
   bool full = false;
   unsigned workers = 0, read_depth = 16;
 };
+
+// --metrics-file / --push-gateway: the backup's figures for Prometheus (backup_metrics.h).
+// Reporting never changes the backup's outcome; a failure to report is a warning.
+void ReportBackupMetrics(const CreateFlags& c, const std::string& group, const BackupResult* r,
+                         double seconds) {
+  if (c.metrics_file.empty() && c.push_gateway.empty()) return;
+  const std::string text = BackupMetricsText(group, r, seconds, ::time(nullptr));
+  if (!c.metrics_file.empty()) {
+    Status s = fs::WriteFileAtomic(c.metrics_file, text, 0644);
+    if (!s.ok()) std::cerr << "vdisk backup: warning: --metrics-file: " << s.ToString() << "\n";
+  }
+  if (!c.push_gateway.empty()) {
+    Status s = PushMetrics(c.push_gateway, c.push_job, group, text);
+    if (!s.ok()) std::cerr << "vdisk backup: warning: --push-gateway: " << s.ToString() << "\n";
+  }
+}
 
 void AddCreate(CLI::App* backup) {
   auto f = std::make_shared<RepoFlags>();
@@ -348,6 +377,13 @@ void AddCreate(CLI::App* backup) {
   cmd->add_option("--k8s-yaml", c->k8s_yaml, "Kubernetes manifest YAML given inline");
   cmd->add_option("--workers", c->workers, "Hash/compress/encrypt threads (default: CPUs)");
   cmd->add_option("--read-depth", c->read_depth, "Reads in flight per disk (default 16)");
+  cmd->add_option("--metrics-file", c->metrics_file,
+                  "Write the backup's figures (Prometheus text format) to this file, e.g. for "
+                  "node_exporter's textfile collector (*.prom); also on failure");
+  cmd->add_option("--push-gateway", c->push_gateway,
+                  "Push the backup's figures to this Prometheus Pushgateway (http://host:9091), "
+                  "grouped by job and backup group; also on failure");
+  cmd->add_option("--push-job", c->push_job, "Job name for --push-gateway (default vdisk_backup)");
   cmd->callback([=] {
     BackupOptions o;
     auto base = OrFail(*f, NamedValues(c->base_snapshots, "--base-snapshot"));
@@ -393,8 +429,15 @@ void AddCreate(CLI::App* backup) {
     o.progress = ProgressFrom(*f);
     CancelOnSignals stop("vdisk backup create");
     o.cancel = stop.flag();
-    auto repo = OrFail(*f, OpenRepo(*f));
-    BackupResult r = OrFail(*f, CreateBackup(*repo, o));
+    const auto started = std::chrono::steady_clock::now();
+    auto elapsed = [&] {
+      return std::chrono::duration<double>(std::chrono::steady_clock::now() - started).count();
+    };
+    auto repo = OpenRepo(*f);
+    auto made = repo.ok() ? CreateBackup(**repo, o) : StatusOr<BackupResult>(repo.status());
+    if (!made.ok()) ReportBackupMetrics(*c, o.group.empty() ? "default" : o.group, nullptr, elapsed());
+    BackupResult r = OrFail(*f, std::move(made));
+    ReportBackupMetrics(*c, r.manifest.group, &r, r.seconds);
     const Manifest& m = r.manifest;
     json disks = json::array();
     std::string human = absl::StrCat("backup ", m.id, " (group ", m.group,
@@ -406,7 +449,9 @@ void AddCreate(CLI::App* backup) {
       absl::StrAppend(&human, "  ", d.name, ": ", HumanBytes(d.size_bytes), " disk, ",
                       HumanBytes(d.data_bytes()), " data, read ", HumanBytes(d.stats.bytes_read),
                       ", new ", HumanBytes(d.stats.bytes_new), " -> stored ",
-                      HumanBytes(d.stats.bytes_stored_new), " (", d.change_map, ")\n");
+                      HumanBytes(d.stats.bytes_stored_new), ", deduplicated ",
+                      HumanBytes(d.stats.bytes_read - std::min(d.stats.bytes_read, d.stats.bytes_new)),
+                      " (", d.change_map, ")\n");
     }
     absl::StrAppend(&human, "  ", r.packs_written, " pack(s) uploaded (", HumanBytes(r.bytes_uploaded),
                     ")", r.packs_resumed ? absl::StrCat(", ", r.packs_resumed, " reused from an interrupted run") : "",
@@ -432,13 +477,14 @@ void AddList(CLI::App* backup) {
     auto repo = OrFail(*f, OpenRepo(*f));
     auto ids = OrFail(*f, repo->ListBackups());
     json out = json::array();
-    std::string human = absl::StrFormat("%-26s %-24s %-5s %10s %10s %10s  %s\n", "ID", "GROUP",
-                                        "DISKS", "SIZE", "DATA", "NEW", "PARENT");
+    using A = TextTable::Align;
+    TextTable table({{"ID", A::kLeft}, {"GROUP", A::kLeft}, {"DISKS", A::kRight}, {"SIZE", A::kRight},
+                     {"DATA", A::kRight}, {"NEW", A::kRight}, {"PARENT", A::kLeft}});
     for (const auto& id : ids) {
       auto m = repo->ReadManifest(id);
       if (!m.ok()) {
         out.push_back({{"id", id}, {"error", std::string(m.status().message())}});
-        absl::StrAppend(&human, id, "  unreadable: ", m.status().message(), "\n");
+        table.AddNote(absl::StrCat(id, "  unreadable: ", m.status().message()));
         continue;
       }
       if (!group->empty() && m->group != *group) continue;
@@ -449,10 +495,10 @@ void AddList(CLI::App* backup) {
         fresh += d.stats.bytes_stored_new;
       }
       out.push_back(ManifestToJson(*m, false));
-      absl::StrAppend(&human, absl::StrFormat("%-26s %-24s %-5d %10s %10s %10s  %s\n", id, m->group,
-                                              m->disks.size(), HumanBytes(size), HumanBytes(data),
-                                              HumanBytes(fresh), m->parent.empty() ? "-" : m->parent));
+      table.AddRow({id, m->group, absl::StrCat(m->disks.size()), HumanBytes(size), HumanBytes(data),
+                    HumanBytes(fresh), m->parent.empty() ? "-" : m->parent});
     }
+    std::string human = table.Render();
     Print(*f, {{"ok", true}, {"backups", out}}, human);
   });
 }

@@ -162,8 +162,14 @@ void RunCopy(Device& src, const std::string& src_label, const std::string& dst_u
     partial = *dst_path + ".partial";
     if (o.checkpoint_path.empty()) o.checkpoint_path = partial + ".ckpt";
     if (std::filesystem::exists(partial) && !std::filesystem::exists(o.checkpoint_path)) {
-      Die(absl::StrCat(partial, " exists without a checkpoint (an earlier copy that cannot be "
-                                "resumed?): remove it first"), 1);
+      // An earlier run stopped (killed) before it recorded any progress: nothing of it can be
+      // trusted or reused, so start over (found by tests/crash: a copy killed in its first
+      // milliseconds could not be re-run without removing the file by hand).
+      std::cerr << "vdisk copy: " << partial << " has no checkpoint (an earlier run stopped "
+                << "before recording progress); starting over\n";
+      std::error_code ec;
+      std::filesystem::remove(partial, ec);
+      if (ec) Die(absl::StrCat("removing ", partial, ": ", ec.message()), 1);
     }
     auto parsed = blockdev::uring::ParseFileUri(
         dst_uri.starts_with("file:") ? dst_uri.substr(dst_uri.find(':') + 1) : dst_uri, false);

@@ -24,6 +24,7 @@
 #include "blockdev/registry.h"
 #include "blockdev/vhost/export.h"
 #include "cli/commands.h"
+#include "common/metrics_server.h"
 
 namespace vdisk::cli {
 
@@ -39,6 +40,7 @@ struct ServeFlags {
   std::string serial;
   bool no_discard = false;
   std::string socket_mode = "0660";
+  std::string metrics_address;
   std::vector<std::string> qos;
   bool gate = false;
 };
@@ -120,6 +122,14 @@ void RunServe(const ServeFlags& f) {
   }
   options.discard = options.write_zeroes = !f.no_discard;
   options.socket_mode = mode;
+  options.metrics_volume = f.volume.empty() ? f.uri : f.volume;
+  std::unique_ptr<metrics::MetricsServer> metrics_server;
+  if (!f.metrics_address.empty()) {
+    auto started = metrics::MetricsServer::Start(f.metrics_address, &metrics::Registry::Default());
+    if (!started.ok()) Fail("--metrics-address", started.status());
+    metrics_server = std::move(*started);
+    std::cout << "vdisk-serve: metrics on port " << metrics_server->port() << std::endl;
+  }
   auto exp = blockdev::vhost::Export::Start(*device, options);
   if (!exp.ok()) Fail("starting the export", exp.status());
   std::cout << "vdisk-serve: ready " << f.socket << std::endl;
@@ -168,6 +178,8 @@ void AddServeCommands(CLI::App& app) {
   cmd->add_option("--serial", flags->serial, "Disk serial (GET_ID, max 20 bytes)");
   cmd->add_flag("--no-discard", flags->no_discard, "Do not offer discard / write-zeroes");
   cmd->add_option("--socket-mode", flags->socket_mode, "Socket file permissions (octal)");
+  cmd->add_option("--metrics-address", flags->metrics_address,
+                  "Serve Prometheus metrics (the export's I/O counts, bytes, latency) at host:port");
   cmd->add_option("--qos", flags->qos, "QoS limit key=value, e.g. iopsLimit=2000, bpsLimit=200Mi (repeatable)");
   cmd->add_flag("--gate", flags->gate, "Serve through the QoS gate even without limits");
   cmd->callback([flags] { RunServe(*flags); });

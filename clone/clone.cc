@@ -5,6 +5,7 @@
 #include "absl/strings/str_cat.h"
 #include "clone/create.h"
 #include "clone/strategies.h"
+#include "common/operation_metrics.h"
 #include "spdlog/spdlog.h"
 
 namespace vdisk::clone {
@@ -54,11 +55,16 @@ StatusOr<Volume> HostCopyInto(Pool& pool, Pool& src_pool, const Volume& dst,
     c.flush_at_end = true;
     c.checkpoint_path = ckpt;
     c.checkpoint_every_bytes = o.checkpoint_every_bytes;
-    c.progress = o.progress;
+    auto op = std::make_shared<metrics::OperationMetrics>("host_copy", pool.name(), dst.id);
+    c.progress = [op, &o](const blockdev::CopyProgress& p) {
+      op->Update(p.bytes_done, p.bytes_total);
+      if (o.progress) o.progress(p);
+    };
     c.cancel = o.cancel;
     spdlog::info("clone: host copy {} {} -> volume {} ({}){}", IsSnapshotSource(src) ? "snapshot" : "volume",
                  src.id, dst.id, dst.name, resuming ? " (resuming)" : "");
     auto copied = blockdev::CopyDevice(**from, **to, c);
+    op->Finish(copied.status());
     if (!copied.ok()) {
       // A cancel (shutdown) or an unreachable backend (a target restarting, a network outage)
       // is not the copy's fault: the pending volume and its checkpoint stay for the retry.

@@ -68,6 +68,13 @@ StatusOr<FileConfig> ParseConfig(const std::string& text) {
         ASSIGN_OR_RETURN(cfg.state_dir, Scalar(v, key));
       } else if (key == "vhostDir") {
         ASSIGN_OR_RETURN(cfg.vhost_dir, Scalar(v, key));
+      } else if (key == "metricsAddress") {
+        ASSIGN_OR_RETURN(cfg.metrics_address, Scalar(v, key));
+      } else if (key == "healthInterval") {
+        if (!v.IsScalar()) return absl::InvalidArgumentError("config: healthInterval must be a number of seconds");
+        cfg.health_interval_s = v.as<int64_t>();
+        if (*cfg.health_interval_s < 1 || *cfg.health_interval_s > 3600)
+          return absl::InvalidArgumentError("config: healthInterval must be 1..3600 seconds");
       } else if (key == "topologyKey") {
         ASSIGN_OR_RETURN(cfg.topology_key, Scalar(v, key));
       } else if (key == "maxVolumesPerNode") {

@@ -8,6 +8,8 @@
 //   allowedPathRoots: [/var/lib/kubelet]
 //   maxVolumesPerNode: 0
 //   topologyKey: topology.vdisk.csi.io/node
+//   metricsAddress: ":9810"            # Prometheus /metrics (off unless set)
+//   healthInterval: 10                # seconds between pool health checks (Probe)
 //   pools:
 //     - name: local                   # StorageClass parameter pool=local
 //       kind: local
@@ -34,6 +36,8 @@ struct FileConfig {
   std::optional<std::string> driver_name, node_id, endpoint, role, state_dir, topology_key, vhost_dir;
   std::optional<std::vector<std::string>> allowed_path_roots;
   std::optional<int64_t> max_volumes_per_node;
+  std::optional<std::string> metrics_address;
+  std::optional<int64_t> health_interval_s;
   std::vector<blockdev::PoolConfig> pools;
 };
 

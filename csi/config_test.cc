@@ -12,6 +12,8 @@ nodeId: node-7
 role: node
 allowedPathRoots: [/var/lib/kubelet]
 maxVolumesPerNode: 64
+metricsAddress: ":9810"
+healthInterval: 5
 pools:
   - name: local
     kind: local
@@ -26,6 +28,8 @@ pools:
   EXPECT_EQ(*cfg->role, "node");
   EXPECT_EQ(cfg->allowed_path_roots->at(0), "/var/lib/kubelet");
   EXPECT_EQ(*cfg->max_volumes_per_node, 64);
+  EXPECT_EQ(*cfg->metrics_address, ":9810");
+  EXPECT_EQ(*cfg->health_interval_s, 5);
   ASSERT_EQ(cfg->pools.size(), 2u);
   EXPECT_EQ(cfg->pools[0].options.at("root"), "/var/lib/vdisk");
   EXPECT_EQ(cfg->pools[1].name, "fast");
@@ -45,6 +49,9 @@ TEST(Config, Errors) {
   EXPECT_EQ(ParseConfig("pools: {a: b}").status().code(), absl::StatusCode::kInvalidArgument);
   EXPECT_EQ(ParseConfig("[1, 2").status().code(), absl::StatusCode::kInvalidArgument);
   EXPECT_EQ(ParseConfig("maxVolumesPerNode: -1").status().code(), absl::StatusCode::kInvalidArgument);
+  EXPECT_EQ(ParseConfig("healthInterval: 0").status().code(), absl::StatusCode::kInvalidArgument);
+  EXPECT_EQ(ParseConfig("healthInterval: soon").status().code(), absl::StatusCode::kInvalidArgument);
+  EXPECT_EQ(ParseConfig("metricsAddress: [1]").status().code(), absl::StatusCode::kInvalidArgument);
   EXPECT_TRUE(ParseConfig("").ok());
 }
 

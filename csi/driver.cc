@@ -44,6 +44,17 @@ StatusOr<std::shared_ptr<blockdev::Pool>> DriverContext::PoolForId(const std::st
   return pools_->Get(pool_name, secrets);
 }
 
+Status DriverContext::PoolsReady() {
+  if (health_) return health_->Ready();
+  for (const auto& name : pools_->names()) {
+    auto pool = pools_->Get(name, kNoCallSecrets);
+    if (!pool.ok() && absl::IsUnavailable(pool.status()))
+      return absl::FailedPreconditionError(absl::StrCat("pool ", name, ": ",
+                                                        std::string(pool.status().message())));
+  }
+  return Status();
+}
+
 namespace {
 uint32_t OverprovisioningOf(blockdev::PoolSet& pools, const std::string& pool_name) {
   const blockdev::PoolConfig* cfg = pools.config(pool_name);

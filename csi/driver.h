@@ -5,6 +5,7 @@
 #pragma once
 
 #include <atomic>
+#include <chrono>
 #include <cstdint>
 #include <memory>
 #include <string>
@@ -18,6 +19,7 @@
 #include "csi/node_credentials.h"
 #include "csi/node_state.h"
 #include "csi/op_locks.h"
+#include "csi/pool_health.h"
 #include "csi/provisioning_limit.h"
 
 namespace vdisk::csi {
@@ -103,6 +105,13 @@ class DriverContext {
   // What pool `pool_name` can still promise, given its `capacity`.
   StatusOr<uint64_t> PromisableCapacity(const std::string& pool_name, blockdev::Pool& pool,
                                         const blockdev::Capacity& capacity);
+  // Starts watching the pools' health (pool_health.h); Probe then reports it.
+  void StartHealthMonitor(std::chrono::milliseconds interval, std::chrono::milliseconds timeout) {
+    health_ = std::make_unique<PoolHealthMonitor>(pools_, interval, timeout);
+  }
+  // OK, or FAILED_PRECONDITION naming an unhealthy pool. Without a monitor: every pool that
+  // needs no secrets must open.
+  Status PoolsReady();
 
   // {topology_key: node_id}.
   ::csi::v1::Topology NodeTopology() const;
@@ -126,6 +135,7 @@ class DriverContext {
   blockdev::qos::GateRegistry io_gates_;  // outlives the exports (declared before them)
   blockdev::vhost::ExportRegistry vhost_exports_;
   ProvisioningLimits limits_;
+  std::unique_ptr<PoolHealthMonitor> health_;
   std::atomic<bool> cancel_{false};
 };
 

@@ -44,14 +44,9 @@ grpc::Status IdentityService::GetPluginCapabilities(
 grpc::Status IdentityService::Probe(grpc::ServerContext*, const ::csi::v1::ProbeRequest* req,
                                     ::csi::v1::ProbeResponse* resp) {
   return ServeRpc("Probe", *req, resp, [&]() -> Status {
-    // Healthy once every configured pool that needs no secrets opens (the spec's code for an
-    // unhealthy plugin is FAILED_PRECONDITION).
-    for (const auto& name : ctx_->pools().names()) {
-      auto pool = ctx_->pools().Get(name, kNoCallSecrets);
-      if (!pool.ok() && absl::IsUnavailable(pool.status()))
-        return absl::FailedPreconditionError(std::string("pool ") + name + ": " +
-                                             std::string(pool.status().message()));
-    }
+    // Healthy while every pool is (the spec's code for an unhealthy plugin is
+    // FAILED_PRECONDITION).
+    RETURN_IF_ERROR(ctx_->PoolsReady());
     resp->mutable_ready()->set_value(true);
     return Status();
   });

@@ -12,7 +12,9 @@
 #include <iostream>
 
 #include "blockdev/registry.h"
+#include "common/crash_report.h"
 #include "common/log.h"
+#include "common/metrics_server.h"
 #include "csi/config.h"
 #include "csi/driver.h"
 #include "csi/server.h"
@@ -34,6 +36,7 @@ int Fail(const std::string& msg) {
 }  // namespace
 
 int main(int argc, char** argv) {
+  vdisk::InstallCrashReporter("vdisk-csi");
   CLI::App app{"vdisk-csi: CSI driver for VM disks (Identity, Controller, Node)"};
   std::string endpoint, node_id, role, config_path, driver_name, state_dir, topology_key, vhost_dir;
   std::vector<std::string> pool_flags, allowed_roots;
@@ -60,6 +63,14 @@ int main(int argc, char** argv) {
                  "Short node-local directory for the vhost-user sockets (attach: vhost-user), kept "
                  "across restarts; at most 70 bytes (default <state-dir>/vhost)");
   app.add_option("--topology-key", topology_key, "Topology segment key naming the node");
+  std::string metrics_address;
+  app.add_option("--metrics-address", metrics_address,
+                 "Serve Prometheus metrics over HTTP at host:port or :port (GET /metrics); off "
+                 "unless given");
+  int64_t health_interval_s = 0;
+  app.add_option("--health-interval", health_interval_s,
+                 "Seconds between pool health checks, which Probe reports (default 10)")
+      ->check(CLI::Range(1, 3600));
   bool snapshot_metadata = false;
   app.add_flag("--snapshot-metadata", snapshot_metadata,
                "Advertise SNAPSHOT_METADATA_SERVICE (changed-block tracking, for the "
@@ -143,6 +154,21 @@ int main(int argc, char** argv) {
       else
         return Fail("pool " + name + ": " + pool.status().ToString());
     }
+  }
+  if (health_interval_s == 0) health_interval_s = file.health_interval_s.value_or(10);
+  // A check that has not returned after one interval plus 5 s means a backend that stopped
+  // answering (librados waits instead of failing).
+  ctx->StartHealthMonitor(std::chrono::seconds(health_interval_s),
+                          std::chrono::seconds(health_interval_s + 5));
+  std::unique_ptr<vdisk::metrics::MetricsServer> metrics_server;
+  metrics_address = pick(metrics_address, file.metrics_address, "");
+  if (!metrics_address.empty()) {
+    auto started = vdisk::metrics::MetricsServer::Start(metrics_address,
+                                                        &vdisk::metrics::Registry::Default());
+    if (!started.ok()) return Fail("--metrics-address: " + started.status().ToString());
+    metrics_server = std::move(*started);
+    spdlog::warn("vdisk-csi: Prometheus metrics on {} (port {}), GET /metrics", metrics_address,
+                 metrics_server->port());
   }
   auto server = vdisk::csi::CsiServer::Start(endpoint, ctx);
   if (!server.ok()) return Fail(server.status().ToString());

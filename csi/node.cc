@@ -66,6 +66,7 @@ Status NodeService::StartVhostExport(const std::string& csi_id, const std::share
   o.read_only = pub.readonly;
   o.num_queues = queues;
   o.serial = local_id.substr(0, 20);  // virtio-blk GET_ID holds 20 bytes
+  o.metrics_volume = csi_id;
   RETURN_IF_ERROR(ctx_->vhost_exports().Publish(csi_id, GatedOpener(*ctx_, pool, csi_id, local_id), o));
   const int64_t gid = ctx_->options().vhost_socket_gid;
   if (gid >= 0 && ::chown(socket.c_str(), static_cast<uid_t>(-1), static_cast<gid_t>(gid)) != 0)

@@ -1,5 +1,6 @@
-// Runs one CSI RPC handler (ServeRpc; ServeStreamRpc for server-streaming calls): logs the call (request with secrets redacted at debug level, the
-// outcome and duration at info level), turns the handler's Status into a gRPC status through
+// Runs one CSI RPC handler (ServeRpc; ServeStreamRpc for server-streaming calls): logs the call
+// (request with secrets redacted at debug level, the outcome and duration at info level), counts
+// it (rpc_metrics.h), turns the handler's Status into a gRPC status through
 // status_mapping, and turns an escaped C++ exception into INTERNAL instead of a crash.
 #pragma once
 
@@ -11,6 +12,7 @@
 #include "absl/functional/function_ref.h"
 #include "common/status.h"
 #include "csi/request_log.h"
+#include "csi/rpc_metrics.h"
 #include "csi/status_mapping.h"
 #include "spdlog/spdlog.h"
 
@@ -22,6 +24,7 @@ namespace rpc_internal {
 inline Status Run(const char* method, const google::protobuf::Message& request,
                   absl::FunctionRef<Status()> handler, double* ms) {
   const auto start = std::chrono::steady_clock::now();
+  metrics::InFlight in_flight(RpcInFlight(method));
   if (spdlog::should_log(spdlog::level::debug))
     spdlog::debug("rpc={} request=\"{}\"", method, Redact(request));
   Status status;
@@ -33,6 +36,7 @@ inline Status Run(const char* method, const google::protobuf::Message& request,
     status = absl::InternalError("unexpected exception");
   }
   *ms = std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - start).count();
+  RecordRpc(method, status.code(), *ms / 1000);
   return status;
 }
 

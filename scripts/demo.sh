@@ -82,6 +82,7 @@ mkdir -p "$DEMO_DIR"/{data,state,kubelet,work}
 DATA=$DEMO_DIR/data
 KUBELET=$DEMO_DIR/kubelet
 WORK=$DEMO_DIR/work
+KEPT_LOG=${DEMO_DIR%/}-vdisk-csi.log   # where the driver's log goes if a step fails
 SOCK=/run/vdisk-demo-$$.sock
 ENDPOINT=unix://$SOCK
 export VDISK_CSI_ENDPOINT=$ENDPOINT
@@ -110,6 +111,10 @@ cleanup() {
     if [[ $(cat "$l") == "$DATA"/* ]]; then losetup -d "/dev/$(basename "$(dirname "$(dirname "$l")")")" 2>/dev/null; fi
   done
   ((XFS_MOUNTED)) && "$REPO/tests/env/xfs.sh" down "$DATA" >/dev/null 2>&1
+  # On failure the driver's log is what explains it: keep it outside the directory we remove.
+  if ((rc != 0)) && [[ -s $WORK/vdisk-csi.log ]]; then
+    cp "$WORK/vdisk-csi.log" "$KEPT_LOG" && echo "demo.sh: failed (exit $rc); the driver's log is kept at $KEPT_LOG" >&2
+  fi
   rm -rf "$DEMO_DIR" "$SOCK"
   if ((rc == 0)); then echo; echo "${bold}demo.sh: all checks passed; nothing left mounted, attached or running.${reset}"; fi
   exit $rc
@@ -118,15 +123,17 @@ trap cleanup EXIT
 trap 'exit 130' INT TERM
 
 # ------------------------------------------------------------------------------------------------
+# The mounted file system's type as the kernel names it (statfs says "ext2/ext3" for ext4).
+fs_type() { findmnt -n -o FSTYPE --target "$1" 2>/dev/null || stat -f -c %T "$1"; }
 step "Preparing a reflink-capable data directory for the local pool"
 probe=$DATA/.reflink-probe
 head -c 4096 /dev/urandom > "$probe"
 if cp --reflink=always "$probe" "$probe.2" 2>/dev/null; then
-  say "$DATA ($(stat -f -c %T "$DATA")) supports reflinks: snapshots and clones will be O(1)"
+  say "$DATA ($(fs_type "$DATA")) supports reflinks: snapshots and clones will be O(1)"
   rm -f "$probe" "$probe.2"
 else
   rm -f "$probe" "$probe.2"
-  say "$(stat -f -c %T "$DATA") at $DATA cannot reflink; loop-mounting a sparse XFS image (mkfs.xfs -m reflink=1)"
+  say "$(fs_type "$DATA") at $DATA cannot reflink; loop-mounting a sparse 20 GiB XFS image (mkfs.xfs -m reflink=1)"
   run "$REPO/tests/env/xfs.sh" up "$DEMO_DIR/xfs.img" "$DATA" 20G
   XFS_MOUNTED=1
 fi

@@ -2,6 +2,7 @@
 # Installs every Debian 12 package vdisk needs to build, test and benchmark (idempotent).
 #   scripts/deps.sh          build + test + bench dependencies (default)
 #   scripts/deps.sh build    only what building needs
+#   scripts/deps.sh sanitize what building needs, plus clang for the fuzz targets
 set -euo pipefail
 
 BUILD_PKGS=(
@@ -21,9 +22,16 @@ TEST_PKGS=(
   qemu-system-x86 qemu-utils qemu-system-common qemu-block-extra busybox-static cpio
   fio awscli gdb restic linux-perf
 )
+# scripts/sanitize.sh: clang with compiler-rt (libFuzzer, ASan, UBSan) for fuzz/; GCC's own
+# ASan/UBSan/TSan runtimes come with g++.
+SANITIZE_PKGS=(clang libclang-rt-dev)
 
 pkgs=("${BUILD_PKGS[@]}")
-if [[ "${1:-all}" != build ]]; then pkgs+=("${TEST_PKGS[@]}"); fi
+case "${1:-all}" in
+  build) ;;
+  sanitize) pkgs+=("${SANITIZE_PKGS[@]}") ;;
+  *) pkgs+=("${TEST_PKGS[@]}") ;;
+esac
 
 if [[ $(id -u) -ne 0 ]]; then
   echo "deps.sh: must run as root (apt-get install)" >&2
@@ -49,5 +57,12 @@ created_policy=0
 if [[ ! -e $policy ]]; then
   printf '#!/bin/sh\nexit 101\n' > "$policy"; chmod +x "$policy"; created_policy=1
 fi
+# What apt prints next includes packages' service hooks failing harmlessly, because this machine
+# (a container or CI runner) has no running systemd and policy-rc.d forbids starting daemons:
+#   "invoke-rc.d: could not determine current runlevel", "policy-rc.d denied execution of start",
+#   "Created symlink /etc/systemd/system/...", "Failed to connect to ... system_bus_socket",
+#   "debconf: falling back to frontend: Teletype". None of it is an error.
+echo "deps.sh: service messages from apt below (invoke-rc.d, policy-rc.d, systemd symlinks, dbus) are" \
+  "expected: no daemon is started as a service; the tests start their own"
 apt-get install -y -q --no-install-recommends "${missing[@]}"
 if ((created_policy)); then rm -f "$policy"; fi

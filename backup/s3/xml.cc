@@ -6,7 +6,10 @@ namespace vdisk::backup::s3 {
 
 namespace {
 
+// Appends code point `cp` as UTF-8; a reference to no character (0, a surrogate, above
+// U+10FFFF, or a number too large to parse) becomes U+FFFD rather than invalid bytes.
 void AppendUtf8(std::string* out, unsigned long cp) {
+  if (cp == 0 || (cp >= 0xD800 && cp <= 0xDFFF) || cp > 0x10FFFF) cp = 0xFFFD;
   if (cp < 0x80) {
     out->push_back(static_cast<char>(cp));
   } else if (cp < 0x800) {
@@ -105,7 +108,7 @@ std::vector<std::string_view> XmlElements(std::string_view xml, std::string_view
     size_t start = FindOpen(xml, tag, pos, &open_at, &self_closing);
     if (start == std::string_view::npos) break;
     if (self_closing) {
-      out.emplace_back();
+      out.push_back(xml.substr(start, 0));  // empty, but still a view into `xml`
       pos = start;
       continue;
     }

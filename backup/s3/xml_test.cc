@@ -32,5 +32,18 @@ TEST(Xml, SelfClosingAndNumericEntities) {
   EXPECT_EQ(XmlEscape("<a&b>"), "&lt;a&amp;b&gt;");
 }
 
+// Found by fuzz/s3_xml_fuzz: references to no character made invalid UTF-8, and an empty
+// element's view pointed nowhere.
+TEST(Xml, HostileReferencesAndEmptyElements) {
+  const std::string fffd = "\xEF\xBF\xBD";
+  EXPECT_EQ(XmlUnescape("&#xFFFFFFFF;&#0;&#xD800;&#99999999999999999999;"), fffd + fffd + fffd + fffd);
+  EXPECT_EQ(XmlUnescape("&#x10FFFF;"), "\xF4\x8F\xBF\xBF");
+  const std::string_view doc = "<a/>";
+  auto all = XmlElements(doc, "a");
+  ASSERT_EQ(all.size(), 1u);
+  EXPECT_TRUE(all[0].empty());
+  EXPECT_TRUE(all[0].data() >= doc.data() && all[0].data() <= doc.data() + doc.size());
+}
+
 }  // namespace
 }  // namespace vdisk::backup::s3

@@ -131,6 +131,9 @@ LocalPool::LocalPool(LocalPoolOptions options, std::string root, bool reflink)
       reflink_(reflink) {}
 
 Status LocalPool::Init() {
+  struct stat root;
+  if (::stat(layout_.root().c_str(), &root) != 0) return LastErrnoStatus("stat " + layout_.root());
+  root_dev_ = root.st_dev;
   ASSIGN_OR_RETURN(FileLock lock, LockPool());
   if (!Exists(layout_.marker()))
     RETURN_IF_ERROR(fs::WriteFileAtomic(

@@ -3,6 +3,8 @@
 // the name index) and local_node.cc (attach/detach).
 #pragma once
 
+#include <sys/types.h>
+
 #include <functional>
 #include <memory>
 #include <mutex>
@@ -34,6 +36,7 @@ class LocalPool final : public Pool {
   Capabilities capabilities() const override;
   Status validate_params(const Params& params) const override;
   StatusOr<Capacity> capacity(const Params& params) override;
+  Status health() override;  // local_health.cc
 
   StatusOr<Volume> create_volume(const VolumeRequest& req) override;
   Status complete_volume(const std::string& id) override;
@@ -105,6 +108,7 @@ class LocalPool final : public Pool {
 
   LocalPoolOptions options_;
   Layout layout_;
+  dev_t root_dev_ = 0;  // the root's file system when the pool was opened (health())
   MetaStore meta_;
   NameIndex volume_names_;
   NameIndex snapshot_names_;

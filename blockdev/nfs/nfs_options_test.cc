@@ -44,7 +44,9 @@ TEST(NfsPoolConfig, Rejects) {
   auto bad = [](Params p) {
     auto o = ParseNfsPoolConfig(PoolConfig{"x", "nfs", std::move(p)});
     EXPECT_FALSE(o.ok());
-    if (!o.ok()) EXPECT_EQ(o.status().code(), absl::StatusCode::kInvalidArgument) << o.status();
+    if (!o.ok()) {
+      EXPECT_EQ(o.status().code(), absl::StatusCode::kInvalidArgument) << o.status();
+    }
   };
   bad({{"export", "/e"}});                                          // no server
   bad({{"server", "h"}});                                           // no export

@@ -67,7 +67,9 @@ TEST(NfsUri, Rejects) {
        }) {
     auto u = ParseNfsUri(bad);
     EXPECT_FALSE(u.ok()) << bad;
-    if (!u.ok()) EXPECT_EQ(u.status().code(), absl::StatusCode::kInvalidArgument) << bad;
+    if (!u.ok()) {
+      EXPECT_EQ(u.status().code(), absl::StatusCode::kInvalidArgument) << bad;
+    }
   }
 }
 

@@ -41,7 +41,7 @@ std::string ConnectionKey(const ClusterOptions& o) {
   for (const std::string* part : {&o.conf, &o.mon_host, &o.user, &o.keyring})
     absl::StrAppend(&k, part->size(), ":", *part, ";");
   absl::StrAppend(&k, CredentialDigest({o.key}), ";");
-  absl::StrAppend(&k, o.connect_timeout_s, ";");
+  absl::StrAppend(&k, o.connect_timeout_s, ";", o.op_timeout_s, ";");
   for (const auto& [name, value] : o.config) absl::StrAppend(&k, name, "=", value, ";");
   return k;
 }
@@ -98,6 +98,7 @@ StatusOr<std::shared_ptr<Cluster>> Cluster::ConnectNew(const ClusterOptions& o) 
   }
   RETURN_IF_ERROR(SetConf(h, "client_mount_timeout", std::to_string(o.connect_timeout_s), false));
   RETURN_IF_ERROR(SetConf(h, "rados_mon_op_timeout", std::to_string(o.connect_timeout_s * 3), false));
+  RETURN_IF_ERROR(SetConf(h, "rados_osd_op_timeout", std::to_string(o.op_timeout_s), false));
   // Discards must zero exactly what they cover (blockdev::IoQueue::discard): librbd skips
   // partial-object discards by default.
   RETURN_IF_ERROR(SetConf(h, "rbd_skip_partial_discard", "false", false));

@@ -34,6 +34,9 @@ struct ClusterOptions {
   std::string key;       // cephx secret (base64). SECRET: never logged
   std::string keyring;   // path to a keyring file (used when `key` is empty)
   int connect_timeout_s = 10;
+  // OSD operations (journal, snapshots, image I/O) fail with ETIMEDOUT after this long without
+  // an answer instead of waiting for the OSD to come back; 0 waits for ever (rados_osd_op_timeout).
+  int op_timeout_s = 120;
   // Further Ceph options ("rbd_cache" -> "false", ...), applied after the conf file.
   std::map<std::string, std::string> config;
 };

@@ -149,6 +149,13 @@ StatusOr<RbdPoolOptions> ParseRbdPoolConfig(const PoolConfig& config, const Para
       if (ec != std::errc() || p != v.data() + v.size() || t < 1 || t > 600)
         return absl::InvalidArgumentError("rbd pool option connect_timeout= wants 1..600 seconds");
       o.cluster.connect_timeout_s = t;
+    } else if (k == "op_timeout") {
+      int t = 0;
+      auto [p, ec] = std::from_chars(v.data(), v.data() + v.size(), t);
+      if (ec != std::errc() || p != v.data() + v.size() || t < 0 || t > 86400)
+        return absl::InvalidArgumentError(
+            "rbd pool option op_timeout= wants 0..86400 seconds (0: wait for ever)");
+      o.cluster.op_timeout_s = t;
     } else if (k == "abandon_after") {
       int t = 0;
       auto [p, ec] = std::from_chars(v.data(), v.data() + v.size(), t);

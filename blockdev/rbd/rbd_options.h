@@ -12,6 +12,8 @@
 //   clone_hard_depth    past this many the request waits for the flatten (8)
 //   instance            journal namespace, for several vdisk installations on one rados pool
 //   connect_timeout     seconds (default 10)
+//   op_timeout          seconds an OSD operation (control call or image I/O) may wait for an
+//                       answer before it fails with an error (default 120; 0: wait for ever)
 //   abandon_after       seconds after which a "creating" record whose creator went silent is
 //                       treated as abandoned and cleaned up (default 120)
 //   rbd_cache           true|false (librbd's rbd_cache for Devices the pool opens)

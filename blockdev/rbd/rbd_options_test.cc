@@ -9,7 +9,13 @@
 namespace vdisk::blockdev::rbd {
 namespace {
 
-PoolConfig Config(Params options) { return PoolConfig{"ceph", "rbd", std::move(options)}; }
+PoolConfig Config(Params options) {
+  PoolConfig c;
+  c.name = "ceph";
+  c.kind = "rbd";
+  c.options = std::move(options);
+  return c;
+}
 
 TEST(RbdOptions, DefaultsAndOverrides) {
   auto o = ParseRbdPoolConfig(Config({{"conf", "/etc/ceph/ceph.conf"}, {"user", "client.vdisk"},
@@ -25,6 +31,12 @@ TEST(RbdOptions, DefaultsAndOverrides) {
   EXPECT_EQ(o->defaults.features, kDefaultFeatures);
   EXPECT_EQ(o->defaults.clone_soft_depth, 2);
   EXPECT_EQ(o->defaults.clone_hard_depth, 3);
+  EXPECT_EQ(o->cluster.op_timeout_s, 120);  // OSD operations never wait for ever by default
+  auto waits = ParseRbdPoolConfig(Config({{"conf", "/c"}, {"user", "vdisk"}, {"keyring", "/k"},
+                                                {"op_timeout", "0"}}),
+                                        {});
+  ASSERT_TRUE(waits.ok()) << waits.status();
+  EXPECT_EQ(waits->cluster.op_timeout_s, 0);
 }
 
 TEST(RbdOptions, SpecFromPoolFlag) {
@@ -84,6 +96,9 @@ TEST(RbdOptions, RejectsBadConfig) {
                 .status()
                 .code(),
             absl::StatusCode::kInvalidArgument);
+  for (const char* t : {"-1", "1h", "", "86401"})
+    EXPECT_EQ(ParseRbdPoolConfig(Config({{"conf", "/c"}, {"op_timeout", t}}), {}).status().code(),
+              absl::StatusCode::kInvalidArgument) << t;
   EXPECT_EQ(ParseRbdPoolConfig(Config({{"conf", "/c"}, {"keyfile", "/nonexistent/key"}}), {})
                 .status()
                 .code(),

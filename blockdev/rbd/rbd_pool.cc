@@ -12,6 +12,7 @@
 
 #include "absl/strings/str_cat.h"
 #include "blockdev/rbd/rbd_pool_impl.h"
+#include "common/operation_metrics.h"
 #include "nlohmann/json.hpp"
 #include "spdlog/spdlog.h"
 
@@ -80,6 +81,7 @@ StatusOr<std::shared_ptr<RbdPool>> RbdPool::Open(const RbdPoolOptions& options) 
   std::string object = "vdisk.journal";
   if (!options.instance.empty()) absl::StrAppend(&object, ".", options.instance);
   pool->journal_ = std::make_unique<Journal>(io, object);
+  pool->lease_ = std::make_unique<OwnerLease>(io, object, pool->owner_);
   // Fail now, not on the first request, if the user may not read the journal.
   auto probe = pool->journal_->Get("probe");
   if (!probe.ok())
@@ -254,12 +256,19 @@ Status RbdPool::CommitRecord(const std::string& key, const std::string& json,
 }
 
 Status RbdPool::CommitVolume(const VolumeRecord& rec, const std::string& written) {
-  return CommitRecord(VolumeKey(rec.id), ToJson(rec), written, [&] { return WriteVolume(rec); });
+  // The fast path compares against what this request wrote (a take-over changed it); under the
+  // lock, the record must still name us as its creator.
+  return CommitRecord(VolumeKey(rec.id), ToJson(rec), written, [&] {
+    RETURN_IF_ERROR(StillOwned(rec));
+    return WriteVolume(rec);
+  });
 }
 
 Status RbdPool::CommitSnapshot(const SnapshotRecord& rec, const std::string& written) {
-  return CommitRecord(SnapshotKey(rec.id), ToJson(rec), written,
-                      [&] { return WriteSnapshot(rec); });
+  return CommitRecord(SnapshotKey(rec.id), ToJson(rec), written, [&] {
+    RETURN_IF_ERROR(StillOwned(rec));
+    return WriteSnapshot(rec);
+  });
 }
 
 Volume RbdPool::ToVolume(const VolumeRecord& rec) const {
@@ -295,7 +304,30 @@ bool RbdPool::CreatorAlive(const std::string& id, const std::string& owner, int6
     std::lock_guard lock(building_mu_);
     return building_.contains(id);
   }
+  // Provably gone: its lease ran out (killed, crashed, its node lost), or it never had one.
+  if (!lease_->Alive(owner)) {
+    spdlog::info("rbd pool {}: creating record {} belongs to {}, whose owner lease has run out: "
+                 "taking it over", options_.name, id, owner);
+    return false;
+  }
+  // Alive but silent for too long: stuck; its commit will see the take-over (StillOwned).
   return NowUnixNs() - updated_ns < options_.abandon_after_s * 1000000000LL;
+}
+
+Status RbdPool::StillOwned(const VolumeRecord& rec) {
+  ASSIGN_OR_RETURN(auto now, ReadVolumeAny(rec.id));
+  if (now && now->owner == owner_ && now->state == RecordState::kCreating) return Status();
+  return absl::AbortedError(absl::StrCat("volume ", rec.id, " ('", rec.name,
+                                         "') was taken over by another vdisk process while this "
+                                         "one was stalled; retry"));
+}
+
+Status RbdPool::StillOwned(const SnapshotRecord& rec) {
+  ASSIGN_OR_RETURN(auto now, ReadSnapshotAny(rec.id));
+  if (now && now->owner == owner_ && now->state == RecordState::kCreating) return Status();
+  return absl::AbortedError(absl::StrCat("snapshot ", rec.id, " ('", rec.name,
+                                         "') was taken over by another vdisk process while this "
+                                         "one was stalled; retry"));
 }
 
 void RbdPool::MarkBuilding(const std::string& id, bool on) {
@@ -366,6 +398,7 @@ namespace {
 struct FlattenProgress {
   std::string what;
   const std::atomic<bool>* cancel;
+  metrics::OperationMetrics* op;
   int last_decile = -1;
   std::chrono::steady_clock::time_point start = std::chrono::steady_clock::now();
 };
@@ -373,6 +406,7 @@ struct FlattenProgress {
 int OnFlattenProgress(uint64_t offset, uint64_t total, void* arg) {
   auto* p = static_cast<FlattenProgress*>(arg);
   int pct = total ? static_cast<int>(offset * 100 / total) : 100;
+  p->op->Update(offset, total);
   if (pct / 10 > p->last_decile) {
     p->last_decile = pct / 10;
     spdlog::info("rbd flatten {}: {}% ({:.1f} s)", p->what, pct,
@@ -390,9 +424,10 @@ Status RbdPool::Flatten(const std::string& rbd_pool, const std::string& image_id
   ASSIGN_OR_RETURN(Image img, Image::OpenById(*io, image_id, "", false));
   ASSIGN_OR_RETURN(auto parent, GetParent(img.get()));
   if (!parent) return Status();
+  metrics::OperationMetrics op("flatten", name(), volume_id);
   FlattenProgress progress{absl::StrCat("volume ", volume_id, " (", rbd_pool, "/", image_id,
                                         ", parent ", parent->pool, "/", parent->image, ")"),
-                           cancel};
+                           cancel, &op};
   spdlog::info("rbd flatten {}: start", progress.what);
   int r = 0;
   if (!heartbeat) {
@@ -416,7 +451,7 @@ Status RbdPool::Flatten(const std::string& rbd_pool, const std::string& image_id
       auto held = journal_->Acquire();
       if (held.ok()) {
         auto rec = ReadVolumeAny(volume_id);
-        if (rec.ok() && *rec && (*rec)->state == RecordState::kCreating) {
+        if (rec.ok() && *rec && (*rec)->state == RecordState::kCreating && (*rec)->owner == owner_) {
           (*rec)->updated_unix_ns = NowUnixNs();
           (void)WriteVolume(**rec);
         }
@@ -426,12 +461,16 @@ Status RbdPool::Flatten(const std::string& rbd_pool, const std::string& image_id
     lock.unlock();
     worker.join();
   }
-  if (r == -ECANCELED) return absl::CancelledError(absl::StrCat("flatten of ", progress.what));
+  if (r == -ECANCELED) {
+    op.Finish(absl::CancelledError());
+    return absl::CancelledError(absl::StrCat("flatten of ", progress.what));
+  }
   if (r == -EINVAL) {  // raced with another flatten: fine if the parent is gone
     auto again = GetParent(img.get());
     if (again.ok() && !*again) r = 0;
   }
   if (r < 0) return RadosError(r, absl::StrCat("flatten of ", progress.what));
+  op.Finish(Status());
   spdlog::info("rbd flatten {}: done in {:.1f} s", progress.what,
                std::chrono::duration<double>(std::chrono::steady_clock::now() - progress.start)
                    .count());
@@ -547,6 +586,7 @@ bool ImageBelongsTo(rbd_image_t image, const std::string& id, int64_t record_cre
 bool RbdPool::ClaimIfAbandoned(VolumeRecord& rec) {
   if (rec.state != RecordState::kCreating || CreatorAlive(rec.id, rec.owner, rec.updated_unix_ns))
     return false;
+  if (!lease_->Ensure().ok()) return false;  // the record will name us: be provably alive
   rec.owner = owner_;
   rec.updated_unix_ns = NowUnixNs();
   MarkBuilding(rec.id, true);
@@ -560,6 +600,7 @@ bool RbdPool::ClaimIfAbandoned(VolumeRecord& rec) {
 bool RbdPool::ClaimIfAbandoned(SnapshotRecord& rec) {
   if (rec.state != RecordState::kCreating || CreatorAlive(rec.id, rec.owner, rec.updated_unix_ns))
     return false;
+  if (!lease_->Ensure().ok()) return false;
   rec.owner = owner_;
   rec.updated_unix_ns = NowUnixNs();
   MarkBuilding(rec.id, true);
@@ -581,7 +622,12 @@ Status RbdPool::DiscardCreatingVolume(const VolumeRecord& rec) {
         if (!remove)
           spdlog::warn("rbd pool {}: image {}/{} is not ours (half-made volume {}); left alone",
                        options_.name, rec.rbd_pool, rec.image, rec.id);
-      } else if (!absl::IsNotFound(img.status())) {
+      } else if (absl::IsNotFound(img.status())) {
+        // Nothing to open, but a creator killed inside rbd_create4 / rbd_clone3 can leave the
+        // image's directory entry and id object without a header. The name is this record's own
+        // random one, so whatever is there is ours: let librbd remove what exists.
+        remove = true;
+      } else {
         return img.status();
       }
     }

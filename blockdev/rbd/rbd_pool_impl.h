@@ -16,6 +16,7 @@
 #include "blockdev/rbd/cluster.h"
 #include "blockdev/rbd/flattener.h"
 #include "blockdev/rbd/journal.h"
+#include "blockdev/rbd/owner_lease.h"
 #include "blockdev/rbd/rbd_options.h"
 #include "blockdev/rbd/records.h"
 #include "common/step_log.h"
@@ -48,6 +49,7 @@ class RbdPool final : public Pool, public std::enable_shared_from_this<RbdPool> 
   Capabilities capabilities() const override;
   Status validate_params(const Params& params) const override;
   StatusOr<Capacity> capacity(const Params& params) override;
+  Status health() override;  // rbd_health.cc
 
   StatusOr<Volume> create_volume(const VolumeRequest& req) override;
   Status complete_volume(const std::string& id) override;
@@ -119,7 +121,12 @@ class RbdPool final : public Pool, public std::enable_shared_from_this<RbdPool> 
 
   // Is a creating record held by a live creator (this process, or another one that is not
   // silent)? Such records make competing requests ABORTED.
+  // Another process's creator is gone as soon as its owner lease (owner_lease.h) has run out.
   bool CreatorAlive(const std::string& id, const std::string& owner, int64_t updated_ns);
+  // With the journal lock held: OK while `rec` is still this instance's creating record;
+  // ABORTED if another process took it over (this one stalled past its owner lease).
+  Status StillOwned(const VolumeRecord& rec);
+  Status StillOwned(const SnapshotRecord& rec);
   void MarkBuilding(const std::string& id, bool on);
 
   // Number of ancestors of image `image_id` (at `snap`, or its head).
@@ -166,6 +173,7 @@ class RbdPool final : public Pool, public std::enable_shared_from_this<RbdPool> 
   std::mutex io_mu_;
   std::map<std::string, std::unique_ptr<IoCtx>> ios_;
   std::unique_ptr<Journal> journal_;
+  std::unique_ptr<OwnerLease> lease_;  // taken before this instance writes a creating record
   std::mutex building_mu_;
   std::set<std::string> building_;
   // Last: stopped first on destruction (its jobs use everything above).

@@ -51,6 +51,7 @@ Status ReadSnapFacts(rbd_image_t img, SnapshotRecord* rec) {
 StatusOr<Snapshot> RbdPool::create_snapshot(const std::string& volume_id,
                                             const std::string& name) {
   RETURN_IF_ERROR(ValidateSnapName(name));
+  RETURN_IF_ERROR(lease_->Ensure());  // our record names us: be provably alive first
   StepLog steps(absl::StrCat("rbd pool ", options_.name, ": create_snapshot '", name, "'"));
   SnapshotRecord rec;
   std::string written;  // the record as this request stored it (for the commit)

@@ -101,6 +101,9 @@ StatusOr<Volume> RbdPool::create_volume(const VolumeRequest& req) {
   rec.created_unix_ns = rec.updated_unix_ns = NowUnixNs();
   rec.owner = owner_;
 
+  // Our records name us as their creator: hold the owner lease first, so nobody takes them for
+  // a dead process's.
+  RETURN_IF_ERROR(lease_->Ensure());
   // Reserve the name. An abandoned half-made volume under it is claimed and discarded first
   // (outside the journal lock: removing its image can take a while).
   for (int attempt = 0;; ++attempt) {
@@ -210,6 +213,7 @@ Status RbdPool::BuildVolume(VolumeRecord& rec, const VolumeRequest& req, const V
     rec.clone_src_image_id = src.image_id;
     {
       ASSIGN_OR_RETURN(Journal::Lock held, journal_->Acquire());
+      RETURN_IF_ERROR(StillOwned(rec));
       RETURN_IF_ERROR(WriteVolume(rec, {}, {}, written));
     }
     ASSIGN_OR_RETURN(Image simg, Image::OpenById(*sio, src.image_id, "", false));
@@ -257,6 +261,7 @@ Status RbdPool::BuildVolume(VolumeRecord& rec, const VolumeRequest& req, const V
       {  // the image id on record before the long step (its heartbeats rewrite the record)
         ASSIGN_OR_RETURN(Journal::Lock held, journal_->Acquire());
         rec.updated_unix_ns = NowUnixNs();
+        RETURN_IF_ERROR(StillOwned(rec));
         RETURN_IF_ERROR(WriteVolume(rec, {}, {}, written));
       }
       RETURN_IF_ERROR(Flatten(rec.rbd_pool, rec.image_id, rec.id, nullptr, true));

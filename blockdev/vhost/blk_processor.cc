@@ -108,7 +108,10 @@ Status BlkProcessor::StartOne(uint16_t head) {
       1, std::memory_order_relaxed);
   r.status = nullptr;
   r.written = 0;
+  r.type = UINT32_MAX;  // "other" until the header is read
+  r.data_len = 0;
   r.data.clear();
+  if (target_->metrics) r.started = std::chrono::steady_clock::now();
   Status chain = vq_->ReadChain(head, limits_, &r.chain);
   if (!chain.ok()) {
     // The chain cannot be trusted: report an error only if what we translated so far ends in a
@@ -297,6 +300,13 @@ void BlkProcessor::OnIo(uint16_t head, Status s) {
 
 void BlkProcessor::Complete(Request& r, uint8_t status) {
   if (status == kBlkSIoErr) target_->stats.io_errors.fetch_add(1, std::memory_order_relaxed);
+  if (target_->metrics) {
+    const bool ok = status == kBlkSOk;
+    const bool moved = ok && (r.type == kBlkTIn || r.type == kBlkTOut);
+    target_->metrics->Record(
+        r.type, moved ? r.data_len : 0, !ok,
+        std::chrono::duration<double>(std::chrono::steady_clock::now() - r.started).count());
+  }
   uint32_t written = r.written;
   if (r.status != nullptr) {
     *r.status = status;

@@ -11,6 +11,7 @@
 // Single-threaded: owned by the queue's worker.
 #pragma once
 
+#include <chrono>
 #include <cstdint>
 #include <vector>
 
@@ -45,6 +46,7 @@ class BlkProcessor {
     std::vector<iovec> data;       // data buffers (views into chain)
     AlignedBuffer bounce;
     iovec bounce_iov{};
+    std::chrono::steady_clock::time_point started;  // for the latency metric
   };
 
   Status StartOne(uint16_t head);

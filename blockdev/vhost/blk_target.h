@@ -8,6 +8,7 @@
 #include <string>
 
 #include "blockdev/device.h"
+#include "blockdev/vhost/export_metrics.h"
 
 namespace vdisk::blockdev::vhost {
 
@@ -35,6 +36,7 @@ struct BlkTarget {
   uint32_t max_write_zeroes_sectors = 0;  // 0: write-zeroes not offered
   std::atomic<uint64_t> capacity_bytes{0};
   BlkStats stats;
+  ExportMetrics* metrics = nullptr;  // per-volume Prometheus series, if the export has a name
 };
 
 }  // namespace vdisk::blockdev::vhost

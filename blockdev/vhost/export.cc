@@ -42,6 +42,7 @@ class ExportImpl final : public Export {
   std::shared_ptr<Device> device_;
   std::vector<std::shared_ptr<Device>> retired_;  // replaced by Resize; queues may still use them
   ExportOptions options_;
+  std::unique_ptr<ExportMetrics> metrics_;  // before target_: queues stop before it goes
   BlkTarget target_;
   UniqueFd listen_fd_;
   UniqueFd stop_fd_;
@@ -93,6 +94,10 @@ Status ExportImpl::Init() {
   target_.max_write_zeroes_sectors =
       o.write_zeroes && !target_.read_only ? round(o.max_write_zeroes_sectors) : 0;
   target_.capacity_bytes.store(size);
+  if (!o.metrics_volume.empty()) {
+    metrics_ = std::make_unique<ExportMetrics>(o.metrics_volume, o.socket_path);
+    target_.metrics = metrics_.get();
+  }
 
   // Replace a stale socket file (a previous run that died), never anything else.
   struct stat st;

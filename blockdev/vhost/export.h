@@ -36,6 +36,8 @@ struct ExportOptions {
   uint32_t max_write_zeroes_sectors = 1u << 21;
   uint32_t max_request_bytes = 64u << 20;        // larger requests fail (IOERR)
   unsigned socket_mode = 0660;        // permissions of the socket file
+  // Non-empty: per-volume Prometheus series labelled with this name (export_metrics.h).
+  std::string metrics_volume;
 };
 
 struct ExportStats {

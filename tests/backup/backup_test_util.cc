@@ -121,4 +121,14 @@ std::string VdiskBinary() {
   return std::string(bin && *bin ? bin : ".") + "/cli/vdisk";
 }
 
+std::string CephDir() {
+  const char* d = std::getenv("VDISK_CEPH_DIR");
+  return d ? d : "";
+}
+
+std::string CephScript() {
+  const char* src = std::getenv("VDISK_SOURCE_DIR");
+  return std::string(src ? src : ".") + "/tests/env/ceph.sh";
+}
+
 }  // namespace vdisk::backup::testing

@@ -7,6 +7,7 @@
 #include <string>
 #include <vector>
 
+#include "backup/pipeline/backup.h"
 #include "backup/repo/repository.h"
 #include "backup/store/object_store.h"
 
@@ -39,7 +40,27 @@ InitOptions SmallRepo();  // fast scrypt, 1 MiB chunks, 8 MiB packs
 // Runs a shell command; returns its exit status (and output in *out when given).
 int Run(const std::string& cmd, std::string* out = nullptr);
 
+// Backup sources: a device URI or file, or a pool snapshot (the pool's change map).
+inline DiskSource UriDisk(std::string name, std::string uri) {
+  DiskSource d;
+  d.name = std::move(name);
+  d.uri = std::move(uri);
+  return d;
+}
+inline DiskSource PoolSnapshotDisk(std::string name, blockdev::PoolConfig pool, std::string snapshot) {
+  DiskSource d;
+  d.name = std::move(name);
+  d.pool = std::move(pool);
+  d.pool_snapshot = std::move(snapshot);
+  return d;
+}
+
 // The vdisk CLI binary of this build.
 std::string VdiskBinary();
+
+// The `ceph` fixture's cluster directory ($VDISK_CEPH_DIR, empty outside ctest) and
+// tests/env/ceph.sh (to stop and start radosgw).
+std::string CephDir();
+std::string CephScript();
 
 }  // namespace vdisk::backup::testing

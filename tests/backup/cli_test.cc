@@ -2,8 +2,13 @@
 // exit codes (0 ok, 1 failed, 2 usage, 3 verification failed / data lost), messages.
 #include <gtest/gtest.h>
 
+#include <netinet/in.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
 #include <filesystem>
 #include <fstream>
+#include <future>
 
 #include <nlohmann/json.hpp>
 
@@ -39,6 +44,49 @@ class CliTest : public ::testing::Test {
   json Json(const std::string& text) { return json::parse(text, nullptr, false); }
 
   std::string dir_, repo_, stderr_;
+};
+
+// A one-shot HTTP receiver on 127.0.0.1 standing in for a Pushgateway: answers 200 to the
+// first request and hands back what it received (request line, headers and body).
+class OneShotHttp {
+ public:
+  OneShotHttp() {
+    fd_ = ::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+    sockaddr_in a{};
+    a.sin_family = AF_INET;
+    a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    EXPECT_EQ(::bind(fd_, reinterpret_cast<sockaddr*>(&a), sizeof a), 0);
+    EXPECT_EQ(::listen(fd_, 1), 0);
+    socklen_t len = sizeof a;
+    ::getsockname(fd_, reinterpret_cast<sockaddr*>(&a), &len);
+    port_ = ntohs(a.sin_port);
+    received_ = std::async(std::launch::async, [fd = fd_] {
+      int c = ::accept4(fd, nullptr, nullptr, SOCK_CLOEXEC);
+      std::string in;
+      char buf[4096];
+      size_t need = std::string::npos;
+      while (in.size() < need) {
+        ssize_t n = ::recv(c, buf, sizeof buf, 0);
+        if (n <= 0) break;
+        in.append(buf, static_cast<size_t>(n));
+        auto end = in.find("\r\n\r\n");
+        auto cl = in.find("Content-Length: ");
+        if (end != std::string::npos && cl != std::string::npos)
+          need = end + 4 + std::stoul(in.substr(cl + 16));
+      }
+      const std::string ok = "HTTP/1.1 200 OK\r\nContent-Length: 0\r\n\r\n";
+      (void)!::send(c, ok.data(), ok.size(), MSG_NOSIGNAL);
+      ::close(c);
+      return in;
+    });
+  }
+  ~OneShotHttp() { ::close(fd_); }
+  int port() const { return port_; }
+  std::string Received() { return received_.get(); }
+
+ private:
+  int fd_ = -1, port_ = 0;
+  std::future<std::string> received_;
 };
 
 TEST_F(CliTest, InitCreateListShowRestoreVerifyPrune) {
@@ -128,6 +176,41 @@ TEST_F(CliTest, ExitCodesAndMessages) {
   EXPECT_EQ(Vdisk("restore --to " + dir_ + "/out.img"), 3);
   EXPECT_NE(stderr_.find("could not be restored"), std::string::npos) << stderr_;
   EXPECT_FALSE(std::filesystem::exists(dir_ + "/out.img"));
+}
+
+TEST_F(CliTest, BackupFiguresGoToATextfileAndAPushgateway) {
+  ASSERT_EQ(Vdisk("init --create"), 0) << stderr_;
+  const std::string disk = dir_ + "/disk.img";
+  MakeDisk(disk, 16 * MiB, {{0, 3 * MiB, Fill::kRandom, 7}});
+  OneShotHttp gateway;
+  std::string out;
+  ASSERT_EQ(Vdisk("create --disk rootdisk=" + disk + " --group ns/vm --metrics-file " + dir_ +
+                      "/backup.prom --push-gateway http://127.0.0.1:" + std::to_string(gateway.port()),
+                  &out),
+            0)
+      << stderr_;
+  EXPECT_NE(out.find("deduplicated"), std::string::npos) << out;
+  std::ifstream in(dir_ + "/backup.prom");
+  std::string prom((std::istreambuf_iterator<char>(in)), {});
+  EXPECT_NE(prom.find("vdisk_backup_success{group=\"ns/vm\"} 1\n"), std::string::npos) << prom;
+  EXPECT_NE(prom.find("vdisk_backup_disk_read_bytes{group=\"ns/vm\",disk=\"rootdisk\"} 3145728\n"),
+            std::string::npos) << prom;
+  EXPECT_NE(prom.find("vdisk_backup_disk_chunks{group=\"ns/vm\",disk=\"rootdisk\",kind=\"new\"} 3\n"),
+            std::string::npos) << prom;
+  EXPECT_NE(prom.find("# TYPE vdisk_backup_last_success_timestamp_seconds gauge"), std::string::npos);
+  // The same text was PUT under the job and the base64-encoded group ("ns/vm" -> bnMvdm0=).
+  std::string pushed = gateway.Received();
+  EXPECT_TRUE(pushed.starts_with("PUT /metrics/job@base64/dmRpc2tfYmFja3Vw/group@base64/bnMvdm0= HTTP/1.1"))
+      << pushed;
+  EXPECT_NE(pushed.find("\r\n\r\n" + prom), std::string::npos);
+
+  // A failed backup still reports, with success 0.
+  EXPECT_EQ(Vdisk("create --disk rootdisk=" + dir_ + "/missing.img --group ns/vm --metrics-file " + dir_ +
+                  "/backup.prom"),
+            1);
+  std::ifstream in2(dir_ + "/backup.prom");
+  std::string failed((std::istreambuf_iterator<char>(in2)), {});
+  EXPECT_NE(failed.find("vdisk_backup_success{group=\"ns/vm\"} 0\n"), std::string::npos) << failed;
 }
 
 }  // namespace

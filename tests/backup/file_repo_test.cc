@@ -237,7 +237,7 @@ TEST_F(FileRepoTest, InterruptedBackupResumesWithUploadedPacks) {
   MakeDisk(disk, 64 * MiB, {{0, 40 * MiB, Fill::kRandom, 8}});
   std::atomic<bool> cancel{false};
   BackupOptions o;
-  o.disks.push_back({.name = "rootdisk", .uri = disk});
+  o.disks.push_back(UriDisk("rootdisk", disk));
   o.cancel = &cancel;
   o.on_pack_committed = [&](const PackRecord&) { cancel = true; };  // "crash" after one pack
   auto first = CreateBackup(*repo_, o);
@@ -329,7 +329,7 @@ TEST_F(FileRepoTest, PruneNeverRacesABackup) {
     auto excl = RepoLock::Acquire(repo_->store(), RepoLock::Mode::kExclusive, "prune");
     ASSERT_TRUE(excl.ok());
     BackupOptions o;
-    o.disks.push_back({.name = "d", .uri = disk});
+    o.disks.push_back(UriDisk("d", disk));
     EXPECT_EQ(CreateBackup(*repo_, o).status().code(), absl::StatusCode::kAborted);
   }
   // A lock whose holder died long ago is ignored.
@@ -354,7 +354,7 @@ TEST_F(FileRepoTest, KubernetesManifestsAreStoredBesideTheDisks) {
   std::ofstream(kdir + "/pvc.yaml") << pvc;
   std::ofstream(kdir + "/README.txt") << "ignored";
   BackupOptions o;
-  o.disks.push_back({.name = "rootdisk", .uri = disk});
+  o.disks.push_back(UriDisk("rootdisk", disk));
   o.kubernetes = LoadKubeManifests({kdir}).value();
   auto b = CreateBackup(*repo_, o);
   ASSERT_TRUE(b.ok()) << b.status();
@@ -374,9 +374,9 @@ TEST_F(FileRepoTest, KubernetesManifestsAreStoredBesideTheDisks) {
 TEST_F(FileRepoTest, BadOptionsLoseNothing) {
   BackupOptions o;
   EXPECT_EQ(CreateBackup(*repo_, o).status().code(), absl::StatusCode::kInvalidArgument);
-  o.disks.push_back({.name = "a", .uri = dir_ + "/missing.img"});
+  o.disks.push_back(UriDisk("a", dir_ + "/missing.img"));
   EXPECT_EQ(CreateBackup(*repo_, o).status().code(), absl::StatusCode::kNotFound);
-  o.disks.push_back({.name = "a", .uri = dir_ + "/missing.img"});
+  o.disks.push_back(UriDisk("a", dir_ + "/missing.img"));
   EXPECT_EQ(CreateBackup(*repo_, o).status().code(), absl::StatusCode::kInvalidArgument);
   EXPECT_TRUE(repo_->ListBackups().value().empty());
   EXPECT_TRUE(repo_->store().List(kLocksPrefix).value().empty());  // locks released
@@ -406,7 +406,7 @@ TEST_F(FileRepoTest, PoolSnapshotsIncrementalAndRestoreIntoANewVolume) {
   }
   auto s1 = pool->create_snapshot(vol->id, "s1").value();
   BackupOptions o;
-  o.disks.push_back({.name = "rootdisk", .pool = cfg, .pool_snapshot = s1.id});
+  o.disks.push_back(PoolSnapshotDisk("rootdisk", cfg, s1.id));
   o.parent = "auto";
   auto b1 = CreateBackup(*repo_, o);
   ASSERT_TRUE(b1.ok()) << b1.status();
@@ -428,7 +428,7 @@ TEST_F(FileRepoTest, PoolSnapshotsIncrementalAndRestoreIntoANewVolume) {
   const bool pool_map = pool->capabilities().changed_extents;
   EXPECT_NE(d2.change_map.find(pool_map ? "pool change map" : "read-and-hash"), std::string::npos)
       << d2.change_map;
-  if (pool_map) EXPECT_LE(d2.stats.bytes_read, 4 * MiB);
+  if (pool_map) { EXPECT_LE(d2.stats.bytes_read, 4 * MiB); }
   EXPECT_EQ(d2.stats.chunks_new, 1u);
 
   RestoreOptions ro;

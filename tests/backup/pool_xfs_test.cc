@@ -69,7 +69,7 @@ TEST_F(PoolXfsTest, IncrementalReadsOnlyWhatThePoolSaysChanged) {
               }()).value();
   auto s1 = pool->create_snapshot(vol.id, "s1").value();
   BackupOptions o;
-  o.disks.push_back({.name = "rootdisk", .pool = cfg, .pool_snapshot = s1.id});
+  o.disks.push_back(PoolSnapshotDisk("rootdisk", cfg, s1.id));
   o.parent = "auto";
   auto full = CreateBackup(*repo, o);
   ASSERT_TRUE(full.ok()) << full.status();

@@ -24,15 +24,6 @@ namespace {
 using namespace vdisk::backup::testing;
 constexpr uint64_t MiB = 1ull << 20;
 
-std::string CephDir() {
-  const char* d = std::getenv("VDISK_CEPH_DIR");
-  return d ? d : "";
-}
-
-std::string CephScript() {
-  const char* src = std::getenv("VDISK_SOURCE_DIR");
-  return std::string(src ? src : ".") + "/tests/env/ceph.sh";
-}
 
 class S3Test : public ::testing::Test {
  protected:
@@ -162,7 +153,7 @@ TEST_F(S3Test, FullAndIncrementalBackupRestoreIdentical) {
   MakeDisk(disk, 96 * MiB, {{0, 16 * MiB, Fill::kRandom, 1}, {40 * MiB, 16 * MiB, Fill::kCompressible, 2}});
   const std::string sha1 = Sha256File(disk);
   BackupOptions o;
-  o.disks.push_back({.name = "rootdisk", .uri = disk});
+  o.disks.push_back(UriDisk("rootdisk", disk));
   auto full = CreateBackup(*repo, o);
   ASSERT_TRUE(full.ok()) << full.status();
   EXPECT_GE(full->packs_written, 2u);  // 8 MiB packs
@@ -203,7 +194,7 @@ TEST_F(S3Test, RadosgwStoppedMidUploadThenRestartedBackupCompletesOnRetry) {
   // A repository handle whose requests give up after 3 s of retries.
   auto short_repo = Repository::Open(Store(3), Password("pw")).value();
   BackupOptions o;
-  o.disks.push_back({.name = "rootdisk", .uri = disk});
+  o.disks.push_back(UriDisk("rootdisk", disk));
   bool stopped = false;
   o.on_pack_committed = [&](const PackRecord&) {
     if (stopped) return;

@@ -17,6 +17,7 @@
 #include "csi/vhost_publish.h"
 #include "nlohmann/json.hpp"
 #include "tests/csi/csi_fixture.h"
+#include "tests/csi/metrics_scrape.h"
 #include "tests/csi/vhost_io.h"
 #include "tests/vhost/vhost_client.h"
 
@@ -33,7 +34,8 @@ class VhostAttachTest : public CsiDriverTest {
  protected:
   std::vector<std::string> DriverArgs() override {
     auto args = CsiDriverTest::DriverArgs();
-    args.insert(args.end(), {"--vhost-socket-group", std::to_string(kQemuGroup)});
+    args.insert(args.end(), {"--vhost-socket-group", std::to_string(kQemuGroup),
+                             "--metrics-address", "127.0.0.1:0"});
     return args;
   }
 
@@ -339,6 +341,46 @@ TEST_F(VhostAttachTest, ARestartAfterThePodIsGoneBringsNoPodDirectoryBack) {
   EXPECT_TRUE(ExportDirs().empty());
   EXPECT_FALSE(Exists(pod_dir));
   ASSERT_TRUE(Unstage(vol.volume_id(), staging).ok());
+}
+
+TEST_F(VhostAttachTest, EachPublishedExportHasIoSeriesThatMoveWithGuestIoAndEndWithIt) {
+  const int port = MetricsPortFromLog(driver_->Log());
+  ASSERT_GT(port, 0) << driver_->Log();
+  auto vol = MustCreate(VhostReq("pvc-vhost-metrics", 16 * kMiB, "1"));
+  const std::string staging = KubeletStaging(vol.volume_id());
+  const std::string target = KubeletFsTarget("pod-vm", "pv-vm");
+  ASSERT_TRUE(StageCtx(vol, staging).ok());
+  ASSERT_TRUE(PublishCtx(vol, staging, target).ok());
+  auto dirs = ExportDirs();
+  ASSERT_EQ(dirs.size(), 1u);
+  const std::string labels = "volume=\"" + vol.volume_id() + "\",socket=\"" + VhostSocketPath(dirs[0]) + "\"";
+  auto value = [&](const std::string& text, const std::string& name, const std::string& op) {
+    return SeriesValue(text, name + "{" + labels + ",op=\"" + op + "\"}").value_or(-1);
+  };
+  std::string before = Scrape(port);
+  EXPECT_EQ(value(before, "vdisk_vhost_requests_total", "write"), 0) << before;
+  {
+    VhostClient vc;
+    Attach(vc, target);
+    std::string w = Pattern(64 * 1024, 9);
+    for (int i = 0; i < 3; ++i) ASSERT_EQ(Io(vc, vh::kBlkTOut, i * kMiB, &w), vh::kBlkSOk);
+    std::string r(128 * 1024, '\0');
+    ASSERT_EQ(Io(vc, vh::kBlkTIn, 0, &r), vh::kBlkSOk);
+    ASSERT_EQ(Io(vc, vh::kBlkTFlush, 0, nullptr), vh::kBlkSOk);
+    ASSERT_EQ(Io(vc, vh::kBlkTIn, 32 * kMiB, &r), vh::kBlkSIoErr);  // past the end
+  }
+  std::string after = Scrape(port);
+  EXPECT_EQ(value(after, "vdisk_vhost_requests_total", "write"), 3) << after;
+  EXPECT_EQ(value(after, "vdisk_vhost_bytes_total", "write"), 3 * 64 * 1024);
+  EXPECT_EQ(value(after, "vdisk_vhost_requests_total", "read"), 2);
+  EXPECT_EQ(value(after, "vdisk_vhost_bytes_total", "read"), 128 * 1024);
+  EXPECT_EQ(value(after, "vdisk_vhost_errors_total", "read"), 1);
+  EXPECT_EQ(value(after, "vdisk_vhost_requests_total", "flush"), 1);
+  EXPECT_EQ(value(after, "vdisk_vhost_request_duration_seconds_count", "write"), 3);
+  EXPECT_GT(value(after, "vdisk_vhost_request_duration_seconds_sum", "write"), 0);
+  // Unpublished: the export stops and its series go with it.
+  ASSERT_TRUE(Unpublish(vol.volume_id(), target).ok());
+  EXPECT_EQ(Scrape(port).find(vol.volume_id()), std::string::npos);
 }
 
 }  // namespace

@@ -10,6 +10,7 @@
 #include <unistd.h>
 
 #include <algorithm>
+#include <cstring>
 #include <chrono>
 #include <cstdlib>
 #include <fstream>
@@ -181,6 +182,15 @@ int DriverProcess::Stop() {
   }
   Kill();
   return -1;
+}
+
+bool DriverProcess::Exited(std::string* how) {
+  int st = 0;
+  if (pid_ <= 0 || ::waitpid(pid_, &st, WNOHANG) != pid_) return false;
+  pid_ = -1;
+  *how = WIFEXITED(st) ? "exit " + std::to_string(WEXITSTATUS(st))
+                       : "signal " + std::to_string(WTERMSIG(st)) + " (" + strsignal(WTERMSIG(st)) + ")";
+  return true;
 }
 
 void DriverProcess::Kill() {

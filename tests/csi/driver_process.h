@@ -52,6 +52,8 @@ class DriverProcess {
   // SIGKILL (a crash).
   void Kill();
   bool running() const { return pid_ > 0; }
+  // True (reaped, with "exit N" / "signal N" in *how) if the process died on its own.
+  bool Exited(std::string* how);
   std::string Log() const;
   CsiClient& client() { return *client_; }
 

@@ -58,7 +58,9 @@ struct StreamGatherer {
     }
     EXPECT_EQ(m.block_metadata_type(), out.type) << "block_metadata_type changed mid-stream";
     EXPECT_EQ(m.volume_capacity_bytes(), out.capacity) << "volume_capacity_bytes changed mid-stream";
-    if (max_results > 0) EXPECT_LE(m.block_metadata_size(), max_results);
+    if (max_results > 0) {
+      EXPECT_LE(m.block_metadata_size(), max_results);
+    }
     for (const auto& b : m.block_metadata()) {
       EXPECT_GT(b.size_bytes(), 0);
       if (!out.extents.empty()) {

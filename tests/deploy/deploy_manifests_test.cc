@@ -9,10 +9,15 @@
 
 #include <cstdio>
 #include <fstream>
+#include <functional>
 #include <map>
 #include <set>
+#include <regex>
 #include <sstream>
 
+#include <nlohmann/json.hpp>
+
+#include "common/metrics_server.h"
 #include "csi/config.h"
 #include "csi/driver.h"
 #include "csi/node_attach.h"
@@ -160,8 +165,9 @@ TEST_F(DeployTest, CoreObjectsExist) {
   // Namespaced objects of ours are in the namespace that exists.
   for (const auto& o : objects_)
     if (!o.ns.empty() && o.file.find("/deploy/backup/") == std::string::npos &&
-        o.file.find("/deploy/vhost/") == std::string::npos)
+        o.file.find("/deploy/vhost/") == std::string::npos) {
       EXPECT_EQ(o.ns, "vdisk-system") << o.kind << " " << o.name;
+    }
 }
 
 TEST_F(DeployTest, DriverContainersUseOnlyRealFlagsAndSidecarsFindTheSocket) {
@@ -194,7 +200,9 @@ TEST_F(DeployTest, DriverContainersUseOnlyRealFlagsAndSidecarsFindTheSocket) {
       return false;
     };
     for (const auto& [flag, value] : flags) {
-      if (flag.starts_with("--")) EXPECT_TRUE(has_flag(flag)) << "vdisk-csi has no flag " << flag;
+      if (flag.starts_with("--")) {
+        EXPECT_TRUE(has_flag(flag)) << "vdisk-csi has no flag " << flag;
+      }
     }
     EXPECT_EQ(flags["--role"], e.role);
     ASSERT_TRUE(flags["--endpoint"].starts_with("unix:///"));
@@ -291,14 +299,15 @@ TEST_F(DeployTest, ClassesPointAtTheDriverAndConfiguredPools) {
   std::set<std::string> pools;
   for (const auto& p : cfg->pools) pools.insert(p.name);
   EXPECT_TRUE(pools.contains("local"));
-  if (cfg->driver_name) EXPECT_EQ(*cfg->driver_name, kDefaultDriverName);
+  if (cfg->driver_name) { EXPECT_EQ(*cfg->driver_name, kDefaultDriverName); }
 
   std::set<std::string> classes;
   for (const Object* sc : All("StorageClass")) {
     if (sc->node["provisioner"].as<std::string>() != kDefaultDriverName) continue;
     classes.insert(sc->name);
-    if (sc->node["parameters"] && sc->node["parameters"]["pool"])
+    if (sc->node["parameters"] && sc->node["parameters"]["pool"]) {
       EXPECT_TRUE(pools.contains(sc->node["parameters"]["pool"].as<std::string>())) << sc->name;
+    }
     EXPECT_TRUE(sc->node["allowVolumeExpansion"].as<bool>()) << sc->name;
     EXPECT_EQ(sc->node["volumeBindingMode"].as<std::string>(), "WaitForFirstConsumer")
         << sc->name << ": the local pool is node-local";
@@ -318,8 +327,9 @@ TEST_F(DeployTest, ClassesPointAtTheDriverAndConfiguredPools) {
   // PVCs of a vhost-user class ask for volumeMode: Filesystem (Block is refused).
   for (const Object* pvc : All("PersistentVolumeClaim"))
     if (pvc->node["spec"]["storageClassName"] &&
-        pvc->node["spec"]["storageClassName"].as<std::string>() == "vdisk-local-vhost")
+        pvc->node["spec"]["storageClassName"].as<std::string>() == "vdisk-local-vhost") {
       EXPECT_EQ(pvc->node["spec"]["volumeMode"].as<std::string>(), "Filesystem") << pvc->name;
+    }
   std::set<std::string> snapclasses;
   for (const Object* vsc : All("VolumeSnapshotClass"))
     if (vsc->node["driver"].as<std::string>() == kDefaultDriverName) snapclasses.insert(vsc->name);
@@ -332,8 +342,9 @@ TEST_F(DeployTest, ClassesPointAtTheDriverAndConfiguredPools) {
     const std::string want = std::string(name).ends_with("block") ? "Block" : "Filesystem";
     for (const auto& set : sp->node["spec"]["claimPropertySets"])
       EXPECT_EQ(set["volumeMode"].as<std::string>(), want) << name;
-    if (sp->node["spec"]["snapshotClass"])
+    if (sp->node["spec"]["snapshotClass"]) {
       EXPECT_TRUE(snapclasses.contains(sp->node["spec"]["snapshotClass"].as<std::string>()));
+    }
   }
 }
 
@@ -388,6 +399,110 @@ TEST_F(DeployTest, KustomizationListsExistingFilesAndContainerfileBuildsTheDrive
             << image;
       }
     }
+}
+
+// Every driver serves metrics on its container's `metrics` port; the metrics Services select the
+// driver pods and name that port; the ServiceMonitor selects the Services and their port.
+TEST_F(DeployTest, MetricsAreServedWhereTheServicesAndTheServiceMonitorLook) {
+  std::vector<const Object*> services;
+  for (const Object* svc : All("Service"))
+    if (svc->node["metadata"]["labels"] && svc->node["metadata"]["labels"]["vdisk.csi.io/metrics"])
+      services.push_back(svc);
+  ASSERT_EQ(services.size(), 2u) << "one metrics Service for the controller, one for the nodes";
+  for (const char* workload : {"vdisk-csi-controller", "vdisk-csi-node"}) {
+    SCOPED_TRACE(workload);
+    const Object* w = Find(std::string(workload) == "vdisk-csi-node" ? "DaemonSet" : "Deployment", workload);
+    ASSERT_NE(w, nullptr);
+    YAML::Node tmpl = w->node["spec"]["template"];
+    YAML::Node driver;
+    for (const auto& c : tmpl["spec"]["containers"])
+      if (c["name"].as<std::string>() == "vdisk-csi") driver.reset(static_cast<const YAML::Node&>(c));
+    ASSERT_TRUE(driver);
+    auto flags = Flags(driver);
+    ASSERT_TRUE(flags.contains("--metrics-address"));
+    auto hp = metrics::ParseHostPort(flags["--metrics-address"]);
+    ASSERT_TRUE(hp.ok()) << hp.status();
+    bool port_named = false;
+    for (const auto& p : driver["ports"])
+      if (p["name"].as<std::string>() == "metrics") port_named = p["containerPort"].as<int>() == hp->second;
+    EXPECT_TRUE(port_named) << "container port 'metrics' != --metrics-address port " << hp->second;
+    // Exactly one metrics Service selects this pod template, by its target port name.
+    int selecting = 0;
+    for (const Object* svc : services) {
+      bool all = true;
+      for (const auto& kv : svc->node["spec"]["selector"]) {
+        auto have = tmpl["metadata"]["labels"][kv.first.as<std::string>()];
+        all = all && have && have.as<std::string>() == kv.second.as<std::string>();
+      }
+      if (!all) continue;
+      ++selecting;
+      EXPECT_EQ(svc->ns, w->ns);
+      EXPECT_EQ(svc->node["spec"]["ports"][0]["targetPort"].as<std::string>(), "metrics");
+      EXPECT_EQ(svc->node["spec"]["ports"][0]["name"].as<std::string>(), "metrics");
+    }
+    EXPECT_EQ(selecting, 1);
+  }
+  const Object* sm = Find("ServiceMonitor", "vdisk-csi");
+  ASSERT_NE(sm, nullptr);
+  for (const Object* svc : services) {
+    for (const auto& kv : sm->node["spec"]["selector"]["matchLabels"])
+      EXPECT_EQ(svc->node["metadata"]["labels"][kv.first.as<std::string>()].as<std::string>(),
+                kv.second.as<std::string>()) << svc->name;
+  }
+  EXPECT_EQ(sm->node["spec"]["endpoints"][0]["port"].as<std::string>(), "metrics");
+  EXPECT_EQ(sm->node["spec"]["endpoints"][0]["path"].as<std::string>(), "/metrics");
+}
+
+// Every series the Grafana dashboard queries is one the code exports (a renamed metric must not
+// leave an empty panel behind).
+TEST(Dashboard, QueriesOnlySeriesTheCodeExports) {
+  std::ifstream in(SourceDir() + "/deploy/monitoring/grafana-dashboard.json");
+  ASSERT_TRUE(in) << "deploy/monitoring/grafana-dashboard.json";
+  auto dash = nlohmann::json::parse(in, nullptr, false);
+  ASSERT_FALSE(dash.is_discarded()) << "the dashboard is not valid JSON";
+  // Metric names the sources register: string literals "vdisk_..." in the code.
+  std::set<std::string> exported;
+  const std::regex literal("\"(vdisk_[a-z_]+)\"");
+  for (const char* dir : {"common", "csi", "blockdev", "clone", "backup"}) {
+    std::vector<std::string> files;
+    std::function<void(const std::string&)> walk = [&](const std::string& d) {
+      DIR* dp = opendir(d.c_str());
+      if (!dp) return;
+      while (auto* e = readdir(dp)) {
+        std::string n = e->d_name;
+        if (n == "." || n == "..") continue;
+        std::string p = d + "/" + n;
+        if (e->d_type == DT_DIR) walk(p);
+        else if (n.ends_with(".cc") && !n.ends_with("_test.cc")) files.push_back(p);
+      }
+      closedir(dp);
+    };
+    walk(SourceDir() + "/" + dir);
+    for (const auto& f : files) {
+      std::ifstream src(f);
+      std::string text((std::istreambuf_iterator<char>(src)), {});
+      for (std::sregex_iterator it(text.begin(), text.end(), literal), end; it != end; ++it)
+        exported.insert((*it)[1]);
+    }
+  }
+  ASSERT_TRUE(exported.contains("vdisk_csi_calls_total"));
+  int queries = 0;
+  const std::regex used("vdisk_[a-z_]+");
+  for (const auto& panel : dash["panels"]) {
+    if (!panel.contains("targets")) continue;
+    for (const auto& t : panel["targets"]) {
+      const std::string expr = t.value("expr", "");
+      ++queries;
+      for (std::sregex_iterator it(expr.begin(), expr.end(), used), end; it != end; ++it) {
+        std::string name = (*it)[0];
+        for (const char* suffix : {"_bucket", "_sum", "_count"})
+          if (!exported.contains(name) && name.ends_with(suffix))
+            name = name.substr(0, name.size() - std::string(suffix).size());
+        EXPECT_TRUE(exported.contains(name)) << panel.value("title", "") << ": " << (*it)[0];
+      }
+    }
+  }
+  EXPECT_GT(queries, 10);
 }
 
 }  // namespace

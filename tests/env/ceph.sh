@@ -8,6 +8,9 @@
 #   tests/env/ceph.sh stop <dir>       stop every daemon by pid, keep <dir> (restart with up)
 #   tests/env/ceph.sh stop-rgw <dir>   stop radosgw only (S3 outage tests)
 #   tests/env/ceph.sh start-rgw <dir>  start radosgw again, wait until S3 answers
+#   tests/env/ceph.sh stop-osd <dir>   stop the OSD only (RADOS I/O blocks: fault tests); use a
+#                                      cluster of your own, every client of this one stalls
+#   tests/env/ceph.sh start-osd <dir>  start the OSD again, wait until RADOS I/O answers
 #   tests/env/ceph.sh status <dir>     daemons, their pids, `ceph -s`
 #
 # Files written in <dir>:
@@ -443,6 +446,15 @@ case "$cmd" in
     load_ports
     start_daemon rgw radosgw -n client.rgw.gw
     wait_for 60 "radosgw on 127.0.0.1:$RGW_PORT" s3_answers
+    ;;
+  stop-osd)
+    stop_daemon osd ceph-osd
+    ;;
+  start-osd)
+    load_ports
+    start_daemon osd ceph-osd -i 0
+    wait_for 90 "osd.0 up" osd_up
+    wait_for 90 "RADOS I/O on pool rbd" rados_answers
     ;;
   status)
     [[ -e $dir/.created ]] || { echo "no cluster in $dir"; exit 1; }

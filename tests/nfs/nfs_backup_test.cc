@@ -71,7 +71,9 @@ TEST_P(NfsBackupTest, FullIncrementalAndRestoreIntoANewVolume) {
   ASSERT_TRUE(full.ok()) << full.status();
   const DiskBackup& f = full->manifest.disks[0];
   EXPECT_EQ(f.stats.chunks_new, 32u);  // the data; zero chunks are never stored
-  if (GetParam()) EXPECT_EQ(f.stats.bytes_read, 32 * MiB);  // allocation from the server's fs
+  if (GetParam()) {  // allocation from the server's fs
+    EXPECT_EQ(f.stats.bytes_read, 32 * MiB);
+  }
 
   {
     auto dev = pool_->open_volume(vol->id, false);

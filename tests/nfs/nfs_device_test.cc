@@ -61,7 +61,9 @@ class NfsDeviceTest : public ::testing::Test {
     ASSERT_TRUE(session_->MkdirAll(dir_).ok());
   }
   void TearDown() override {
-    if (session_) EXPECT_TRUE(session_->RemoveAll(dir_).ok());
+    if (session_) {
+      EXPECT_TRUE(session_->RemoveAll(dir_).ok());
+    }
   }
 
   // A sparse image of `size` bytes made on the server side through the Session.
@@ -146,7 +148,9 @@ TEST_F(NfsDeviceTest, ManyInFlightWritesReadBackIdenticalEverywhere) {
     uint64_t len = std::min<uint64_t>(700 * 1024, size - off);
     (*q2)->read(off, std::span<std::byte>(back.data() + off, len),
                 [](Status s) { EXPECT_TRUE(s.ok()) << s; });
-    if ((*q2)->in_flight() >= 16) ASSERT_TRUE((*q2)->poll(1, -1).ok());
+    if ((*q2)->in_flight() >= 16) {
+      ASSERT_TRUE((*q2)->poll(1, -1).ok());
+    }
   }
   ASSERT_TRUE((*q2)->drain().ok());
   EXPECT_TRUE(std::memcmp(back.data(), data.data(), size) == 0);
@@ -360,7 +364,9 @@ TEST(NfsDeviceRestart, WriterSurvivesServerRestarts) {
           ADD_FAILURE() << st;
         }
       });
-      if ((*q)->in_flight() >= 16) ASSERT_TRUE((*q)->poll(1, -1).ok());
+      if ((*q)->in_flight() >= 16) {
+        ASSERT_TRUE((*q)->poll(1, -1).ok());
+      }
     }
   }
   Status flushed = absl::UnknownError("not run");

@@ -164,7 +164,9 @@ TEST_F(NfsPoolTest, ExportFullIsResourceExhausted) {
     (*q)->write(off, std::span<const std::byte>(buf.data(), buf.size()), [&](Status s) {
       if (!s.ok() && first_error.ok()) first_error = s;
     });
-    if ((*q)->in_flight() >= 8) ASSERT_TRUE((*q)->poll(1, -1).ok());
+    if ((*q)->in_flight() >= 8) {
+      ASSERT_TRUE((*q)->poll(1, -1).ok());
+    }
   }
   Status flushed;
   (*q)->flush([&](Status s) { flushed = s; });

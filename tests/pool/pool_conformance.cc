@@ -106,12 +106,13 @@ TEST_P(PoolConformance, CapabilitiesAreCoherent) {
   EXPECT_FALSE(pool_->name().empty());
   EXPECT_FALSE(pool_->kind().empty());
   EXPECT_FALSE(caps_.modes.empty());
-  if (HasMode(caps_.modes, VolumeMode::kBlock)) EXPECT_FALSE(caps_.block_access_modes.empty());
-  if (HasMode(caps_.modes, VolumeMode::kFilesystem))
+  if (HasMode(caps_.modes, VolumeMode::kBlock)) { EXPECT_FALSE(caps_.block_access_modes.empty()); }
+  if (HasMode(caps_.modes, VolumeMode::kFilesystem)) {
     EXPECT_FALSE(caps_.filesystem_access_modes.empty());
+  }
   EXPECT_GT(caps_.size_granularity, 0u);
   EXPECT_EQ(caps_.size_granularity & (caps_.size_granularity - 1), 0u) << "power of two";
-  if (caps_.clone_from_snapshot || caps_.changed_extents) EXPECT_TRUE(caps_.snapshots);
+  if (caps_.clone_from_snapshot || caps_.changed_extents) { EXPECT_TRUE(caps_.snapshots); }
   VT_ASSERT_OK_AND_ASSIGN(auto cap, pool_->capacity({}));
   EXPECT_GT(cap.total_bytes, 0u);
   EXPECT_LE(cap.available_bytes, cap.total_bytes);
@@ -340,9 +341,10 @@ TEST_P(PoolConformance, PendingVolumeLifecycle) {
     VT_ASSERT_OK_AND_ASSIGN(auto dev, pool_->open_volume(v.id, false));
     VT_ASSERT_OK(WritePattern(*dev, 0, kMiB, 3));
   }
-  if (caps_.snapshots)
+  if (caps_.snapshots) {
     VT_EXPECT_CODE(pool_->create_snapshot(v.id, "snap-of-pending"),
                    StatusCode::kFailedPrecondition);
+  }
   VT_ASSERT_OK(pool_->complete_volume(v.id));
   VT_ASSERT_OK(pool_->complete_volume(v.id));  // idempotent
   VT_ASSERT_OK_AND_ASSIGN(Volume done, pool_->get_volume(v.id));
@@ -449,9 +451,10 @@ TEST_P(PoolConformance, CloneFromSnapshotMatchesBytes) {
     EXPECT_FALSE(c.pending);
     EXPECT_EQ(c.source, req.source);
     EXPECT_GE(c.size_bytes, req.size_bytes);
-    if (strategy == clone::Strategy::kAuto)
+    if (strategy == clone::Strategy::kAuto) {
       EXPECT_EQ(report.strategy, caps_.clone_from_snapshot ? clone::Strategy::kOffload
                                                            : clone::Strategy::kHostCopy);
+    }
     VT_ASSERT_OK_AND_ASSIGN(auto cdev, pool_->open_volume(c.id, true));
     EXPECT_EQ(cdev->size(), c.size_bytes);
     VT_ASSERT_OK_AND_ASSIGN(std::string got, Digest(*cdev, s.size_bytes));

@@ -50,11 +50,13 @@ std::string UniqueName(const std::string& prefix) {
 
 blockdev::PoolConfig RbdPoolConfig(const CephEnv& env, const std::string& name,
                                    const blockdev::Params& extra) {
-  blockdev::PoolConfig c{name, "rbd",
-                         {{"conf", env.conf},
-                          {"user", env.driver_user},
-                          {"keyring", env.driver_keyring},
-                          {"rbd_pool", env.rbd_pool}}};
+  blockdev::PoolConfig c;
+  c.name = name;
+  c.kind = "rbd";
+  c.options = {{"conf", env.conf},
+               {"user", env.driver_user},
+               {"keyring", env.driver_keyring},
+               {"rbd_pool", env.rbd_pool}};
   for (const auto& [k, v] : extra) c.options[k] = v;
   return c;
 }

@@ -64,12 +64,6 @@ std::vector<std::byte> Pattern(size_t n, uint32_t seed) {
   return out;
 }
 
-bool AllZero(const std::byte* p, size_t n) {
-  for (size_t i = 0; i < n; ++i)
-    if (p[i] != std::byte{0}) return false;
-  return true;
-}
-
 TEST_F(RbdDeviceTest, ManyInFlightWritesReadBackIdentical) {
   Volume v = NewVolume(64 * kMiB);
   auto dev = Open(v);

@@ -157,7 +157,9 @@ class RbdPoolTest : public ::testing::Test {
     Volume v = Make(name, size, std::move(params));
     auto dev = pool_->open_volume(v.id, false);
     EXPECT_TRUE(dev.ok()) << dev.status();
-    if (dev.ok()) EXPECT_TRUE(WritePattern(**dev, 0, size, seed).ok());
+    if (dev.ok()) {
+      EXPECT_TRUE(WritePattern(**dev, 0, size, seed).ok());
+    }
     return v;
   }
   StatusOr<Volume> CloneOf(const std::string& name, VolumeSource::Kind kind, const std::string& id,
@@ -540,7 +542,7 @@ TEST_F(RbdPoolTest, ChangeMapsMatchKnownWrites) {
 TEST_F(RbdPoolTest, CreatorKilledMidwayLeavesNothingVisibleAndARetryCleansUp) {
   pool_.reset();
   fixture_->TearDown();
-  Start({{"abandon_after", "2"}});
+  Start({});  // abandon_after stays 120 s: the owner lease, not the record's age, frees it
   const blockdev::Params limits = {{"cloneSoftDepth", "0"}, {"cloneHardDepth", "0"}};
   Volume v = Make("pvc-kill-src", 64 * kMiB, limits);
   {
@@ -580,6 +582,7 @@ TEST_F(RbdPoolTest, CreatorKilledMidwayLeavesNothingVisibleAndARetryCleansUp) {
            log.find(": start") != std::string::npos;
   }
   ::kill(pid, SIGKILL);
+  const auto killed = std::chrono::steady_clock::now();
   ::close(out[0]);
   int status = 0;
   ::waitpid(pid, &status, 0);
@@ -597,9 +600,18 @@ TEST_F(RbdPoolTest, CreatorKilledMidwayLeavesNothingVisibleAndARetryCleansUp) {
   req.size_bytes = 64 * kMiB;
   req.source = {VolumeSource::Kind::kSnapshot, s.id};
   EXPECT_EQ(pool_->create_volume(req).status().code(), StatusCode::kAborted);
-  // ... and once the creator has been silent for abandon_after, it replaces the half-made one.
-  std::this_thread::sleep_for(std::chrono::milliseconds(2200));
-  ASSERT_OK_AND_ASSIGN(Volume r, pool_->create_volume(req));
+  // ... and once the dead creator's owner lease (10 s) has run out, the retry replaces the
+  // half-made volume: a restarted controller recovers in seconds, not after abandon_after.
+  StatusOr<Volume> made = absl::AbortedError("not tried");
+  while (absl::IsAborted(made.status()) &&
+         std::chrono::steady_clock::now() - killed < std::chrono::seconds(60)) {
+    made = pool_->create_volume(req);
+    if (!made.ok()) std::this_thread::sleep_for(std::chrono::milliseconds(250));
+  }
+  const double took = std::chrono::duration<double>(std::chrono::steady_clock::now() - killed).count();
+  ASSERT_TRUE(made.ok()) << made.status();
+  EXPECT_LT(took, 15) << "the dead creator's record was freed only after " << took << " s";
+  Volume r = *made;
   EXPECT_EQ(inspector_->ImagesNamed("pvc-killed"), 1) << "the half-made image was removed";
   ASSERT_OK_AND_ASSIGN(auto dev, pool_->open_volume(r.id, true));
   ASSERT_OK(CheckPattern(*dev, 0, 64 * kMiB, 4));
