@@ -476,7 +476,7 @@ void IscsiQueue::UpdateInterest() {
   if (!session_) return;
   const int fd = iscsi_get_fd(session_->ctx());
   const int which = iscsi_which_events(session_->ctx());
-  const uint32_t events = EPOLLIN | ((which & POLLOUT) ? EPOLLOUT : 0);
+  const uint32_t events = EPOLLIN | ((which & POLLOUT) ? static_cast<uint32_t>(EPOLLOUT) : 0u);
   epoll_event ev{};
   ev.events = events;
   ev.data.u64 = kTagSocket;
