@@ -48,6 +48,7 @@ class IscsiPool final : public Pool, public std::enable_shared_from_this<IscsiPo
   Capabilities capabilities() const override;
   Status validate_params(const Params& params) const override { return ValidateIscsiParams(params); }
   StatusOr<Capacity> capacity(const Params& params) override;
+  Status health() override;  // iscsi_health.cc
 
   StatusOr<Volume> create_volume(const VolumeRequest& req) override;
   Status complete_volume(const std::string& id) override;

@@ -1,4 +1,6 @@
 #include <algorithm>
+#include <chrono>
+#include <thread>
 
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
@@ -52,9 +54,17 @@ class TgtadmManager final : public TargetManager {
     return Adm({"--op", "update", "--mode", "logicalunit", "--tid", t, "--lun", n, "--params", params}).status();
   }
 
+  // tgt refuses to delete a LU while an initiator has commands on it ("this logical unit is still
+  // active"); those finish within milliseconds, so the removal is retried for up to ~5 s.
   Status RemoveLun(int tid, int lun) override {
-    return Adm({"--op", "delete", "--mode", "logicalunit", "--tid", std::to_string(tid), "--lun", std::to_string(lun)})
-        .status();
+    Status s;
+    for (int attempt = 0; attempt < 50; ++attempt) {
+      s = Adm({"--op", "delete", "--mode", "logicalunit", "--tid", std::to_string(tid), "--lun", std::to_string(lun)})
+              .status();
+      if (s.ok() || s.message().find("still active") == std::string::npos) return s;
+      std::this_thread::sleep_for(std::chrono::milliseconds(100));
+    }
+    return absl::UnavailableError(absl::StrCat("LUN ", lun, " of target ", tid, " stays busy: ", s.message()));
   }
 
   Status Allow(int tid, const std::string& initiator) override {

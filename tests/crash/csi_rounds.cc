@@ -4,6 +4,7 @@
 
 #include <atomic>
 #include <chrono>
+#include <functional>
 #include <cstdio>
 #include <set>
 #include <thread>
@@ -320,7 +321,10 @@ class Campaign {
         return;
       }
       if (got.status().code() == absl::StatusCode::kAborted) ++rec.aborted_answers;
-      if (!Retryable(got.status().code())) {
+      // Sidecars retry deletes on any error; "in use" lasts until a killed driver's watch times out.
+      const bool delete_in_use = call.label.rfind("Delete", 0) == 0 &&
+                                 got.status().code() == absl::StatusCode::kFailedPrecondition;
+      if (!Retryable(got.status().code()) && !delete_in_use) {
         Violation(absl::StrCat("round ", round, ": ", call.label, " retried after a kill answered ",
                                got.status().ToString()));
         return;
@@ -409,16 +413,30 @@ class Campaign {
       auto d = Digest(s.id, true, s.size);
       if (!d.ok() || *d != s.digest) Violation(absl::StrCat("snapshot ", name, " (", s.id, ") bytes differ"));
     }
-    // Delete everything; nothing may remain.
+    // Delete everything; nothing may remain. Deletes are retried as the sidecars retry them (on
+    // any error, with backoff): an image a killed driver had open keeps that client's watch until
+    // the OSDs time it out (osd_client_watch_timeout), and DeleteVolume answers "in use" till then.
+    auto delete_like_a_sidecar = [&](const std::string& what, const std::function<Status()>& call) {
+      const auto start = Clock::now();
+      Status r;
+      for (;;) {
+        r = call();
+        if (r.ok()) return;
+        const bool in_use = r.code() == absl::StatusCode::kFailedPrecondition;
+        if ((!Retryable(r.code()) && !in_use) || Since(start) > o_.give_up_s) break;
+        std::this_thread::sleep_for(std::chrono::duration<double>(o_.retry_interval_s));
+      }
+      Violation(what + ": " + r.ToString());
+    };
     for (const auto& [name, s] : model_.snapshots) {
       v1::DeleteSnapshotRequest req;
       req.set_snapshot_id(s.id);
-      if (auto r = cl.DeleteSnapshot(req); !r.ok()) Violation("DeleteSnapshot " + s.id + ": " + r.status().ToString());
+      delete_like_a_sidecar("DeleteSnapshot " + s.id, [&] { return cl.DeleteSnapshot(req).status(); });
     }
     for (const auto& [name, v] : model_.volumes) {
       v1::DeleteVolumeRequest req;
       req.set_volume_id(v.id);
-      if (auto r = cl.DeleteVolume(req); !r.ok()) Violation("DeleteVolume " + v.id + ": " + r.status().ToString());
+      delete_like_a_sidecar("DeleteVolume " + v.id, [&] { return cl.DeleteVolume(req).status(); });
     }
     model_ = Model();
     if (!o_.pool_is_empty) return;
