@@ -33,6 +33,7 @@ namespace {
 constexpr uint32_t kNoSlot = UINT32_MAX;
 constexpr uint32_t kMaxTransfer = 1u << 20;  // cap on rsize / wsize (and the zero buffer)
 constexpr int kMaxShortRetries = 3;
+constexpr int kStaleAfterRestartS = 10;  // see Stale()
 
 const char* OpName(int op) {
   static const char* names[] = {"read", "write", "flush", "discard", "write_zeroes"};
@@ -206,6 +207,10 @@ void NfsQueue::TryReconnect() {
   std::sort(again.begin(), again.end(), [](Rpc* a, Rpc* b) { return a->seq < b->seq; });
   spdlog::info("{}: NFS connection re-established; re-sending {} requests", t_.name,
                again.size());
+  // The grace window counts from the reconnection after a lost connection, not from the ones
+  // made to wait out STALE answers (a file that really went away fails once it has passed).
+  if (!waiting_out_stale_) reconnected_at_ = std::chrono::steady_clock::now();
+  waiting_out_stale_ = false;
   for (Rpc* r : again) Dispatch(r);
 }
 
@@ -489,7 +494,18 @@ void NfsQueue::Pump() {
 
 bool NfsQueue::Stale(Rpc* r, int status, void* data) {
   if (r->gen != gen_) return true;  // sent on a connection since replaced; re-sent already
-  if (status == RPC_STATUS_SUCCESS) return false;
+  if (status == RPC_STATUS_SUCCESS) {
+    // READ3res, WRITE3res and COMMIT3res all begin with their nfsstat3. A server that has just
+    // come back may answer STALE until its exports are loaded again (seen with nfs-ganesha):
+    // within kStaleAfterRestartS of a reconnection that is waited out like a lost connection.
+    const bool just_back = reconnected_at_ && std::chrono::steady_clock::now() - *reconnected_at_ <
+                                                  std::chrono::seconds(kStaleAfterRestartS);
+    if (!data || !just_back || *static_cast<const nfsstat3*>(data) != NFS3ERR_STALE) return false;
+    Reconnect("the server answered STALE right after coming back");
+    waiting_out_stale_ = true;
+    next_connect_ = std::chrono::steady_clock::now() + std::chrono::milliseconds(200);
+    return true;
+  }
   // The connection failed under this request (libnfs' own error, cancel or timeout): not an
   // answer from the server. Reconnect and send everything again.
   Reconnect(status == RPC_STATUS_ERROR && data ? static_cast<const char*>(data)

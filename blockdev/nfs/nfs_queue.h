@@ -31,6 +31,7 @@
 #include <cstdint>
 #include <deque>
 #include <memory>
+#include <optional>
 #include <string>
 #include <unordered_set>
 #include <utility>
@@ -144,6 +145,10 @@ class NfsQueue final : public ParkingIoQueue<NfsQueue> {
   uint64_t seq_ = 0;
   std::vector<Rpc*> waiting_;        // in flight, to be sent on the next connection
   std::chrono::steady_clock::time_point next_connect_{};
+  // When a lost connection was last re-established: a restarted server may answer STALE for a
+  // moment while it loads its exports, which is retried (Stale()) for kStaleAfterRestartS.
+  std::optional<std::chrono::steady_clock::time_point> reconnected_at_;
+  bool waiting_out_stale_ = false;  // the current reconnection is one of those retries
   int reconnect_delay_ms_ = 0;
 
   std::vector<Slot> slots_;
