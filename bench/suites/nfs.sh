@@ -193,7 +193,7 @@ declare -A samples median_of
 for gib in $SNAP_DATA; do
   declare -A vol=() img=()
   for kind in reflink mapped remote; do
-    j=$("$VDISK" volume create "$kind-$gib" --size 8G --pool "$kind" "${E[@]}" --json)
+    j=$("$VDISK" volume create "$kind-$gib" --size 8G --mode filesystem --pool "$kind" "${E[@]}" --json)
     vol[$kind]=$(jq -r .volume_id <<<"$j"); img[$kind]=$L$(jq -r .volume_context.nfsPath <<<"$j")
   done
   for kind in reflink mapped remote; do fill "$U${img[$kind]#"$L"}" 8G "$gib"; done

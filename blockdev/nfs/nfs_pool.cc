@@ -311,6 +311,11 @@ Capabilities NfsPool::capabilities() const {
   c.modes = {VolumeMode::kBlock, VolumeMode::kFilesystem};
   c.block_access_modes.assign(std::begin(kAllAccessModes), std::end(kAllAccessModes));
   c.filesystem_access_modes.assign(std::begin(kAllAccessModes), std::end(kAllAccessModes));
+  // Nodes attach an NFS volume as its directory (a kernel NFS mount) or serve its image to a VM
+  // through attach: vhost-user (a Filesystem PVC); none attaches the image as a block device.
+  c.attach_modes = {VolumeMode::kFilesystem};
+  c.attach_note = "NFS volumes are attached as a directory: use volumeMode Filesystem (with attach: "
+                  "vhost-user for a VM disk served over libnfs)";
   c.size_granularity = kSizeGranularity;
   c.max_volume_bytes = 0;
   c.snapshots = true;  // reflink, else a sparse copy made by the pool

@@ -95,14 +95,14 @@ class NfsCsiTest : public CsiDriverTest, public ::testing::WithParamInterface<bo
 };
 
 TEST_P(NfsCsiTest, LifecycleWithBytesCheckedByAnIndependentClient) {
-  auto vol = MustCreate(Req("vm-nfs-disk", 32 * kMiB, /*block=*/true));
+  auto vol = MustCreate(Req("vm-nfs-disk", 32 * kMiB, /*block=*/false));
   ASSERT_FALSE(vol.volume_id().empty()) << driver_->Log();
   EXPECT_EQ(vol.capacity_bytes(), 32 * kMiB);
   EXPECT_EQ(vol.volume_context().at("nfsExport"), env_.export_path);
-  auto again = c().CreateVolume(Req("vm-nfs-disk", 32 * kMiB, true));
+  auto again = c().CreateVolume(Req("vm-nfs-disk", 32 * kMiB, false));
   ASSERT_TRUE(again.ok()) << again.status();
   EXPECT_EQ(again->volume().volume_id(), vol.volume_id());
-  EXPECT_EQ(Code(c().CreateVolume(Req("vm-nfs-disk", 64 * kMiB, true))),
+  EXPECT_EQ(Code(c().CreateVolume(Req("vm-nfs-disk", 64 * kMiB, false))),
             absl::StatusCode::kAlreadyExists);
   auto fsvol = MustCreate(Req("vm-nfs-fs", 16 * kMiB, /*block=*/false));
   const std::string fs_path = fsvol.volume_context().at("nfsPath");
@@ -145,7 +145,7 @@ TEST_P(NfsCsiTest, LifecycleWithBytesCheckedByAnIndependentClient) {
     EXPECT_TRUE(d.Covers(0, kMiB)) << d.bytes();
     EXPECT_TRUE(d.Avoids(2 * kMiB, 30 * kMiB)) << d.bytes();
   }
-  auto rreq = Req("vm-nfs-restored", 48 * kMiB, true);
+  auto rreq = Req("vm-nfs-restored", 48 * kMiB, false);
   rreq.mutable_volume_content_source()->mutable_snapshot()->set_snapshot_id(snap.snapshot_id());
   auto restored = MustCreate(rreq);
   EXPECT_EQ(restored.capacity_bytes(), 48 * kMiB);
@@ -157,7 +157,7 @@ TEST_P(NfsCsiTest, LifecycleWithBytesCheckedByAnIndependentClient) {
     EXPECT_TRUE(vdisk::pooltest::CheckZeroes(*dev, 32 * kMiB, 16 * kMiB).ok());
   }
 
-  auto creq = Req("vm-nfs-clone", 0, true);
+  auto creq = Req("vm-nfs-clone", 0, false);
   creq.mutable_volume_content_source()->mutable_volume()->set_volume_id(vol.volume_id());
   auto clone = MustCreate(creq);
   EXPECT_EQ(clone.capacity_bytes(), 32 * kMiB);
@@ -213,14 +213,14 @@ TEST_P(NfsCsiTest, BadBackendsGetExactCodes) {
     std::printf("  %s: %s\n", pool.c_str(), res.status().ToString().c_str());
     return res.status().code();
   };
-  auto full = Req("pvc-d", 1024 * kMiB, true);
+  auto full = Req("pvc-d", 1024 * kMiB, false);
   (*full.mutable_parameters())["preallocation"] = "full";
   EXPECT_EQ(code("small", full), absl::StatusCode::kResourceExhausted);
-  auto bad = Req("pvc-e", 8 * kMiB, true);
+  auto bad = Req("pvc-e", 8 * kMiB, false);
   (*bad.mutable_parameters())["preallocation"] = "sometimes";
   EXPECT_EQ(code("nas", bad), absl::StatusCode::kInvalidArgument);
   // The driver keeps serving the good pool.
-  MustCreate(Req("pvc-fine", 8 * kMiB, true));
+  MustCreate(Req("pvc-fine", 8 * kMiB, false));
   std::error_code ec;
   std::filesystem::remove_all(env_.small_local_path + dir_, ec);
 
@@ -240,10 +240,10 @@ TEST_P(NfsCsiTest, BadBackendsGetExactCodes) {
                     node / "driver.log", "unix://" + (sock / "csi.sock"));
     std::string error;
     ASSERT_TRUE(d.Start(&error)) << error;
-    auto ok = Req("pvc-before", 8 * kMiB, true, "priv");
+    auto ok = Req("pvc-before", 8 * kMiB, false, "priv");
     EXPECT_TRUE(d.client().CreateVolume(ok).ok());
     ASSERT_TRUE((*g)->Kill().ok());
-    auto r = d.client().CreateVolume(Req("pvc-after", 8 * kMiB, true, "priv"));
+    auto r = d.client().CreateVolume(Req("pvc-after", 8 * kMiB, false, "priv"));
     EXPECT_EQ(r.status().code(), absl::StatusCode::kUnavailable) << r.status();
     d.Stop();
   }
@@ -268,7 +268,7 @@ TEST_P(NfsCsiTest, BadBackendsGetExactCodes) {
   typo.reset();
   auto squashed = driver(PoolFlag("squashed", env_.squashed_export, dir_));
   ASSERT_TRUE(squashed->Start(&error)) << error;
-  auto denied = squashed->client().CreateVolume(Req("pvc-c", 8 * kMiB, true, "squashed"));
+  auto denied = squashed->client().CreateVolume(Req("pvc-c", 8 * kMiB, false, "squashed"));
   EXPECT_EQ(denied.status().code(), absl::StatusCode::kPermissionDenied) << denied.status();
   squashed->Stop();
 }

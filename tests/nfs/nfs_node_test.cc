@@ -141,11 +141,12 @@ TEST_F(NfsNodeTest, KernelAttachmentsAreRefusedExactly) {
   }
   EXPECT_EQ(st.code(), absl::StatusCode::kFailedPrecondition) << st;
   EXPECT_NE(st.message().find("NFS client"), std::string::npos) << st;
-  // Block mode: no kernel attachment (no loop device over an NFS mount).
-  auto blk = MustCreate(CreateReq("pvc-blk", 8 * kMiB, /*block=*/true, {Mode::SINGLE_NODE_WRITER}));
-  st = Attach(c(), blk, "blk", /*block=*/true);
-  EXPECT_EQ(st.code(), absl::StatusCode::kFailedPrecondition) << st;
-  EXPECT_NE(st.message().find("vhost-user"), std::string::npos) << st;
+  // Block mode: no node attaches an NFS image as a block device (no loop device over an NFS
+  // mount), so CreateVolume refuses it with the reason instead of making an unusable volume.
+  auto blk = c().CreateVolume(CreateReq("pvc-blk", 8 * kMiB, /*block=*/true, {Mode::SINGLE_NODE_WRITER}));
+  ASSERT_FALSE(blk.ok());
+  EXPECT_EQ(blk.status().code(), absl::StatusCode::kInvalidArgument) << blk.status();
+  EXPECT_NE(blk.status().message().find("vhost-user"), std::string::npos) << blk.status();
 }
 
 }  // namespace
