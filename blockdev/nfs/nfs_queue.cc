@@ -501,9 +501,9 @@ bool NfsQueue::Stale(Rpc* r, int status, void* data) {
     const bool just_back = reconnected_at_ && std::chrono::steady_clock::now() - *reconnected_at_ <
                                                   std::chrono::seconds(kStaleAfterRestartS);
     if (!data || !just_back || *static_cast<const nfsstat3*>(data) != NFS3ERR_STALE) return false;
-    Reconnect("the server answered STALE right after coming back");
-    waiting_out_stale_ = true;
-    next_connect_ = std::chrono::steady_clock::now() + std::chrono::milliseconds(200);
+    // Not from inside libnfs' callback (it still uses the context afterwards): poll() reconnects
+    // once nfs_service() returns, and this request, still in live_, is re-sent then.
+    stale_answered_ = true;
     return true;
   }
   // The connection failed under this request (libnfs' own error, cancel or timeout): not an
@@ -723,6 +723,14 @@ Status NfsQueue::Service(int timeout_ms) {
     Reconnect("the server closed the connection");
   } else if (nfs_service(ctx_, revents) < 0) {  // also lets libnfs check its timeouts
     Reconnect(nfs_get_error(ctx_));
+  }
+  if (stale_answered_) {  // Stale(): wait out a server that has just come back
+    stale_answered_ = false;
+    if (ctx_) {
+      Reconnect("the server answered STALE right after coming back");
+      waiting_out_stale_ = true;
+      next_connect_ = std::chrono::steady_clock::now() + std::chrono::milliseconds(200);
+    }
   }
   Issue();  // replies freed room for more
   WatchSocket();

@@ -149,6 +149,7 @@ class NfsQueue final : public ParkingIoQueue<NfsQueue> {
   // moment while it loads its exports, which is retried (Stale()) for kStaleAfterRestartS.
   std::optional<std::chrono::steady_clock::time_point> reconnected_at_;
   bool waiting_out_stale_ = false;  // the current reconnection is one of those retries
+  bool stale_answered_ = false;     // a reply said STALE within the window: reconnect in poll()
   int reconnect_delay_ms_ = 0;
 
   std::vector<Slot> slots_;
