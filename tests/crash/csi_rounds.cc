@@ -33,6 +33,12 @@ bool Retryable(absl::StatusCode c) {
          c == absl::StatusCode::kResourceExhausted;
 }
 
+// Deletes are retried on any error by the sidecars; the one a kill leaves behind is "in use"
+// (FAILED_PRECONDITION) until the killed process's RADOS watch times out.
+bool RetryableDelete(absl::StatusCode c) {
+  return Retryable(c) || c == absl::StatusCode::kFailedPrecondition;
+}
+
 // One kind of call, bound to its request: `invoke` returns the created object's id ("" for
 // deletes); `apply` records a success in the model.
 struct Call {
@@ -321,10 +327,8 @@ class Campaign {
         return;
       }
       if (got.status().code() == absl::StatusCode::kAborted) ++rec.aborted_answers;
-      // Sidecars retry deletes on any error; "in use" lasts until a killed driver's watch times out.
-      const bool delete_in_use = call.label.rfind("Delete", 0) == 0 &&
-                                 got.status().code() == absl::StatusCode::kFailedPrecondition;
-      if (!Retryable(got.status().code()) && !delete_in_use) {
+      const bool is_delete = call.label.rfind("Delete", 0) == 0;
+      if (!(is_delete ? RetryableDelete : Retryable)(got.status().code())) {
         Violation(absl::StrCat("round ", round, ": ", call.label, " retried after a kill answered ",
                                got.status().ToString()));
         return;
@@ -422,8 +426,7 @@ class Campaign {
       for (;;) {
         r = call();
         if (r.ok()) return;
-        const bool in_use = r.code() == absl::StatusCode::kFailedPrecondition;
-        if ((!Retryable(r.code()) && !in_use) || Since(start) > o_.give_up_s) break;
+        if (!RetryableDelete(r.code()) || Since(start) > o_.give_up_s) break;
         std::this_thread::sleep_for(std::chrono::duration<double>(o_.retry_interval_s));
       }
       Violation(what + ": " + r.ToString());
