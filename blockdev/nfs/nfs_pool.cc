@@ -20,6 +20,13 @@ namespace vdisk::blockdev::nfs {
 
 namespace {
 
+// The name in a record, or the status of reading it.
+template <typename Record>
+StatusOr<std::string> NameOf(StatusOr<Record> r) {
+  if (!r.ok()) return r.status();
+  return r->name;
+}
+
 constexpr int kHeartbeatSeconds = 15;
 
 std::string HostName() {
@@ -167,6 +174,28 @@ void NfsPool::RemoveData(const std::string& dir, const std::string& id) {
   if (!s.ok())
     spdlog::warn("nfs pool {}: removing {} failed (swept at the next open): {}", options_.name,
                  moved.ok() ? aside : dir, s.ToString());
+}
+
+Status NfsPool::DeleteObject(char kind, const std::string& id) {
+  RETURN_IF_ERROR(ValidateId(id));
+  const bool volume = kind == 'v';
+  const char* what = volume ? "volume" : "snapshot";
+  std::string name;
+  {
+    std::lock_guard lock(records_mu_);
+    StatusOr<std::string> found = volume ? NameOf(store_.ReadVolume(id)) : NameOf(store_.ReadSnapshot(id));
+    if (absl::IsNotFound(found.status())) return Status();
+    RETURN_IF_ERROR(found.status());
+    name = *found;
+    RETURN_IF_ERROR(volume ? store_.RemoveVolumeRecord(id) : store_.RemoveSnapshotRecord(id));
+  }
+  Status released = store_.Release(kind, name, id);
+  if (!released.ok())
+    spdlog::warn("nfs pool {}: releasing the name of deleted {} {}: {}", options_.name, what, id,
+                 released.ToString());
+  RemoveData(volume ? store_.volume_dir(id) : store_.snapshot_dir(id), id);
+  spdlog::info("nfs pool {}: deleted {} {}", options_.name, what, id);
+  return Status();
 }
 
 Status NfsPool::BuildImage(const std::string& dir, uint64_t size, const std::string& reflink_from,

@@ -82,6 +82,9 @@ class NfsPool final : public Pool {
   void RemoveBuildDebris(char kind, const std::string& id);
   // Moves `dir` into staging and removes it (after its record is gone). Best effort.
   void RemoveData(const std::string& dir, const std::string& id);
+  // delete_volume ('v') / delete_snapshot ('s'): removes the record (the commit point of the
+  // deletion), then releases the name and removes the data. OK if `id` does not exist.
+  Status DeleteObject(char kind, const std::string& id);
   // Creates <dir>/disk.img of `size` bytes in a fresh directory: sparse, reflinked from
   // `reflink_from` (export path of an image), and/or with its blocks reserved.
   Status BuildImage(const std::string& dir, uint64_t size, const std::string& reflink_from,

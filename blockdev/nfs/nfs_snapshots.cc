@@ -80,27 +80,7 @@ StatusOr<Snapshot> NfsPool::create_snapshot(const std::string& volume_id,
   return snap;
 }
 
-Status NfsPool::delete_snapshot(const std::string& id) {
-  RETURN_IF_ERROR(ValidateId(id));
-  std::string name;
-  {
-    std::lock_guard lock(records_mu_);
-    auto s = store_.ReadSnapshot(id);
-    if (!s.ok()) {
-      if (absl::IsNotFound(s.status())) return Status();
-      return s.status();
-    }
-    name = s->name;
-    RETURN_IF_ERROR(store_.RemoveSnapshotRecord(id));  // the commit point of the deletion
-  }
-  Status released = store_.Release('s', name, id);
-  if (!released.ok())
-    spdlog::warn("nfs pool {}: releasing the name of deleted snapshot {}: {}", options_.name, id,
-                 released.ToString());
-  RemoveData(store_.snapshot_dir(id), id);
-  spdlog::info("nfs pool {}: deleted snapshot {}", options_.name, id);
-  return Status();
-}
+Status NfsPool::delete_snapshot(const std::string& id) { return DeleteObject('s', id); }
 
 StatusOr<Snapshot> NfsPool::get_snapshot(const std::string& id) {
   RETURN_IF_ERROR(ValidateId(id));

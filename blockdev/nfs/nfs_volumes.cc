@@ -110,27 +110,7 @@ Status NfsPool::complete_volume(const std::string& id) {
   return store_.WriteVolume(v);
 }
 
-Status NfsPool::delete_volume(const std::string& id) {
-  RETURN_IF_ERROR(ValidateId(id));
-  std::string name;
-  {
-    std::lock_guard lock(records_mu_);
-    auto v = store_.ReadVolume(id);
-    if (!v.ok()) {
-      if (absl::IsNotFound(v.status())) return Status();
-      return v.status();
-    }
-    name = v->name;
-    RETURN_IF_ERROR(store_.RemoveVolumeRecord(id));  // the commit point of the deletion
-  }
-  Status released = store_.Release('v', name, id);
-  if (!released.ok())
-    spdlog::warn("nfs pool {}: releasing the name of deleted volume {}: {}", options_.name, id,
-                 released.ToString());
-  RemoveData(store_.volume_dir(id), id);
-  spdlog::info("nfs pool {}: deleted volume {}", options_.name, id);
-  return Status();
-}
+Status NfsPool::delete_volume(const std::string& id) { return DeleteObject('v', id); }
 
 StatusOr<Volume> NfsPool::get_volume(const std::string& id) {
   RETURN_IF_ERROR(ValidateId(id));

@@ -18,6 +18,7 @@
 #include <nlohmann/json.hpp>
 
 #include "tests/backup/backup_test_util.h"
+#include "tests/env/env_file.h"
 
 namespace vdisk::backup {
 namespace {
@@ -32,13 +33,9 @@ class RgwStopTest : public ::testing::Test {
  protected:
   void SetUp() override {
     ASSERT_FALSE(CephDir().empty()) << "VDISK_CEPH_DIR unset: run through ctest (fixture ceph)";
-    std::ifstream in(CephDir() + "/s3.env");
-    ASSERT_TRUE(in) << CephDir() << "/s3.env";
-    for (std::string line; std::getline(in, line);) {
-      auto eq = line.find('=');
-      if (eq != std::string::npos && line[0] != '#')
-        ::setenv(line.substr(0, eq).c_str(), line.substr(eq + 1).c_str(), 1);
-    }
+    auto kv = vdisk::testing::ReadEnvFile(CephDir() + "/s3.env", "ceph");
+    ASSERT_TRUE(kv.ok()) << kv.status();
+    for (const auto& [k, v] : *kv) ::setenv(k.c_str(), v.c_str(), 1);
     dir_ = ScratchDir("rgw-stop");
     std::ofstream(dir_ + "/pw") << "rgw outage\n";
     repo_ = "s3://rgw-stop-" + std::to_string(::getpid());

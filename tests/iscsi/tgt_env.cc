@@ -11,6 +11,7 @@
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
 #include "common/subprocess.h"
+#include "tests/env/env_file.h"
 
 namespace vdisk::testing {
 
@@ -21,14 +22,7 @@ std::string TgtScript() {
 }
 
 StatusOr<TgtEnv> ReadTgtEnv(const std::string& dir) {
-  std::ifstream in(dir + "/tgt.env");
-  if (!in) return absl::FailedPreconditionError(absl::StrCat(dir, "/tgt.env is missing: the tgt fixture did not start tgtd"));
-  std::map<std::string, std::string> kv;
-  std::string line;
-  while (std::getline(in, line)) {
-    auto eq = line.find('=');
-    if (eq != std::string::npos) kv[line.substr(0, eq)] = line.substr(eq + 1);
-  }
+  ASSIGN_OR_RETURN(auto kv, ReadEnvFile(dir + "/tgt.env", "tgt"));
   TgtEnv env;
   env.dir = dir;
   env.portal = kv["TGT_PORTAL"];

@@ -15,6 +15,7 @@
 
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
+#include "tests/env/env_file.h"
 
 namespace vdisk::testing {
 
@@ -41,17 +42,7 @@ StatusOr<NfsEnv> LoadNfsEnv(const std::string& dir_in) {
           "tests/env/ganesha.sh up <dir>");
     dir = d;
   }
-  std::ifstream in(dir + "/nfs.env");
-  if (!in)
-    return absl::FailedPreconditionError(
-        absl::StrCat(dir, "/nfs.env is missing: the nfs fixture did not start the server"));
-  std::map<std::string, std::string> kv;
-  std::string line;
-  while (std::getline(in, line)) {
-    if (line.empty() || line[0] == '#') continue;
-    auto eq = line.find('=');
-    if (eq != std::string::npos) kv[line.substr(0, eq)] = line.substr(eq + 1);
-  }
+  ASSIGN_OR_RETURN(auto kv, ReadEnvFile(dir + "/nfs.env", "nfs"));
   NfsEnv env;
   env.dir = dir;
   env.server = kv["NFS_SERVER"];

@@ -8,6 +8,7 @@
 #include <random>
 
 #include "absl/strings/str_cat.h"
+#include "tests/env/env_file.h"
 
 namespace vdisk::testing {
 
@@ -17,17 +18,7 @@ StatusOr<CephEnv> LoadCephEnv() {
     return absl::FailedPreconditionError(
         "VDISK_CEPH_DIR is not set: run through ctest (fixture `ceph`) or export it after "
         "tests/env/ceph.sh up <dir>");
-  std::ifstream in(std::string(dir) + "/rbd.env");
-  if (!in)
-    return absl::FailedPreconditionError(
-        absl::StrCat(dir, "/rbd.env is missing: the ceph fixture did not start the cluster"));
-  std::map<std::string, std::string> kv;
-  std::string line;
-  while (std::getline(in, line)) {
-    if (line.empty() || line[0] == '#') continue;
-    auto eq = line.find('=');
-    if (eq != std::string::npos) kv[line.substr(0, eq)] = line.substr(eq + 1);
-  }
+  ASSIGN_OR_RETURN(auto kv, ReadEnvFile(std::string(dir) + "/rbd.env", "ceph"));
   CephEnv env;
   env.dir = dir;
   env.conf = kv["CEPH_CONF"];
