@@ -641,6 +641,9 @@ void RbdPool::CollectVolume(const std::string& volume_id, int depth) {
   if (!io.ok()) return RetryCollect(volume_id, io.status().ToString());
   std::optional<ParentRef> parent;
   bool image_gone = false;
+  // The sweep, a retry and the deletions of its last children may all collect this image.
+  std::optional<ImageLocks::Guard> one_at_a_time;
+  one_at_a_time.emplace(image_locks_.Lock(volume_id));
   {
     auto img = r.image_id.empty() ? Image::OpenByName(**io, r.image, "", true)
                                   : Image::OpenById(**io, r.image_id, "", true);
@@ -675,6 +678,7 @@ void RbdPool::CollectVolume(const std::string& volume_id, int depth) {
   if (rr < 0 && rr != -ENOENT)
     return RetryCollect(volume_id, absl::StrCat("removing image ", r.rbd_pool, "/", r.image, ": ",
                                                 std::strerror(-rr)));
+  one_at_a_time.reset();  // before the parent's key below
   if (Status s = ForgetRecord(VolumeKey(volume_id)); !s.ok())
     return RetryCollect(volume_id, s.ToString());
   SettledCollect(volume_id);

@@ -15,6 +15,7 @@
 #include "blockdev/pool.h"
 #include "blockdev/rbd/cluster.h"
 #include "blockdev/rbd/flattener.h"
+#include "blockdev/rbd/image_locks.h"
 #include "blockdev/rbd/journal.h"
 #include "blockdev/rbd/owner_lease.h"
 #include "blockdev/rbd/rbd_options.h"
@@ -195,6 +196,7 @@ class RbdPool final : public Pool, public std::enable_shared_from_this<RbdPool> 
   std::unique_ptr<OwnerLease> lease_;  // taken before this instance writes a creating record
   std::mutex building_mu_;
   std::set<std::string> building_;
+  ImageLocks image_locks_;  // clean-up work per image (image_locks.h)
   // Deleted volumes whose image removal is retried, with the time of the first failure.
   std::mutex collect_mu_;
   std::map<std::string, std::chrono::steady_clock::time_point> collect_retry_;
