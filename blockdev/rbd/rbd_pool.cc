@@ -543,22 +543,24 @@ Status RbdPool::ForgetRecord(const std::string& key) {
 }
 
 namespace {
-// Whether a deleted volume's image must stay: it has a user snapshot (a CSI snapshot, or the
+// What keeps a deleted volume's image (empty: nothing): a user snapshot (a CSI snapshot, or the
 // hidden snapshot of a clone being made), or a trashed snapshot that still has children. A
 // trashed snapshot without children does not keep it: librbd drops such a snapshot when its
 // last child goes, but a process killed between the child's detach and that drop (or the drop
 // failing) leaves it, and rbd_remove deletes it with the image. Moves `image` off its head.
-StatusOr<bool> ImageStillNeeded(rbd_image_t image) {
+StatusOr<std::string> WhatKeepsImage(rbd_image_t image) {
   ASSIGN_OR_RETURN(auto snaps, ListSnaps(image));
   for (const auto& s : snaps) {
     rbd_snap_namespace_type_t type;
-    if (int r = rbd_snap_get_namespace_type(image, s.id, &type); r < 0)
-      return r == -ENOENT ? StatusOr<bool>(true) : RadosError(r, "rbd_snap_get_namespace_type");
-    if (type != RBD_SNAP_NAMESPACE_TYPE_TRASH) return true;
+    if (int r = rbd_snap_get_namespace_type(image, s.id, &type); r < 0) {
+      if (r == -ENOENT) continue;  // dropped meanwhile
+      return RadosError(r, "rbd_snap_get_namespace_type");
+    }
+    if (type != RBD_SNAP_NAMESPACE_TYPE_TRASH) return absl::StrCat("snapshot ", s.name);
   }
   for (const auto& s : snaps) {
     if (int r = rbd_snap_set_by_id(image, s.id); r < 0) {
-      if (r == -ENOENT) continue;  // dropped meanwhile
+      if (r == -ENOENT) continue;
       return RadosError(r, "rbd_snap_set_by_id");
     }
     size_t max = 8;
@@ -567,12 +569,16 @@ StatusOr<bool> ImageStillNeeded(rbd_image_t image) {
       int r = rbd_list_children3(image, children.data(), &max);
       if (r == -ERANGE) continue;
       if (r < 0) return RadosError(r, "rbd_list_children3");
+      std::string kids;
+      for (size_t i = 0; i < max; ++i)
+        absl::StrAppend(&kids, i ? ", " : "", children[i].pool_name, "/", children[i].image_name,
+                        children[i].trash ? " (in the rbd trash)" : "");
       rbd_linked_image_spec_list_cleanup(children.data(), max);
-      if (max > 0) return true;
+      if (max > 0) return absl::StrCat("trashed snapshot ", s.name, " has clones: ", kids);
       break;
     }
   }
-  return false;
+  return std::string();
 }
 }  // namespace
 
@@ -656,10 +662,14 @@ void RbdPool::CollectVolume(const std::string& volume_id, int depth) {
       auto p = GetParent(img->get());
       if (!p.ok()) return RetryCollect(volume_id, p.status().ToString());
       parent = *p;
-      auto needed = ImageStillNeeded(img->get());
-      if (!needed.ok()) return RetryCollect(volume_id, needed.status().ToString());
+      auto keeps = WhatKeepsImage(img->get());
+      if (!keeps.ok()) return RetryCollect(volume_id, keeps.status().ToString());
       // Still needed by snapshots / clones: the deletion of the last of them collects it again.
-      if (*needed) return SettledCollect(volume_id);
+      if (!keeps->empty()) {
+        spdlog::info("rbd pool {}: deleted volume {}: image {}/{} kept while needed ({})",
+                     options_.name, volume_id, r.rbd_pool, r.image, *keeps);
+        return SettledCollect(volume_id);
+      }
     }
   }
   int rr = rbd_remove((*io)->get(), r.image.c_str());
@@ -695,13 +705,19 @@ void RbdPool::CollectVolume(const std::string& volume_id, int depth) {
 }
 
 namespace {
-// True if the image was made for record `id` (metadata), or carries no vdisk metadata and was
+// True if the image was made for record `id`: tagged with it (metadata vdisk.id); or a clone
+// tagged with another id, which librbd copied from the parent with the rest of its metadata (a
+// crash between the clone and tagging; the name is the record's own random one); or untagged and
 // created after the record (a crash between create and tagging).
 bool ImageBelongsTo(rbd_image_t image, const std::string& id, int64_t record_created_ns) {
   char value[256];
   size_t len = sizeof value;
   int r = rbd_metadata_get(image, "vdisk.id", value, &len);
-  if (r >= 0) return std::string(value) == id;
+  if (r >= 0) {
+    if (std::string(value) == id) return true;
+    auto parent = GetParent(image);
+    return parent.ok() && parent->has_value();
+  }
   struct timespec ts = {};
   if (rbd_get_create_timestamp(image, &ts) < 0) return false;
   int64_t created = ts.tv_sec * 1000000000LL + ts.tv_nsec;
