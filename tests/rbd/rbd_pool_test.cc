@@ -132,6 +132,55 @@ class Inspector {
       return rbdb::RadosError(r, "rbd_remove " + rec.image);
     return Status();
   }
+  // What a controller killed inside CreateVolume from volume `src` leaves between rbd_clone3 and
+  // tagging the child: a "creating" record with its hidden snapshot, the snapshot, and the child
+  // image, which carries `src`'s vdisk.id (librbd copies image metadata into clones). Returns
+  // the child's image name.
+  StatusOr<std::string> KilledBetweenCloneAndTag(const std::string& instance, const Volume& src,
+                                                 const std::string& name) {
+    rbdb::Journal journal(&io_, "vdisk.journal." + instance);
+    ASSIGN_OR_RETURN(auto raw, journal.Get(rbdb::VolumeKey(src.id)));
+    if (!raw) return absl::NotFoundError(src.id);
+    ASSIGN_OR_RETURN(rbdb::VolumeRecord s, rbdb::VolumeRecordFromJson(*raw));
+    rbdb::VolumeRecord rec;
+    rec.name = name;
+    rec.rbd_pool = s.rbd_pool;
+    rec.image = rbdb::NewImageName();
+    rec.id = rbdb::MakeVolumeId(rec.rbd_pool, rec.image);
+    rec.size_bytes = src.size_bytes;
+    rec.source = {VolumeSource::Kind::kVolume, src.id};
+    rec.owner = "a-killed-controller";  // holds no owner lease: provably gone
+    rec.created_unix_ns = rec.updated_unix_ns = rbdb::NowUnixNs();
+    rec.clone_snap = rbdb::NewCloneSnapName();
+    rec.clone_src_pool = s.rbd_pool;
+    rec.clone_src_image_id = s.image_id;
+    {
+      ASSIGN_OR_RETURN(rbdb::Journal::Lock held, journal.Acquire());
+      RETURN_IF_ERROR(journal.Update({{rbdb::VolumeKey(rec.id), rbdb::ToJson(rec)},
+                                      {rbdb::VolumeNameKey(rec.name), rec.id}}));
+    }
+    {
+      ASSIGN_OR_RETURN(rbdb::Image simg, rbdb::Image::OpenById(io_, s.image_id, "", false));
+      if (int r = rbd_snap_create(simg.get(), rec.clone_snap.c_str()); r < 0)
+        return rbdb::RadosError(r, "rbd_snap_create");
+    }
+    rbd_image_options_t opts;
+    rbd_image_options_create(&opts);
+    rbd_image_options_set_uint64(opts, RBD_IMAGE_OPTION_CLONE_FORMAT, 2);
+    int r = rbd_clone3(io_.get(), s.image.c_str(), rec.clone_snap.c_str(), io_.get(),
+                       rec.image.c_str(), opts);
+    rbd_image_options_destroy(opts);
+    if (r < 0) return rbdb::RadosError(r, "rbd_clone3");
+    return rec.image;
+  }
+  // The image's vdisk.id tag ("" if none).
+  std::string Tag(const std::string& image) {
+    auto img = rbdb::Image::OpenByName(io_, image, "", true);
+    if (!img.ok()) return "";
+    char v[256] = {};
+    size_t len = sizeof v;
+    return rbd_metadata_get(img->get(), "vdisk.id", v, &len) >= 0 ? std::string(v) : "";
+  }
   int ImagesNamed(const std::string& csi_name) {
     size_t max = 1024;
     std::vector<rbd_image_spec_t> images(max);
@@ -496,6 +545,25 @@ TEST_F(RbdPoolTest, HiddenParentBusyWhenItsLastCloneGoesIsRemovedOnceFree) {
   }
   impl().WaitForBackgroundWork();
   EXPECT_FALSE(inspector_->Exists(Image(p))) << "removed once nobody watches it";
+  EXPECT_EQ(inspector_->Records(fixture_->instance()), std::vector<std::string>{});
+}
+
+// A controller killed between rbd_clone3 and tagging the child leaves a child that carries its
+// source's vdisk.id (librbd copies image metadata into clones). The retried create discards it:
+// it is ours (the record's own random name) and must go, or it keeps its source's hidden
+// snapshot, and so the source, for ever (the kill -9 campaign left three images that way).
+TEST_F(RbdPoolTest, HalfMadeCloneCarryingItsSourcesTagIsDiscarded) {
+  Volume src = MakeWritten("pvc-hm-src", 8 * kMiB, {}, 32);
+  ASSERT_OK_AND_ASSIGN(std::string child,
+                       inspector_->KilledBetweenCloneAndTag(fixture_->instance(), src, "pvc-hm"));
+  ASSERT_EQ(inspector_->Tag(child), src.id) << "librbd copied the source's metadata";
+  // The sidecar's retry of the killed create: takes the record over, discards, creates anew.
+  ASSERT_OK_AND_ASSIGN(Volume c, CloneOf("pvc-hm", VolumeSource::Kind::kVolume, src.id, 8 * kMiB));
+  EXPECT_FALSE(inspector_->Exists(child)) << "the half-made clone is removed";
+  ASSERT_OK(pool_->delete_volume(c.id));
+  ASSERT_OK(pool_->delete_volume(src.id));
+  impl().WaitForBackgroundWork();
+  EXPECT_FALSE(inspector_->Exists(Image(src))) << "nothing keeps the source";
   EXPECT_EQ(inspector_->Records(fixture_->instance()), std::vector<std::string>{});
 }
 
