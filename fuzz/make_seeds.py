@@ -124,3 +124,77 @@ put("backup_objects_fuzz", "key", b"\x06" + json.dumps({"kdf": "hkdf-sha256", "s
 put("backup_objects_fuzz", "key_scrypt", b"\x06" + json.dumps({"kdf": "scrypt", "salt": "AA==",
     "wrapped": "AA==", "scrypt": {"n": "x", "r": 8, "p": 1}}).encode())
 put("backup_objects_fuzz", "hex", b"\x07" + b"0f" * 32)
+
+# vhost-user sessions (vhost_user_fuzz.cc's script format): a QEMU-like start-up, rings in guest
+# RAM, requests, a kick, then the calls QEMU makes when the guest stops.
+VA = 0x7F0000000000
+
+
+def msg(request, payload=b"", fd=0, need_reply=False):
+    return struct.pack("<BBH", request - 1, (fd << 1) | int(need_reply), len(payload)) + payload
+
+
+def ram(off, data):
+    out = b""
+    while data:
+        part, data = data[:255], data[255:]
+        out += struct.pack("<BHB", 0xFF, off, len(part)) + part
+        off += len(part)
+    return out
+
+
+def blk_ring(num, requests):
+    """Descriptor table at GPA 0, avail/used after it; each request = (type, sector, data_len)."""
+    desc, avail = 0, 16 * num
+    used = (avail + 6 + 2 * num + 3) & ~3
+    table, heads = b"", []
+    for k, (kind, sector, length) in enumerate(requests):
+        base = 0x1000 + k * 0x1000
+        head = len(table) // 16
+        heads.append(head)
+        chain = [(base, 16, 0)]
+        if length:
+            chain.append((base + 0x100, length, 2 if kind == 0 else 0))
+        chain.append((base + 0xF00, 1, 2))
+        for j, (addr, ln, wflag) in enumerate(chain):
+            last = j == len(chain) - 1
+            table += struct.pack("<QIHH", addr, ln, wflag | (0 if last else 1), head + j + 1 if not last else 0)
+    out = ram(desc, table)
+    out += ram(avail, struct.pack("<HH", 0, len(heads)) + b"".join(struct.pack("<H", h) for h in heads))
+    for k, (kind, sector, length) in enumerate(requests):
+        out += ram(0x1000 + k * 0x1000, struct.pack("<IIQ", kind, 0, sector))
+        if kind == 1 and length:
+            out += ram(0x1100 + k * 0x1000, bytes([0x5A]) * min(length, 255))
+    return out, desc, avail, used
+
+
+def session(num_queues, num, requests, features, inflight=False, tail=b""):
+    rings, desc, avail, used = blk_ring(num, requests)
+    s = bytes([num_queues - 1])
+    s += msg(1, need_reply=True) + msg(15, need_reply=True)
+    s += msg(2, struct.pack("<Q", features)) + msg(16, struct.pack("<Q", 0x1229)) + msg(17)
+    s += msg(21, fd=5)
+    s += msg(24, struct.pack("<III", 0, 60, 0) + bytes(60))
+    if inflight:
+        s += msg(31, struct.pack("<QQHHI", 0, 0, num_queues, num, 0))
+        s += msg(32, struct.pack("<QQHHI", 4096, 0, num_queues, num, 0), fd=4)
+    s += msg(5, struct.pack("<II", 1, 0) + struct.pack("<QQQQ", 0, 64 << 10, VA, 0), fd=1, need_reply=True)
+    s += msg(8, struct.pack("<II", 0, num)) + msg(10, struct.pack("<II", 0, 0))
+    s += msg(9, struct.pack("<IIQQQQ", 0, 0, VA + desc, VA + used, VA + avail, 0))
+    s += msg(13, struct.pack("<Q", 0), fd=2)
+    s += rings
+    s += msg(12, struct.pack("<Q", 0), fd=2) + msg(18, struct.pack("<II", 0, 1)) + b"\xfe"
+    s += tail + msg(11, struct.pack("<II", 0, 0)) + msg(34)
+    return s
+
+
+F = (1 << 32) | (1 << 30) | (1 << 28) | (1 << 29)
+put("vhost_user_fuzz", "read", session(1, 8, [(0, 0, 512)], 1 << 32 | 1 << 30))
+put("vhost_user_fuzz", "write_flush", session(2, 16, [(1, 8, 1024), (4, 0, 0), (8, 0, 0)], F))
+put("vhost_user_fuzz", "inflight", session(1, 8, [(0, 2040, 4096), (1, 3, 512)], F, inflight=True))
+put("vhost_user_fuzz", "remap", session(1, 8, [(0, 0, 512)], F, tail=msg(
+    5, struct.pack("<II", 2, 0) + struct.pack("<QQQQ", 0, 32 << 10, VA, 0)
+    + struct.pack("<QQQQ", 32 << 10, 32 << 10, VA + (32 << 10), 32 << 10), fd=7) + b"\xfe"))
+put("vhost_user_fuzz", "bad_fds", bytes([3]) + msg(13, struct.pack("<Q", 0), fd=6)
+    + msg(12, struct.pack("<Q", 0x100)) + msg(5, b"\x09" + bytes(7), fd=1) + msg(22, bytes(300))
+    + msg(32, struct.pack("<QQHHI", 1 << 40, 0, 1, 8, 0), fd=4))

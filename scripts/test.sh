@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # README command 2: installs dependencies, builds, and runs the whole test suite (unit,
-# integration against real Ceph / tgt / ganesha / loop devices / QEMU, end-to-end).
-# Extra arguments go to ctest (e.g. -L unit, -R csi).
+# integration against real Ceph / tgt / ganesha / loop devices / QEMU, end-to-end), then the
+# sanitizer sets and short fuzz runs (scripts/sanitize.sh all).
+# Extra arguments go to ctest (e.g. -L unit, -R csi) and skip the sanitizer part.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 if [[ $(id -u) -ne 0 ]]; then
@@ -23,5 +24,12 @@ if ((${#reruns[@]} > 0)); then
   for m in "${reruns[@]}"; do
     echo "  $(head -n 2 "$m" | tr '\n' ' ')(stack: $PWD/$m)"
   done
+fi
+cd - >/dev/null
+if (($# > 0)); then
+  echo "test.sh: ctest arguments given ($*): sanitizer builds and fuzz runs skipped" \
+    "(scripts/sanitize.sh all runs them)"
+else
+  scripts/sanitize.sh all || rc=1
 fi
 exit "$rc"

@@ -17,8 +17,8 @@ std::string HumanBytes(double bytes) {
     ++u;
   }
   if (u == 0) return absl::StrFormat("%.0f B", bytes);
-  return absl::StrFormat(bytes < 10 ? "%.2f %s" : bytes < 100 ? "%.1f %s" : "%.0f %s", bytes,
-                         kUnits[u]);
+  const int decimals = bytes < 10 ? 2 : bytes < 100 ? 1 : 0;
+  return absl::StrFormat("%.*f %s", decimals, bytes, kUnits[u]);
 }
 
 std::string ProgressLine(const Progress& p, int bar_width) {

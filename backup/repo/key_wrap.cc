@@ -1,5 +1,9 @@
 #include "backup/repo/key_wrap.h"
 
+#include <cstring>
+#include <limits>
+#include <type_traits>
+
 #include <openssl/evp.h>
 #include <openssl/kdf.h>
 
@@ -78,9 +82,10 @@ StatusOr<std::string> WrapKeys(const RepoKeys& keys, const RepoSecret& secret,
 StatusOr<RepoKeys> UnwrapKeys(const std::string& key_object, const RepoSecret& secret,
                               const std::string& repo_id) {
   nlohmann::json j = nlohmann::json::parse(key_object, nullptr, false);
-  if (j.is_discarded() || !j.is_object() || !j.contains("kdf") || !j.contains("salt") ||
-      !j.contains("wrapped"))
-    return absl::DataLossError("key object is not valid JSON with kdf/salt/wrapped");
+  auto is_string = [&](const char* k) { return j.contains(k) && j[k].is_string(); };
+  if (j.is_discarded() || !j.is_object() || !is_string("kdf") || !is_string("salt") ||
+      !is_string("wrapped"))
+    return absl::DataLossError("key object is not valid JSON with string kdf/salt/wrapped");
   const std::string kdf = j["kdf"].get<std::string>();
   if (kdf != KdfFor(secret))
     return absl::PermissionDeniedError(absl::StrCat(
@@ -88,9 +93,17 @@ StatusOr<RepoKeys> UnwrapKeys(const std::string& key_object, const RepoSecret& s
         secret.origin));
   ScryptParams sp;
   if (kdf == "scrypt" && j.contains("scrypt")) {
-    sp.n = j["scrypt"].value("n", sp.n);
-    sp.r = j["scrypt"].value("r", sp.r);
-    sp.p = j["scrypt"].value("p", sp.p);
+    const nlohmann::json& p = j["scrypt"];
+    auto param = [&](const char* k, auto* out) {
+      if (!p.contains(k)) return true;
+      using T = std::remove_pointer_t<decltype(out)>;
+      if (!p[k].is_number_unsigned() || p[k].get<uint64_t>() > std::numeric_limits<T>::max())
+        return false;
+      *out = static_cast<T>(p[k].get<uint64_t>());
+      return true;
+    };
+    if (!p.is_object() || !param("n", &sp.n) || !param("r", &sp.r) || !param("p", &sp.p))
+      return absl::DataLossError("key object's scrypt parameters are not unsigned numbers");
   }
   ASSIGN_OR_RETURN(std::string salt, Base64Decode(j["salt"].get<std::string>()));
   ASSIGN_OR_RETURN(std::string sealed, Base64Decode(j["wrapped"].get<std::string>()));

@@ -58,5 +58,22 @@ TEST(KeyWrap, EmptyPasswordAndGarbageObjects) {
             absl::StatusCode::kDataLoss);
 }
 
+// Found by backup_objects_fuzz: a key object from a hostile bucket with fields of the wrong JSON
+// type was an uncaught exception (the process aborted) instead of DATA_LOSS.
+TEST(KeyWrap, FieldsOfTheWrongTypeAreDataLoss) {
+  RepoSecret kf{RepoSecret::Kind::kKeyFile, std::string(48, 'k'), "key file"};
+  for (const char* obj : {R"({"kdf": "hkdf-sha256", "salt": "AAAA", "wrapped": 2})",
+                          R"({"kdf": 7, "salt": "AAAA", "wrapped": "AAAA"})",
+                          R"({"kdf": "hkdf-sha256", "salt": ["AAAA"], "wrapped": "AAAA"})"}) {
+    EXPECT_EQ(UnwrapKeys(obj, kf, "r").status().code(), absl::StatusCode::kDataLoss) << obj;
+  }
+  for (const char* obj : {R"({"kdf": "scrypt", "salt": "AA==", "wrapped": "AA==", "scrypt": {"n": "x"}})",
+                          R"({"kdf": "scrypt", "salt": "AA==", "wrapped": "AA==", "scrypt": [1]})",
+                          R"({"kdf": "scrypt", "salt": "AA==", "wrapped": "AA==", "scrypt": {"r": -8}})",
+                          R"({"kdf": "scrypt", "salt": "AA==", "wrapped": "AA==", "scrypt": {"p": 4294967297}})"}) {
+    EXPECT_EQ(UnwrapKeys(obj, Password("pw"), "r").status().code(), absl::StatusCode::kDataLoss) << obj;
+  }
+}
+
 }  // namespace
 }  // namespace vdisk::backup

@@ -17,6 +17,8 @@
 #include <sstream>
 #include <thread>
 
+#include <gtest/gtest.h>
+
 #include "common/fs.h"
 
 namespace vdisk::csi::testing {
@@ -176,6 +178,7 @@ int DriverProcess::Stop() {
   for (int i = 0; i < 300; ++i) {
     if (::waitpid(pid_, &st, WNOHANG) == pid_) {
       pid_ = -1;
+      CheckSanitizerReports();
       return WIFEXITED(st) ? WEXITSTATUS(st) : -1;
     }
     std::this_thread::sleep_for(std::chrono::milliseconds(50));
@@ -199,6 +202,26 @@ void DriverProcess::Kill() {
   int st = 0;
   ::waitpid(pid_, &st, 0);
   pid_ = -1;
+  CheckSanitizerReports();
+}
+
+void DriverProcess::CheckSanitizerReports() {
+  std::ifstream in(log_path_);
+  std::stringstream ss;
+  ss << in.rdbuf();
+  const std::string log = ss.str();
+  if (log.size() <= log_checked_) return;
+  const size_t from = log_checked_;
+  log_checked_ = log.size();
+  for (const char* marker : {"ERROR: AddressSanitizer", "ERROR: LeakSanitizer", "WARNING: ThreadSanitizer",
+                             "runtime error:"}) {
+    size_t at = log.find(marker, from);
+    if (at == std::string::npos) continue;
+    const size_t begin = log.rfind('\n', at) == std::string::npos ? 0 : log.rfind('\n', at) + 1;
+    ADD_FAILURE() << "vdisk-csi reported a sanitizer finding (" << log_path_ << "):\n"
+                  << log.substr(begin, 6000);
+    return;
+  }
 }
 
 std::string DriverProcess::Log() const {

@@ -58,6 +58,11 @@ class DriverProcess {
   CsiClient& client() { return *client_; }
 
  private:
+  // Fails the running test with the report if the driver's log gained an ASan / UBSan / LSan /
+  // TSan report since the last check (a sanitizer build's driver reports into its log, and a
+  // leak report only changes its exit code, which callers may not look at).
+  void CheckSanitizerReports();
+  size_t log_checked_ = 0;
   std::vector<std::string> args_;
   std::string log_path_, endpoint_;
   pid_t pid_ = -1;
