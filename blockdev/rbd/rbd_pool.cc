@@ -72,7 +72,10 @@ StatusOr<std::shared_ptr<Pool>> OpenRbdPool(const RbdPoolOptions& options) {
 
 RbdPool::RbdPool(RbdPoolOptions options) : options_(std::move(options)), owner_(RandomOwner()) {}
 
-RbdPool::~RbdPool() { flattener_.reset(); }
+RbdPool::~RbdPool() {
+  collect_timer_.reset();  // it queues jobs on the flattener
+  flattener_.reset();
+}
 
 StatusOr<std::shared_ptr<RbdPool>> RbdPool::Open(const RbdPoolOptions& options) {
   std::shared_ptr<RbdPool> pool(new RbdPool(options));
@@ -98,6 +101,9 @@ StatusOr<std::shared_ptr<RbdPool>> RbdPool::Open(const RbdPoolOptions& options) 
   pool->flattener_ = std::make_unique<Flattener>();
   RbdPool* self = pool.get();
   pool->flattener_->Enqueue("sweep", [self](const std::atomic<bool>&) { self->Sweep(); });
+  pool->collect_timer_ = std::make_unique<PeriodicThread>(
+      std::chrono::duration_cast<std::chrono::milliseconds>(kCollectRetryPeriod),
+      [self] { self->RunCollectRetries(); });
   spdlog::info("rbd pool {}: {} rados pool {} journal {}", options.name,
                pool->cluster_->describe(), options.defaults.rbd_pool, object);
   return pool;
@@ -517,7 +523,16 @@ void RbdPool::RunFlattenJob(const std::string& volume_id, const std::atomic<bool
     CollectVolume(MakeVolumeId(parent->pool, parent->image));
 }
 
-void RbdPool::WaitForBackgroundWork() { flattener_->WaitIdle(); }
+void RbdPool::WaitForBackgroundWork() {
+  for (;;) {
+    flattener_->WaitIdle();
+    {
+      std::lock_guard lock(collect_mu_);
+      if (collect_retry_.empty()) return;
+    }
+    std::this_thread::sleep_for(std::chrono::milliseconds(100));
+  }
+}
 
 // ---------------------------------------------------------------------------------------------
 // Garbage collection.
@@ -527,28 +542,135 @@ Status RbdPool::ForgetRecord(const std::string& key) {
   return journal_->Update({}, {key});
 }
 
+namespace {
+// What keeps a deleted volume's image (empty: nothing): a user snapshot (a CSI snapshot, or the
+// hidden snapshot of a clone being made), or a trashed snapshot that still has children. A
+// trashed snapshot without children does not keep it: librbd drops such a snapshot when its
+// last child goes, but a process killed between the child's detach and that drop (or the drop
+// failing) leaves it, and rbd_remove deletes it with the image. Moves `image` off its head.
+StatusOr<std::string> WhatKeepsImage(rbd_image_t image) {
+  ASSIGN_OR_RETURN(auto snaps, ListSnaps(image));
+  for (const auto& s : snaps) {
+    rbd_snap_namespace_type_t type;
+    if (int r = rbd_snap_get_namespace_type(image, s.id, &type); r < 0) {
+      if (r == -ENOENT) continue;  // dropped meanwhile
+      return RadosError(r, "rbd_snap_get_namespace_type");
+    }
+    if (type != RBD_SNAP_NAMESPACE_TYPE_TRASH) return absl::StrCat("snapshot ", s.name);
+  }
+  for (const auto& s : snaps) {
+    if (int r = rbd_snap_set_by_id(image, s.id); r < 0) {
+      if (r == -ENOENT) continue;
+      return RadosError(r, "rbd_snap_set_by_id");
+    }
+    size_t max = 8;
+    for (;;) {
+      std::vector<rbd_linked_image_spec_t> children(max);
+      int r = rbd_list_children3(image, children.data(), &max);
+      if (r == -ERANGE) continue;
+      if (r < 0) return RadosError(r, "rbd_list_children3");
+      std::string kids;
+      for (size_t i = 0; i < max; ++i)
+        absl::StrAppend(&kids, i ? ", " : "", children[i].pool_name, "/", children[i].image_name,
+                        children[i].trash ? " (in the rbd trash)" : "");
+      rbd_linked_image_spec_list_cleanup(children.data(), max);
+      if (max > 0) return absl::StrCat("trashed snapshot ", s.name, " has clones: ", kids);
+      break;
+    }
+  }
+  return std::string();
+}
+}  // namespace
+
+void RbdPool::RetryCollect(const std::string& volume_id, const std::string& why) {
+  std::lock_guard lock(collect_mu_);
+  const auto now = std::chrono::steady_clock::now();
+  auto [it, first] = collect_retry_.try_emplace(volume_id, now);
+  if (now - it->second > kCollectRetryFor) {
+    spdlog::warn("rbd pool {}: deleted volume {}: image still not removable after {} min ({}); "
+                 "left for the next start's sweep", options_.name, volume_id,
+                 std::chrono::duration_cast<std::chrono::minutes>(kCollectRetryFor).count(), why);
+    collect_retry_.erase(it);
+  } else if (first) {
+    spdlog::info("rbd pool {}: deleted volume {}: image kept for now ({}); retried every {} s",
+                 options_.name, volume_id, why, kCollectRetryPeriod.count());
+  }
+}
+
+void RbdPool::SettledCollect(const std::string& volume_id) {
+  std::lock_guard lock(collect_mu_);
+  collect_retry_.erase(volume_id);
+}
+
+void RbdPool::RunCollectRetries() {
+  {
+    std::lock_guard lock(collect_mu_);
+    if (collect_retry_.empty()) return;
+  }
+  flattener_->Enqueue("collect-retry", [this](const std::atomic<bool>& cancel) {
+    std::vector<std::string> ids;
+    {
+      std::lock_guard lock(collect_mu_);
+      for (const auto& [id, since] : collect_retry_) ids.push_back(id);
+    }
+    for (const auto& id : ids) {
+      if (cancel) return;
+      CollectVolume(id);
+    }
+  });
+}
+
+void RbdPool::ScheduleCollectDeleted() {
+  flattener_->Enqueue("collect-deleted", [this](const std::atomic<bool>&) { CollectDeleted(); });
+}
+
+void RbdPool::CollectDeleted() {
+  auto vols = journal_->List("v/");
+  if (!vols.ok()) {
+    spdlog::warn("rbd pool {}: collecting deleted volumes: {}", options_.name,
+                 vols.status().ToString());
+    return;
+  }
+  for (const auto& [key, raw] : *vols) {
+    auto rec = VolumeRecordFromJson(raw);
+    if (rec.ok() && rec->state == RecordState::kDeleted) CollectVolume(rec->id);
+  }
+}
+
 void RbdPool::CollectVolume(const std::string& volume_id, int depth) {
   if (depth > 64) return;
   auto rec = ReadVolumeAny(volume_id);
-  if (!rec.ok() || !*rec || (*rec)->state != RecordState::kDeleted) return;
+  if (!rec.ok()) return RetryCollect(volume_id, rec.status().ToString());
+  if (!*rec || (*rec)->state != RecordState::kDeleted) return SettledCollect(volume_id);
   const VolumeRecord& r = **rec;
   auto io = Io(r.rbd_pool);
-  if (!io.ok()) return;
+  if (!io.ok()) return RetryCollect(volume_id, io.status().ToString());
   std::optional<ParentRef> parent;
+  bool image_gone = false;
+  // The sweep, a retry and the deletions of its last children may all collect this image.
+  std::optional<ImageLocks::Guard> one_at_a_time;
+  one_at_a_time.emplace(image_locks_.Lock(volume_id));
   {
     auto img = r.image_id.empty() ? Image::OpenByName(**io, r.image, "", true)
                                   : Image::OpenById(**io, r.image_id, "", true);
     if (!img.ok()) {
-      if (absl::IsNotFound(img.status())) {
-        (void)ForgetRecord(VolumeKey(volume_id));
-        spdlog::info("rbd pool {}: deleted volume {}: image already gone", options_.name,
-                     volume_id);
+      if (!absl::IsNotFound(img.status())) return RetryCollect(volume_id, img.status().ToString());
+      // Removed by a process killed before it forgot the record (or by a concurrent collector):
+      // rbd_remove below drops whatever librbd left (directory entry, id object).
+      image_gone = true;
+    } else {
+      auto p = GetParent(img->get());
+      if (!p.ok()) return RetryCollect(volume_id, p.status().ToString());
+      parent = *p;
+      auto keeps = WhatKeepsImage(img->get());
+      if (!keeps.ok()) return RetryCollect(volume_id, keeps.status().ToString());
+      // Still needed by snapshots / clones: the deletion of the last of them collects it again.
+      if (!keeps->empty()) {
+        spdlog::info("rbd pool {}: deleted volume {}: image {}/{} kept while needed ({})",
+                     options_.name, volume_id, r.rbd_pool, r.image, *keeps);
+        return SettledCollect(volume_id);
       }
-      return;
     }
-    auto snaps = ListSnaps(img->get());
-    if (!snaps.ok() || !snaps->empty()) return;  // still needed by snapshots / clones
-    if (auto p = GetParent(img->get()); p.ok()) parent = *p;
   }
   int rr = rbd_remove((*io)->get(), r.image.c_str());
   // A handle closing concurrently (a sweep, a flatten) lingers as a watcher for a moment.
@@ -556,12 +678,26 @@ void RbdPool::CollectVolume(const std::string& volume_id, int depth) {
     std::this_thread::sleep_for(std::chrono::milliseconds(100));
     rr = rbd_remove((*io)->get(), r.image.c_str());
   }
-  if (rr < 0 && rr != -ENOENT) {
-    spdlog::info("rbd pool {}: deleted volume {}: image {}/{} kept for now: {}", options_.name,
-                 volume_id, r.rbd_pool, r.image, std::strerror(-rr));
+  if (rr == -ECHILD || rr == -ENOTEMPTY) {
+    // A snapshot or clone appeared since the check (nothing vdisk does to a deleted volume):
+    // its deletion collects this one again.
+    spdlog::info("rbd pool {}: deleted volume {}: image {}/{} kept: {}", options_.name, volume_id,
+                 r.rbd_pool, r.image, std::strerror(-rr));
+    return SettledCollect(volume_id);
+  }
+  if (rr < 0 && rr != -ENOENT)
+    return RetryCollect(volume_id, absl::StrCat("removing image ", r.rbd_pool, "/", r.image, ": ",
+                                                std::strerror(-rr)));
+  one_at_a_time.reset();  // before the parent's key below
+  if (Status s = ForgetRecord(VolumeKey(volume_id)); !s.ok())
+    return RetryCollect(volume_id, s.ToString());
+  SettledCollect(volume_id);
+  if (image_gone) {
+    spdlog::info("rbd pool {}: deleted volume {}: image already gone", options_.name, volume_id);
+    // Its parent (if it had one) may be waiting for it and is no longer known.
+    ScheduleCollectDeleted();
     return;
   }
-  (void)ForgetRecord(VolumeKey(volume_id));
   spdlog::info("rbd pool {}: removed image {}/{} of deleted volume {}", options_.name,
                r.rbd_pool, r.image, volume_id);
   if (parent && IsIdSafePoolName(parent->pool))
@@ -569,13 +705,19 @@ void RbdPool::CollectVolume(const std::string& volume_id, int depth) {
 }
 
 namespace {
-// True if the image was made for record `id` (metadata), or carries no vdisk metadata and was
+// True if the image was made for record `id`: tagged with it (metadata vdisk.id); or a clone
+// tagged with another id, which librbd copied from the parent with the rest of its metadata (a
+// crash between the clone and tagging; the name is the record's own random one); or untagged and
 // created after the record (a crash between create and tagging).
 bool ImageBelongsTo(rbd_image_t image, const std::string& id, int64_t record_created_ns) {
   char value[256];
   size_t len = sizeof value;
   int r = rbd_metadata_get(image, "vdisk.id", value, &len);
-  if (r >= 0) return std::string(value) == id;
+  if (r >= 0) {
+    if (std::string(value) == id) return true;
+    auto parent = GetParent(image);
+    return parent.ok() && parent->has_value();
+  }
   struct timespec ts = {};
   if (rbd_get_create_timestamp(image, &ts) < 0) return false;
   int64_t created = ts.tv_sec * 1000000000LL + ts.tv_nsec;

@@ -15,10 +15,12 @@
 #include "blockdev/pool.h"
 #include "blockdev/rbd/cluster.h"
 #include "blockdev/rbd/flattener.h"
+#include "blockdev/rbd/image_locks.h"
 #include "blockdev/rbd/journal.h"
 #include "blockdev/rbd/owner_lease.h"
 #include "blockdev/rbd/rbd_options.h"
 #include "blockdev/rbd/records.h"
+#include "common/periodic.h"
 #include "common/step_log.h"
 
 namespace vdisk::blockdev::rbd {
@@ -32,6 +34,12 @@ Status ReadSnapFacts(rbd_image_t img, SnapshotRecord* rec);
 // Creators refresh updated_unix_ns at least this often during long steps (flatten); a creating
 // record silent for options.abandon_after_s is abandoned.
 inline constexpr int kHeartbeatSeconds = 15;
+
+// A deleted volume's image that cannot be removed yet for a passing reason is retried this
+// often, for at most kCollectRetryFor (past the OSDs' osd_client_watch_timeout, 30 s by
+// default, after which a killed client's watch is gone); then it waits for the next start.
+inline constexpr std::chrono::seconds kCollectRetryPeriod{2};
+inline constexpr std::chrono::minutes kCollectRetryFor{10};
 
 // The most objects an image may have: librbd refuses an object map past this many
 // (cls::rbd::MAX_OBJECT_MAP_OBJECT_COUNT), and without one, removing an image costs one RADOS
@@ -86,7 +94,8 @@ class RbdPool final : public Pool, public std::enable_shared_from_this<RbdPool> 
   Status detach(const std::string& id, const Attachment& attachment) override;
   Status node_expand(const std::string& id, const Attachment& attachment) override;
 
-  // For tests and operators: waits until no background flatten / GC job is queued or running.
+  // For tests and operators: waits until no background flatten / GC job is queued or running
+  // and no deleted volume's image is waiting for a retry of its removal.
   void WaitForBackgroundWork();
 
  private:
@@ -142,9 +151,20 @@ class RbdPool final : public Pool, public std::enable_shared_from_this<RbdPool> 
   void ScheduleFlatten(const std::string& volume_id);
   void RunFlattenJob(const std::string& volume_id, const std::atomic<bool>& cancel);
 
-  // Removes the image of a deleted (hidden) volume if nothing needs it any more, then the same
-  // for its parent. Best effort: failures are logged and left for the next sweep.
+  // Removes the image of a deleted (hidden) volume if nothing needs it any more (no user
+  // snapshot, no trashed snapshot with children), then the same for its parent. An image that
+  // is busy (a watcher: one of our own handles closing, or a killed process's watch that the
+  // OSDs have not timed out yet) or a transient error is retried in the background
+  // (kCollectRetry) until it goes; an image found already gone (a process killed inside its
+  // removal) re-collects every deleted volume, since its parent is no longer known.
   void CollectVolume(const std::string& volume_id, int depth = 0);
+  // Collects every deleted volume in the journal (background job, once per queue).
+  void ScheduleCollectDeleted();
+  void CollectDeleted();
+  // Retry bookkeeping of CollectVolume: `volume_id` needs another attempt / is settled.
+  void RetryCollect(const std::string& volume_id, const std::string& why);
+  void SettledCollect(const std::string& volume_id);
+  void RunCollectRetries();
   // With the journal lock held: if the creating record's creator is gone, takes the record
   // over (owner = this instance, marked building) so that exactly one caller cleans it up.
   bool ClaimIfAbandoned(VolumeRecord& rec);
@@ -176,6 +196,12 @@ class RbdPool final : public Pool, public std::enable_shared_from_this<RbdPool> 
   std::unique_ptr<OwnerLease> lease_;  // taken before this instance writes a creating record
   std::mutex building_mu_;
   std::set<std::string> building_;
+  ImageLocks image_locks_;  // clean-up work per image (image_locks.h)
+  // Deleted volumes whose image removal is retried, with the time of the first failure.
+  std::mutex collect_mu_;
+  std::map<std::string, std::chrono::steady_clock::time_point> collect_retry_;
+  // Queues the retries (RunCollectRetries) every kCollectRetryPeriod; stopped before flattener_.
+  std::unique_ptr<PeriodicThread> collect_timer_;
   // Last: stopped first on destruction (its jobs use everything above).
   std::unique_ptr<Flattener> flattener_;
 };

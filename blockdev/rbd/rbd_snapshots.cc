@@ -168,6 +168,8 @@ Status RbdPool::delete_snapshot(const std::string& id) {
   // the last child is deleted or flattened. Never unprotect / flatten anything here.
   ASSIGN_OR_RETURN(const IoCtx* io, Io(rec.rbd_pool));
   {
+    // The sweep may be finishing this same deletion (a kill left it "deleting").
+    auto one_at_a_time = image_locks_.Lock(MakeVolumeId(rec.rbd_pool, rec.image));
     auto img = Image::OpenById(*io, rec.image_id, "", false);
     if (img.ok()) {
       int r = rbd_snap_remove2(img->get(), rec.snap.c_str(), 0, &NoProgress, nullptr);

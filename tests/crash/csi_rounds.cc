@@ -54,7 +54,8 @@ class Campaign {
 
   CsiCampaignResult Run() {
     if (!StartDriver()) return std::move(result_);
-    for (int round = 0; round < o_.rounds && result_.violations.size() < 5; ++round) {
+    // A driver that cannot be restarted ends the rounds (the violation says why).
+    for (int round = 0; round < o_.rounds && result_.violations.size() < 5 && driver_; ++round) {
       Round(round);
       result_.rounds = round + 1;
     }

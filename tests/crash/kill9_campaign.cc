@@ -216,8 +216,11 @@ int main(int argc, char** argv) {
     pools.reset();  // close our handle before the pool goes
     pool = absl::InternalError("closed");
     co.pool.reset();
-    Sh(absl::StrCat("ceph -c ", conf, " osd pool rm ", rados_pool, " ", rados_pool,
-                    " --yes-i-really-really-mean-it >/dev/null 2>&1"));
+    if (violations.empty() || std::getenv("VDISK_TEST_KEEP") == nullptr)
+      Sh(absl::StrCat("ceph -c ", conf, " osd pool rm ", rados_pool, " ", rados_pool,
+                      " --yes-i-really-really-mean-it >/dev/null 2>&1"));
+    else
+      std::printf("kill9: rados pool %s kept for a look (VDISK_TEST_KEEP)\n", rados_pool.c_str());
   }
   if (!violations.empty()) {
     ::setenv("VDISK_TEST_KEEP", "1", 1);  // keep the scratch directory for a look

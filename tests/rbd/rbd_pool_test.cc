@@ -8,11 +8,13 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include <functional>
 #include <chrono>
 #include <thread>
 
 #include "absl/strings/str_cat.h"
 #include "blockdev/rbd/cluster.h"
+#include "blockdev/rbd/journal.h"
 #include "blockdev/rbd/rbd_pool_impl.h"
 #include "blockdev/sync_io.h"
 #include "tests/pool/pool_test_util.h"
@@ -96,6 +98,88 @@ class Inspector {
     }
     if (n > 0) rbd_snap_list_end(snaps.data());
     return {user, trash};
+  }
+  // Opens the image read-write (a watcher on its header, as a client that was killed leaves
+  // until the OSDs time its watch out).
+  StatusOr<rbdb::Image> Hold(const std::string& image) {
+    return rbdb::Image::OpenByName(io_, image, "", false);
+  }
+  // The volume and snapshot records in the journal of pool instance `instance`, by key.
+  std::vector<std::string> Records(const std::string& instance) {
+    rbdb::Journal journal(&io_, "vdisk.journal." + instance);
+    std::vector<std::string> keys;
+    for (const char* prefix : {"v/", "s/", "vn/", "sn/"}) {
+      auto all = journal.List(prefix);
+      if (!all.ok()) return {"<" + all.status().ToString() + ">"};
+      for (const auto& [k, v] : *all) keys.push_back(k);
+    }
+    return keys;
+  }
+  // What a controller killed inside DeleteVolume leaves once librbd removed the image: the
+  // record committed as deleted (its name freed) and no image, the parent not collected yet.
+  Status KilledAfterImageRemoval(const std::string& instance, const std::string& volume_id) {
+    rbdb::Journal journal(&io_, "vdisk.journal." + instance);
+    ASSIGN_OR_RETURN(auto raw, journal.Get(rbdb::VolumeKey(volume_id)));
+    if (!raw) return absl::NotFoundError(volume_id);
+    ASSIGN_OR_RETURN(rbdb::VolumeRecord rec, rbdb::VolumeRecordFromJson(*raw));
+    rec.state = rbdb::RecordState::kDeleted;
+    {
+      ASSIGN_OR_RETURN(rbdb::Journal::Lock held, journal.Acquire());
+      RETURN_IF_ERROR(journal.Update({{rbdb::VolumeKey(volume_id), rbdb::ToJson(rec)}},
+                                     {rbdb::VolumeNameKey(rec.name)}));
+    }
+    if (int r = rbd_remove(io_.get(), rec.image.c_str()); r < 0)
+      return rbdb::RadosError(r, "rbd_remove " + rec.image);
+    return Status();
+  }
+  // What a controller killed inside CreateVolume from volume `src` leaves between rbd_clone3 and
+  // tagging the child: a "creating" record with its hidden snapshot, the snapshot, and the child
+  // image, which carries `src`'s vdisk.id (librbd copies image metadata into clones). Returns
+  // the child's image name.
+  StatusOr<std::string> KilledBetweenCloneAndTag(const std::string& instance, const Volume& src,
+                                                 const std::string& name) {
+    rbdb::Journal journal(&io_, "vdisk.journal." + instance);
+    ASSIGN_OR_RETURN(auto raw, journal.Get(rbdb::VolumeKey(src.id)));
+    if (!raw) return absl::NotFoundError(src.id);
+    ASSIGN_OR_RETURN(rbdb::VolumeRecord s, rbdb::VolumeRecordFromJson(*raw));
+    rbdb::VolumeRecord rec;
+    rec.name = name;
+    rec.rbd_pool = s.rbd_pool;
+    rec.image = rbdb::NewImageName();
+    rec.id = rbdb::MakeVolumeId(rec.rbd_pool, rec.image);
+    rec.size_bytes = src.size_bytes;
+    rec.source = {VolumeSource::Kind::kVolume, src.id};
+    rec.owner = "a-killed-controller";  // holds no owner lease: provably gone
+    rec.created_unix_ns = rec.updated_unix_ns = rbdb::NowUnixNs();
+    rec.clone_snap = rbdb::NewCloneSnapName();
+    rec.clone_src_pool = s.rbd_pool;
+    rec.clone_src_image_id = s.image_id;
+    {
+      ASSIGN_OR_RETURN(rbdb::Journal::Lock held, journal.Acquire());
+      RETURN_IF_ERROR(journal.Update({{rbdb::VolumeKey(rec.id), rbdb::ToJson(rec)},
+                                      {rbdb::VolumeNameKey(rec.name), rec.id}}));
+    }
+    {
+      ASSIGN_OR_RETURN(rbdb::Image simg, rbdb::Image::OpenById(io_, s.image_id, "", false));
+      if (int r = rbd_snap_create(simg.get(), rec.clone_snap.c_str()); r < 0)
+        return rbdb::RadosError(r, "rbd_snap_create");
+    }
+    rbd_image_options_t opts;
+    rbd_image_options_create(&opts);
+    rbd_image_options_set_uint64(opts, RBD_IMAGE_OPTION_CLONE_FORMAT, 2);
+    int r = rbd_clone3(io_.get(), s.image.c_str(), rec.clone_snap.c_str(), io_.get(),
+                       rec.image.c_str(), opts);
+    rbd_image_options_destroy(opts);
+    if (r < 0) return rbdb::RadosError(r, "rbd_clone3");
+    return rec.image;
+  }
+  // The image's vdisk.id tag ("" if none).
+  std::string Tag(const std::string& image) {
+    auto img = rbdb::Image::OpenByName(io_, image, "", true);
+    if (!img.ok()) return "";
+    char v[256] = {};
+    size_t len = sizeof v;
+    return rbd_metadata_get(img->get(), "vdisk.id", v, &len) >= 0 ? std::string(v) : "";
   }
   int ImagesNamed(const std::string& csi_name) {
     size_t max = 1024;
@@ -383,6 +467,104 @@ TEST_F(RbdPoolTest, DeletingAParentSnapshotWithLiveChildren) {
   ASSERT_OK(pool_->delete_volume(c2.id));
   EXPECT_FALSE(inspector_->Exists(Image(v))) << "collected with its last child";
   EXPECT_FALSE(inspector_->Exists(Image(c1)));
+}
+
+// A final clean-up deletes parents and their clones in any order, and a controller runs deletes
+// of different volumes at the same time: the last image must go with the last delete, without
+// waiting for a restart's sweep (the kill -9 campaign once found a parent left behind).
+TEST_F(RbdPoolTest, ParentAndClonesDeletedConcurrentlyLeaveNothing) {
+  std::vector<std::string> images;
+  for (int round = 0; round < 4; ++round) {
+    Volume p = MakeWritten(absl::StrCat("pvc-cc-", round), 8 * kMiB, {}, 20 + round);
+    ASSERT_OK_AND_ASSIGN(Snapshot s, pool_->create_snapshot(p.id, absl::StrCat("snap-cc-", round)));
+    ASSERT_OK_AND_ASSIGN(Volume c1, CloneOf(absl::StrCat("pvc-cc-vol-", round),
+                                            VolumeSource::Kind::kVolume, p.id, 8 * kMiB));
+    ASSERT_OK_AND_ASSIGN(Volume c2, CloneOf(absl::StrCat("pvc-cc-snap-", round),
+                                            VolumeSource::Kind::kSnapshot, s.id, 8 * kMiB));
+    ASSERT_OK_AND_ASSIGN(Volume c3, CloneOf(absl::StrCat("pvc-cc-grand-", round),
+                                            VolumeSource::Kind::kVolume, c1.id, 8 * kMiB));
+    for (const Volume& v : {p, c1, c2, c3}) images.push_back(Image(v));
+    // Odd rounds: the snapshot first, as the campaign's clean-up does; even rounds: with the rest.
+    if (round % 2) ASSERT_OK(pool_->delete_snapshot(s.id));
+    std::vector<std::thread> deletes;
+    std::vector<Status> results(5);
+    auto del = [&](int i, std::function<Status()> f) { deletes.emplace_back([&, i, f] { results[i] = f(); }); };
+    // Parent first on half the rounds, clones first on the other half.
+    std::vector<Volume> order = round < 2 ? std::vector<Volume>{p, c1, c2, c3}
+                                          : std::vector<Volume>{c3, c2, c1, p};
+    // As the provisioner sidecar does, a delete answered "in use" is retried: the collection of
+    // a clone opens its parent for a moment, and a watcher is a watcher.
+    auto delete_like_a_sidecar = [&](const std::string& id) {
+      Status r;
+      for (int attempt = 0; attempt < 100; ++attempt) {
+        r = pool_->delete_volume(id);
+        if (r.code() != StatusCode::kFailedPrecondition) break;
+        std::this_thread::sleep_for(std::chrono::milliseconds(100));
+      }
+      return r;
+    };
+    for (int i = 0; i < 4; ++i)
+      del(i, [&, v = order[i]] { return delete_like_a_sidecar(v.id); });
+    if (round % 2 == 0) del(4, [&] { return pool_->delete_snapshot(s.id); });
+    for (auto& t : deletes) t.join();
+    for (const Status& r : results) EXPECT_TRUE(r.ok()) << r;
+  }
+  impl().WaitForBackgroundWork();
+  for (const auto& image : images) EXPECT_FALSE(inspector_->Exists(image)) << image << " left behind";
+  EXPECT_EQ(inspector_->Records(fixture_->instance()), std::vector<std::string>{});
+}
+
+// A controller killed inside DeleteVolume of a clone after librbd removed the clone's image (its
+// parent, already deleted and hidden, no longer needed) and before it collected the parent: the
+// sidecar's retry of the same DeleteVolume must remove the parent too.
+TEST_F(RbdPoolTest, RetriedDeleteOfAClonePastItsImageRemovalCollectsTheParent) {
+  Volume p = MakeWritten("pvc-kp", 8 * kMiB, {}, 30);
+  ASSERT_OK_AND_ASSIGN(Volume c, CloneOf("pvc-kc", VolumeSource::Kind::kVolume, p.id, 8 * kMiB));
+  ASSERT_OK(pool_->delete_volume(p.id));
+  ASSERT_TRUE(inspector_->Exists(Image(p))) << "hidden while its clone needs it";
+  ASSERT_OK(inspector_->KilledAfterImageRemoval(fixture_->instance(), c.id));
+  ASSERT_OK(pool_->delete_volume(c.id));  // the retry
+  impl().WaitForBackgroundWork();
+  EXPECT_FALSE(inspector_->Exists(Image(c)));
+  EXPECT_FALSE(inspector_->Exists(Image(p))) << "the parent must go with its last clone";
+  EXPECT_EQ(inspector_->Records(fixture_->instance()), std::vector<std::string>{});
+}
+
+// The last clone of a deleted parent goes while another client still watches the parent (a
+// controller killed with the image open: its watch lasts until osd_client_watch_timeout): the
+// parent's removal is retried in the background until the watch is gone.
+TEST_F(RbdPoolTest, HiddenParentBusyWhenItsLastCloneGoesIsRemovedOnceFree) {
+  Volume p = MakeWritten("pvc-bp", 8 * kMiB, {}, 31);
+  ASSERT_OK_AND_ASSIGN(Volume c, CloneOf("pvc-bc", VolumeSource::Kind::kVolume, p.id, 8 * kMiB));
+  ASSERT_OK(pool_->delete_volume(p.id));
+  {
+    ASSERT_OK_AND_ASSIGN(rbdb::Image watcher, inspector_->Hold(Image(p)));
+    ASSERT_OK(pool_->delete_volume(c.id));
+    std::this_thread::sleep_for(std::chrono::seconds(3));
+    EXPECT_TRUE(inspector_->Exists(Image(p))) << "busy: kept while watched";
+  }
+  impl().WaitForBackgroundWork();
+  EXPECT_FALSE(inspector_->Exists(Image(p))) << "removed once nobody watches it";
+  EXPECT_EQ(inspector_->Records(fixture_->instance()), std::vector<std::string>{});
+}
+
+// A controller killed between rbd_clone3 and tagging the child leaves a child that carries its
+// source's vdisk.id (librbd copies image metadata into clones). The retried create discards it:
+// it is ours (the record's own random name) and must go, or it keeps its source's hidden
+// snapshot, and so the source, for ever (the kill -9 campaign left three images that way).
+TEST_F(RbdPoolTest, HalfMadeCloneCarryingItsSourcesTagIsDiscarded) {
+  Volume src = MakeWritten("pvc-hm-src", 8 * kMiB, {}, 32);
+  ASSERT_OK_AND_ASSIGN(std::string child,
+                       inspector_->KilledBetweenCloneAndTag(fixture_->instance(), src, "pvc-hm"));
+  ASSERT_EQ(inspector_->Tag(child), src.id) << "librbd copied the source's metadata";
+  // The sidecar's retry of the killed create: takes the record over, discards, creates anew.
+  ASSERT_OK_AND_ASSIGN(Volume c, CloneOf("pvc-hm", VolumeSource::Kind::kVolume, src.id, 8 * kMiB));
+  EXPECT_FALSE(inspector_->Exists(child)) << "the half-made clone is removed";
+  ASSERT_OK(pool_->delete_volume(c.id));
+  ASSERT_OK(pool_->delete_volume(src.id));
+  impl().WaitForBackgroundWork();
+  EXPECT_FALSE(inspector_->Exists(Image(src))) << "nothing keeps the source";
+  EXPECT_EQ(inspector_->Records(fixture_->instance()), std::vector<std::string>{});
 }
 
 TEST_F(RbdPoolTest, CloneFromVolumeUsesAHiddenSnapshotThatNeverLingers) {
