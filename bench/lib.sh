@@ -16,6 +16,10 @@
 
 BENCH_PAIRS=${VDISK_BENCH_PAIRS:-3}
 
+# bench_need <command> [what installs it]: exits 1, naming the suite, if <command> is missing.
+bench_need() {
+  command -v "$1" >/dev/null || { echo "$(basename "$0"): $1${2:+ ($2)} is not installed" >&2; exit 1; }
+}
 bench_emit() {
   printf 'BENCH %s\n' "$1"
   if [[ -n ${BENCH_OUT:-} ]]; then printf 'BENCH %s\n' "$1" >> "$BENCH_OUT"; fi

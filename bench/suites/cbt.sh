@@ -38,7 +38,7 @@ PAIRS=${VDISK_BENCH_PAIRS:-5}
 for b in "$VDISK" "$CSI" "$CMP" "$LOOP"; do
   [[ -x $b ]] || { echo "cbt.sh: build $b first (VDISK_BUILD=$VDISK_BUILD)" >&2; exit 1; }
 done
-command -v jq >/dev/null || { echo "cbt.sh: jq is not installed" >&2; exit 1; }
+bench_need jq
 
 work=$(mktemp -d "${VDISK_BENCH_DIR:-$VDISK_BUILD}/bench-cbt.XXXXXX")
 sockdir=$(mktemp -d /tmp/vdisk-cbt-bench.XXXXXX)

@@ -36,7 +36,7 @@ else
   vdisk_mem=(--no-hugepages)
 fi
 [[ -x $VDISK ]] || { echo "io.sh: $VDISK not built (set VDISK_BUILD)" >&2; exit 1; }
-command -v fio >/dev/null || { echo "io.sh: fio is not installed" >&2; exit 1; }
+bench_need fio
 
 work=$(mktemp -d "${VDISK_BENCH_DIR:-$VDISK_BUILD}/bench-io.XXXXXX")
 loop=

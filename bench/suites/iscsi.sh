@@ -33,8 +33,8 @@ ROUNDS=${VDISK_BENCH_ROUNDS:-3}
 PARTS=" ${VDISK_BENCH_PARTS:-io copy clone} "
 part() { [[ $PARTS == *" $1 "* ]]; }
 [[ -x $VDISK && -x $CSI ]] || { echo "iscsi.sh: build cli/vdisk and csi/vdisk-csi first (VDISK_BUILD=$VDISK_BUILD)" >&2; exit 1; }
-command -v jq >/dev/null || { echo "iscsi.sh: jq is not installed" >&2; exit 1; }
-command -v qemu-img >/dev/null || { echo "iscsi.sh: qemu-img (qemu-utils, qemu-block-extra) is not installed" >&2; exit 1; }
+bench_need jq
+bench_need qemu-img "qemu-utils, qemu-block-extra"
 
 work=$(mktemp -d "${VDISK_BENCH_DIR:-$VDISK_BUILD}/bench-iscsi.XXXXXX")
 tgt_dir=$work/tgt

@@ -45,8 +45,8 @@ SNAP_DATA=${VDISK_BENCH_SNAP_DATA_GIB:-1 2}
 part() { [[ $PARTS == *" $1 "* ]]; }
 [[ -x $VDISK && -x $CSI ]] || { echo "nfs.sh: build cli/vdisk and csi/vdisk-csi first (VDISK_BUILD=$VDISK_BUILD)" >&2; exit 1; }
 [[ $(id -u) == 0 ]] || { echo "nfs.sh: needs root (XFS images, namespaces, drop_caches)" >&2; exit 1; }
-command -v jq >/dev/null || { echo "nfs.sh: jq is not installed" >&2; exit 1; }
-command -v qemu-img >/dev/null || { echo "nfs.sh: qemu-img (qemu-utils, qemu-block-extra) is not installed" >&2; exit 1; }
+bench_need jq
+bench_need qemu-img "qemu-utils, qemu-block-extra"
 ((PAIRS >= 1)) || { echo "nfs.sh: VDISK_BENCH_PAIRS must be >= 1" >&2; exit 2; }
 
 work=$(mktemp -d "${VDISK_BENCH_DIR:-$VDISK_BUILD}/bench-nfs.XXXXXX")

@@ -33,7 +33,7 @@ VDISK=${VDISK:-$VDISK_BUILD/cli/vdisk}
 CSI=${VDISK_CSI:-$VDISK_BUILD/csi/vdisk-csi}
 RUNTIME=${VDISK_BENCH_RUNTIME:-5}
 [[ -x $VDISK && -x $CSI ]] || { echo "rbd.sh: build cli/vdisk and csi/vdisk-csi first (VDISK_BUILD=$VDISK_BUILD)" >&2; exit 1; }
-command -v jq >/dev/null || { echo "rbd.sh: jq is not installed" >&2; exit 1; }
+bench_need jq
 
 work=$(mktemp -d "${VDISK_BENCH_DIR:-$VDISK_BUILD}/bench-rbd.XXXXXX")
 ceph_dir=$work/ceph

@@ -303,18 +303,7 @@ TEST_F(IscsiCsiTest, QemuGuestWritesThroughTheExport) {
   auto vol = MustCreate(Req("pvc-vm-root", 32 * kMiB));
   ASSERT_TRUE(ControllerPublish(vol, "node-a").ok());
   ASSERT_TRUE(Attach(c(), vol, "vm").ok());
-  {
-    vdisk::testing::QemuGuest g;
-    vdisk::testing::QemuGuest::Options o;
-    o.script = vdisk::testing::SourceDir() + "/tests/vhost/guest/csi_attach.sh";
-    o.socket = Socket("vm");
-    o.work_dir = scratch_->path();
-    ASSERT_EQ(g.Start(o), "");
-    EXPECT_EQ(g.Wait(300), 0) << g.output();
-    EXPECT_EQ(g.Value("size"), std::to_string(32 * kMiB)) << g.output();
-    EXPECT_EQ(g.Value("write"), "ok") << g.output();
-    EXPECT_EQ(g.Value("check"), "ok") << g.output();
-  }
+  EXPECT_EQ(vdisk::testing::RunCsiAttachGuest(Socket("vm"), scratch_->path(), 32 * kMiB), "");
   Detach(c(), vol, "vm");
   EXPECT_TRUE(QemuRead(vol, "node-a", 2 * kMiB, 4 * kMiB) == vdisk::testing::Pattern(7, 2 * kMiB, 4 * kMiB))
       << "the guest's bytes did not reach the LUN";

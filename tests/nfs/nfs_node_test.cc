@@ -114,18 +114,7 @@ TEST_F(NfsNodeTest, QemuGuestWritesThroughTheExport) {
     FAIL() << "guest not built: the `guest` fixture (tests/env/guest.sh build) must run first";
   auto vol = MustCreate(VmDisk("pvc-vm-root", 32 * kMiB));
   ASSERT_TRUE(Attach(c(), vol, "vm").ok()) << driver_->Log();
-  {
-    vdisk::testing::QemuGuest g;
-    vdisk::testing::QemuGuest::Options o;
-    o.script = vdisk::testing::SourceDir() + "/tests/vhost/guest/csi_attach.sh";
-    o.socket = Socket("vm");
-    o.work_dir = scratch_->path();
-    ASSERT_EQ(g.Start(o), "");
-    EXPECT_EQ(g.Wait(300), 0) << g.output();
-    EXPECT_EQ(g.Value("size"), std::to_string(32 * kMiB)) << g.output();
-    EXPECT_EQ(g.Value("write"), "ok") << g.output();
-    EXPECT_EQ(g.Value("check"), "ok") << g.output();
-  }
+  EXPECT_EQ(vdisk::testing::RunCsiAttachGuest(Socket("vm"), scratch_->path(), 32 * kMiB), "");
   Detach(c(), vol, "vm");
   EXPECT_TRUE(NfsCat(vol, 2 * kMiB, 4 * kMiB) == vdisk::testing::Pattern(7, 2 * kMiB, 4 * kMiB))
       << "the guest's bytes did not reach the image on the server";

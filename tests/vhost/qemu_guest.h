@@ -10,6 +10,7 @@
 
 #include <algorithm>
 #include <chrono>
+#include <cstdint>
 #include <cstdlib>
 #include <string>
 #include <vector>
@@ -159,5 +160,25 @@ class QemuGuest {
   std::string output_;
   size_t scan_from_ = 0;
 };
+
+// Boots the guest with tests/vhost/guest/csi_attach.sh on the vhost-user `socket` (a CSI
+// publish): the script checks the disk's size, writes Pattern(7) at 2..6 MiB and reads it back.
+// Returns "" when QEMU exits 0 within `timeout_s` with size=`size_bytes`, write=ok and
+// check=ok; otherwise what differed, followed by the guest's console output.
+inline std::string RunCsiAttachGuest(const std::string& socket, const std::string& work_dir,
+                                     uint64_t size_bytes, int timeout_s = 300) {
+  QemuGuest g;
+  QemuGuest::Options o;
+  o.script = SourceDir() + "/tests/vhost/guest/csi_attach.sh";
+  o.socket = socket;
+  o.work_dir = work_dir;
+  if (std::string e = g.Start(o); !e.empty()) return e;
+  std::string bad;
+  if (int rc = g.Wait(timeout_s); rc != 0) bad += "exit " + std::to_string(rc) + "; ";
+  if (g.Value("size") != std::to_string(size_bytes)) bad += "size=" + g.Value("size") + "; ";
+  if (g.Value("write") != "ok") bad += "write=" + g.Value("write") + "; ";
+  if (g.Value("check") != "ok") bad += "check=" + g.Value("check") + "; ";
+  return bad.empty() ? "" : bad + "guest output:\n" + g.output();
+}
 
 }  // namespace vdisk::testing
